@@ -1,0 +1,65 @@
+"""ultra-env: provision Ultra's multi-LLM development stack. Run `invoke --list`.
+
+Thin on purpose: flags in, a call into ``ultra_env.app``, an exit code out. Nothing heavy is
+imported until a task runs, so `invoke --list` stays instant.
+"""
+
+from pathlib import Path
+
+from invoke import Exit, task
+
+from ultra_env.invoke_compat import OptionalPositionalTask
+
+ROOT = Path(__file__).resolve().parent
+
+COMMON = {
+    "profile": "Profile for this run: local, cloud, hybrid or mock (default: the active one).",
+    "local-llm": "Turn local models (Docker Model Runner) on, whatever the profile.",
+    "check": "Dry run: show what would change, change nothing.",
+    "diff": "Show unified diffs of file changes (secrets masked).",
+    "json": "Print one JSON document instead of lines.",
+    "force": "Overwrite generated files you edited (a backup is kept).",
+}
+
+
+def _help(*names: str, **extra: str) -> dict[str, str]:
+    return {**{name: COMMON[name] for name in names}, **extra}
+
+
+def _run(command: str, *args, **flags) -> None:
+    from ultra_env import app
+
+    code = app.main(command, ROOT, *args, **flags)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help=_help("profile", "local-llm", "check", "diff", "json", "force"))
+def render(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False):
+    """Render docker-compose.yml and .env for the active profile, keeping your values."""
+    _run("render", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+
+
+@task(klass=OptionalPositionalTask, name="profile", positional=["name"], help=_help("local-llm", "check", "diff", "json", "force",
+                                 name="Profile to switch to; without it, show the active profile."))
+def profile_(c, name=None, local_llm=False, check=False, diff=False, json=False, force=False):
+    """Show the active profile, or switch to NAME, remember it and re-render."""
+    _run("profile", name, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+
+
+@task(help=_help("profile", "local-llm", "json"))
+def config(c, profile=None, local_llm=False, json=False):
+    """Print the effective configuration and where each value came from (secrets masked)."""
+    _run("config", profile=profile, local_llm=local_llm, json=json)
+
+
+@task(help=_help("profile", "local-llm", "check", "diff", "json", "force"))
+def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False):
+    """Provision the stack: check the machine, render the files, bring it up, verify it."""
+    _run("setup", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+
+
+@task(name="env-example", help=_help("check", "diff"))
+def env_example(c, check=False, diff=False):
+    """Regenerate env.example from templates/env.j2 (placeholders instead of secrets)."""
+    _run("env-example", check=check, diff=diff)

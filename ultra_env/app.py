@@ -1,0 +1,318 @@
+"""What each command does, as a run of named tasks. ``tasks.py`` calls these; they return the exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ultra_env import converge, envfile, sources
+from ultra_env import state as state_mod
+from ultra_env.config import Settings
+from ultra_env.errors import ConfigError, UltraError
+from ultra_env.redact import Redactor
+from ultra_env.report import HumanReporter, JsonReporter
+from ultra_env.runner import Options, Run, Status, TaskResult, changed, failed, ok, skipped, warn
+from ultra_env.sources import Flag, Loaded
+
+PROJECT_DIR_VAR = "ULTRA_ENV_PROJECT_DIR"
+
+
+def project_root(default: Path, environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(PROJECT_DIR_VAR) or default).resolve()
+
+
+@dataclass
+class Invocation:
+    """Everything a command starts from."""
+
+    root: Path
+    options: Options = field(default_factory=Options)
+    flags: list[Flag] = field(default_factory=list)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass
+class Context:
+    """What the configuration task established, for the tasks after it."""
+
+    inv: Invocation
+    run: Run
+    redactor: Redactor
+    state: state_mod.State
+    dotenv: envfile.EnvDoc | None
+    loaded: Loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def root(self) -> Path:
+        return self.inv.root
+
+
+def start(command: str, inv: Invocation, *, quiet: bool = False) -> tuple[Run, Redactor]:
+    redactor = Redactor()
+    redactor.add_env(inv.environ)
+    if inv.options.json:
+        reporter = JsonReporter(redactor)
+    else:
+        reporter = HumanReporter(redactor, show_diff=inv.options.diff, quiet=quiet)
+    return Run(command, inv.options, reporter), redactor
+
+
+def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
+    """The ``configuration`` task: state, ``.env`` and every config source, validated."""
+    try:
+        state = state_mod.load(inv.root)
+        dotenv = converge.read_env(inv.root)
+        if dotenv is not None:
+            redactor.add_env(dotenv.values())
+        loaded = sources.load(
+            inv.root, flags=inv.flags, environ=inv.environ,
+            state_profile=state.profile, dotenv=dotenv.values() if dotenv else None,
+        )
+    except UltraError as exc:
+        run.add(failed("configuration", exc.cause, exc.fix))
+        run.usage_error = isinstance(exc, ConfigError)
+        return None
+    redactor.add(*loaded.settings.secret_values())
+    run.add(ok("configuration", describe(loaded)))
+    return Context(inv, run, redactor, state, dotenv, loaded)
+
+
+def describe(loaded: Loaded) -> str:
+    s = loaded.settings
+    on = [name for name, value in s.features.model_dump().items() if value]
+    text = f"profile {s.profile.value} ({loaded.origin('profile')}); on: {', '.join(on) or 'nothing'}"
+    if s.features.local_llm:
+        text += f"; models: {', '.join(m.name for m in s.models)}"
+    return text
+
+
+def detect_target(ctx: Context):  # -> render.Target
+    """Which rendering the machine needs: Compose's ``models:`` or the fallback, Desktop or Engine."""
+    from ultra_env.facts import gather
+    from ultra_env.facts.versions import at_least
+    from ultra_env.render import Target
+
+    settings = ctx.settings
+    mode = settings.model_runner.compose_models
+    if not settings.features.local_llm:
+        return Target()
+    timeout = settings.timeouts.probe
+    probes = {"docker": lambda: gather.docker_version(timeout)}
+    if mode == "auto":
+        probes["compose"] = lambda: gather.compose_version(timeout)
+    found = gather.concurrently(probes)
+    desktop = bool(found["docker"].value and found["docker"].value.desktop)
+    kind = "Docker Desktop" if desktop else "Docker Engine"
+    if mode != "auto":
+        ctx.run.add(ok("detect compose", f"models: {mode} (model_runner.compose_models); {kind}"))
+        return Target(models_block=mode == "on", desktop=desktop)
+    compose = found["compose"]
+    if not compose.ok:
+        ctx.run.add(warn("detect compose", f"Compose not found ({compose.error}); rendering for Compose "
+                         f"≥ {settings.min_versions.compose_models}",
+                         "install Docker Compose v2.38 or newer (Docker Desktop 4.43+)"))
+        return Target(models_block=True, desktop=desktop)
+    supported = at_least(compose.value, settings.min_versions.compose_models)
+    if supported:
+        ctx.run.add(ok("detect compose", f"Compose {compose.value} ({kind}): top-level models: supported"))
+    else:
+        ctx.run.add(warn("detect compose",
+                         f"Compose {compose.value} predates models: (needs {settings.min_versions.compose_models}); "
+                         "rendering explicit Model Runner URLs instead",
+                         "update Docker Compose to 2.38+ (Docker Desktop 4.43+)"))
+    return Target(models_block=bool(supported), desktop=desktop)
+
+
+_VERB = {"create": "created", "update": "updated", "overwrite": "overwritten", "mode": "fixed"}
+_WOULD = {"create": "would create", "update": "would update", "overwrite": "would overwrite", "mode": "would fix"}
+
+
+def render_files(ctx: Context) -> bool:
+    """Render, validate and write ``docker-compose.yml`` and ``.env``. True when nothing failed."""
+    from ultra_env import compose, render
+
+    opts = ctx.inv.options
+    target = detect_target(ctx)
+    try:
+        compose_text = render.render_compose(ctx.settings, target)
+        env_text = render.render_env(ctx.settings, generated=converge.generated_secrets(ctx.dotenv))
+        plans = [
+            converge.plan_generated(ctx.root, converge.COMPOSE_FILE, compose_text, ctx.state, force=opts.force),
+            converge.plan_env(ctx.root, ctx.dotenv, env_text, ctx.state),
+        ]
+    except UltraError as exc:
+        ctx.run.add(failed("render templates", exc.cause, exc.fix))
+        return False
+    conflicts = [p for p in plans if p.action == "conflict"]
+    if any(p.writes for p in plans) and not conflicts:
+        result = _validate(plans)
+        ctx.run.add(result)
+        if result.status is Status.FAILED:
+            return False
+    if conflicts:
+        for plan in plans:
+            ctx.run.add(_conflict_result(plan) if plan.action == "conflict" else skipped(
+                plan.name, "not written: another generated file has a conflict"))
+        return False
+    backups: list[str] = []
+    if not opts.check:
+        try:
+            backups = converge.apply(ctx.root, plans, ctx.state)
+            state_mod.save(ctx.root, ctx.state)
+        except UltraError as exc:
+            ctx.run.add(failed("write files", exc.cause, exc.fix))
+            return False
+    for plan in plans:
+        ctx.run.add(_file_result(plan, opts.check, backups))
+    return True
+
+
+def _validate(plans: list[converge.FilePlan]) -> TaskResult:
+    """Ask the real Compose about the candidate files before any of them is written."""
+    from ultra_env import compose, proc
+
+    name = "validate compose file"
+    by_name = {p.name: p.new for p in plans}
+    try:
+        problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
+    except proc.ProcError as exc:
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated")
+    if problem is not None:
+        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)")
+    return ok(name, "docker compose config accepts the rendered files")
+
+
+def _conflict_result(plan: converge.FilePlan) -> TaskResult:
+    return failed(
+        plan.name, "edited since ultra-env last wrote it; your edits are kept and nothing was written",
+        "move your changes to docker-compose.override.yml, then `invoke render --force` (keeps a backup)",
+        diff=plan.diff,
+    )
+
+
+def _file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> TaskResult:
+    notes = "; ".join(plan.notes)
+    if not plan.writes:
+        return ok(plan.name, "up to date" + (f" ({notes})" if notes else ""))
+    verb = (_WOULD if check else _VERB)[plan.action]
+    extra = [notes] if notes else []
+    if plan.action == "overwrite" and backups:
+        extra.append(f"backup: {', '.join(b for b in backups if plan.name in b)}")
+    return changed(plan.name, verb + (f": {'; '.join(extra)}" if extra else ""), diff=plan.diff)
+
+
+# Commands ---------------------------------------------------------------------------------------
+
+
+def cmd_render(inv: Invocation) -> int:
+    run, redactor = start("render", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        render_files(ctx)
+    return run.finish()
+
+
+def cmd_setup(inv: Invocation) -> int:
+    run, redactor = start("setup", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        render_files(ctx)
+    return run.finish()
+
+
+def cmd_profile(inv: Invocation, name: str | None) -> int:
+    if not name:
+        return show_profiles(inv)
+    run, redactor = start("profile", inv)
+    inv.flags.insert(0, Flag(f"invoke profile {name}", "profile", name))
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    new = ctx.settings.profile.value
+    old = ctx.state.profile
+    if old == new:
+        run.add(ok("profile", f"{new} is already the active profile"))
+    else:
+        ctx.state.profile = new
+        if not inv.options.check:
+            try:
+                state_mod.save(inv.root, ctx.state)
+            except UltraError as exc:
+                run.add(failed("profile", exc.cause, exc.fix))
+                return run.finish()
+        verb = "would switch" if inv.options.check else "switched"
+        run.add(changed("profile", f"{verb} {old or 'local (default)'} → {new}"))
+    render_files(ctx)
+    return run.finish()
+
+
+def show_profiles(inv: Invocation) -> int:
+    from ultra_env import report
+
+    run, redactor = start("profile", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    report.print_profiles(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    return 0
+
+
+def cmd_config(inv: Invocation) -> int:
+    from ultra_env import report
+
+    run, redactor = start("config", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    report.print_config(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    return 0
+
+
+def cmd_env_example(inv: Invocation, path: Path) -> int:
+    from ultra_env import files, render
+
+    run, _ = start("env-example", inv)
+    text = render.render_env(Settings(), example=True)
+    old = files.read_text(path)
+    if old == text:
+        run.add(ok(path.name, "up to date"))
+    else:
+        if not inv.options.check:
+            files.write_atomic(path, text)
+        run.add(changed(path.name, "would update" if inv.options.check else "updated",
+                        diff=converge.unified_diff(path.name, old, text)))
+    return run.finish()
+
+
+
+
+COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config}
+
+
+def main(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
+         local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
+         force: bool = False) -> int:
+    """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
+    flags = []
+    if profile:
+        flags.append(Flag("--profile", "profile", profile))
+    if local_llm:
+        flags.append(Flag("--local-llm", "features.local_llm", True))
+    inv = Invocation(
+        root=project_root(toolkit_root),
+        options=Options(check=check, diff=diff, json=json, force=force),
+        flags=flags,
+    )
+    if command == "profile":
+        return cmd_profile(inv, args[0] if args else None)
+    if command == "env-example":
+        return cmd_env_example(inv, toolkit_root / "env.example")
+    return COMMANDS[command](inv)

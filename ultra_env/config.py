@@ -1,0 +1,199 @@
+"""The configuration model: the single source of truth for what ultra-env provisions."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ultra_env import modelnames
+
+ENV_PREFIX = "ULTRA_ENV_"
+CONFIG_FILE = "ultra-env.toml"
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    CLOUD = "cloud"
+    HYBRID = "hybrid"
+    MOCK = "mock"
+
+
+PROFILE_HELP: dict[Profile, str] = {
+    Profile.LOCAL: "local models through Docker Model Runner only; offline, no API keys",
+    Profile.CLOUD: "cloud providers only (OpenAI, Anthropic, Google); no Model Runner",
+    Profile.HYBRID: "local models and cloud providers side by side",
+    Profile.MOCK: "the backend's mock LLM; no keys, no Model Runner (what Ultra's CI uses)",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Features(Strict):
+    local_llm: bool = Field(False, description="Serve local models through Docker Model Runner.")
+    cloud_llm: bool = Field(False, description="Enable the cloud providers whose keys are set.")
+    mock_llm: bool = Field(False, description="Enable the backend's built-in mock LLM.")
+    worker: bool = Field(False, description="Run the background worker service.")
+    frontend: bool = Field(False, description="Run the web frontend (port 3009).")
+
+
+PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
+    Profile.LOCAL: {"local_llm": True},
+    Profile.CLOUD: {"cloud_llm": True},
+    Profile.HYBRID: {"local_llm": True, "cloud_llm": True},
+    Profile.MOCK: {"mock_llm": True},
+}
+
+_COMPOSE_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+def _model_name(value: str) -> str:
+    return modelnames.normalize(value)
+
+
+ModelName = Annotated[str, AfterValidator(_model_name)]
+
+
+class ModelSpec(Strict):
+    name: ModelName = Field(description="DMR model reference, e.g. ai/smollm2 or ai/smollm2:360M-Q4_K_M.")
+    key: str = Field("llm", description="Key under Compose's top-level `models:` (no dots).")
+    context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
+    required: bool = Field(True, description="Setup fails when a required model is missing.")
+    size_mb: int | None = Field(None, ge=1, description="Download size, for the disk check before a pull.")
+    runtime_flags: list[str] = Field(default_factory=list, description="llama.cpp flags passed by Compose.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not _COMPOSE_KEY.match(value):
+            raise ValueError("use letters, digits, '_' and '-' only (Compose derives variable names from it)")
+        return value
+
+
+class CloudProvider(Strict):
+    key_var: str = Field(description="The .env variable that holds the key.")
+    api_key: SecretStr | None = Field(None, description="The key; read from the environment or .env.")
+    key_prefix: str = Field("", description="What a well-formed key starts with (shape check only).")
+    default_model: str = Field(description="The model Ultra uses for this provider by default.")
+
+
+def _default_providers() -> dict[str, CloudProvider]:
+    return {
+        "openai": CloudProvider(key_var="OPENAI_API_KEY", key_prefix="sk-", default_model="gpt-4o-mini"),
+        "anthropic": CloudProvider(
+            key_var="ANTHROPIC_API_KEY", key_prefix="sk-ant-", default_model="claude-3-5-haiku-latest"
+        ),
+        "google": CloudProvider(key_var="GOOGLE_API_KEY", key_prefix="AIza", default_model="gemini-1.5-flash"),
+    }
+
+
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.match(value) or ".." in value:
+        raise ValueError("an image reference looks like name:tag or registry/name:tag")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
+
+
+class Images(Strict):
+    backend: Image = "ultra/backend:latest"
+    worker: Image | None = Field(None, description="Defaults to the backend image.")
+    frontend: Image = "ultra/frontend:latest"
+    postgres: Image = "postgres:15"
+    redis: Image = "redis:7"
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Ports(Strict):
+    backend: Port = 8000
+    frontend: Port = 3009
+    postgres: Port | None = Field(None, description="Publish PostgreSQL on 127.0.0.1 at this port.")
+    redis: Port | None = Field(None, description="Publish Redis on 127.0.0.1 at this port.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Ports:
+        used = [p for p in (self.backend, self.frontend, self.postgres, self.redis) if p is not None]
+        if len(used) != len(set(used)):
+            raise ValueError("two services cannot publish the same host port")
+        return self
+
+
+class ModelRunner(Strict):
+    host_url: str = Field("http://localhost:12434", description="DMR API root as seen from the host.")
+    container_url: str | None = Field(
+        None,
+        description="DMR OpenAI-compatible endpoint as seen from containers, for the fallback rendering "
+        "(default: by engine kind).",
+    )
+    compose_models: Literal["auto", "on", "off"] = Field(
+        "auto", description="Use Compose's top-level `models:` (on), explicit URLs (off), or by version (auto)."
+    )
+
+    @field_validator("host_url", "container_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
+            raise ValueError("use an http(s) URL such as http://localhost:12434")
+        return value.rstrip("/") if value else value
+
+
+class MinVersions(Strict):
+    compose_models: str = "2.38.0"
+    desktop_macos: str = "4.40.0"
+    desktop_windows: str = "4.41.0"
+    model_plugin: str = "0.1.31"
+
+
+class Timeouts(Strict):
+    """Seconds, everywhere."""
+
+    probe: float = Field(10.0, gt=0, description="One fact probe (a docker command).")
+    up: float = Field(300.0, gt=0, description="`docker compose up --wait` until every service is healthy.")
+    health: float = Field(60.0, gt=0, description="Each health check, retries included.")
+
+
+class Settings(Strict):
+    profile: Profile = Profile.LOCAL
+    features: Features = Field(default_factory=Features)
+    project_name: str = Field("ultra", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Compose project name.")
+    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)])
+    providers: dict[str, CloudProvider] = Field(default_factory=_default_providers)
+    images: Images = Field(default_factory=Images)
+    pull_policy: Literal["never", "missing", "always"] = Field(
+        "missing", description="When Compose pulls images: never (air-gapped, local images), missing, always."
+    )
+    worker_command: list[str] = Field(
+        default_factory=lambda: ["python3", "-m", "ultra.worker"],
+        description="The worker's command; it must touch /tmp/worker-heartbeat at least every 30 s.",
+    )
+    ports: Ports = Field(default_factory=Ports)
+    model_runner: ModelRunner = Field(default_factory=ModelRunner)
+    min_versions: MinVersions = Field(default_factory=MinVersions)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @model_validator(mode="after")
+    def _models(self) -> Settings:
+        keys = [m.key for m in self.models]
+        if len(keys) != len(set(keys)):
+            raise ValueError("each model needs its own `key` (llm, llm2, …)")
+        names = [m.name for m in self.models]
+        if len(names) != len(set(names)):
+            raise ValueError("a model is listed twice")
+        return self
+
+    @property
+    def worker_image(self) -> str:
+        return self.images.worker or self.images.backend
+
+    def secret_values(self) -> list[str]:
+        return [p.api_key.get_secret_value() for p in self.providers.values() if p.api_key is not None]

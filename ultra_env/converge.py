@@ -1,0 +1,114 @@
+"""Bringing the rendered files to their desired state without losing anything.
+
+Each generated file gets a plan: create, identical, update, conflict (the user edited it since
+the last render) or overwrite (``--force``, with a backup). ``.env`` is merged per key instead.
+Nothing is written until every plan is known and none conflicts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ultra_env import envfile, files
+from ultra_env.state import State, digest, state_dir
+
+COMPOSE_FILE = "docker-compose.yml"
+ENV_FILE = ".env"
+GENERATED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
+ENV_MODE = 0o600
+
+
+@dataclass
+class FilePlan:
+    name: str
+    path: Path
+    old: str | None
+    new: str
+    action: str  # create | identical | update | conflict | overwrite | mode
+    mode: int = 0o644
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)
+    env_written: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update", "overwrite", "mode")
+
+
+def unified_diff(name: str, old: str | None, new: str) -> str:
+    lines = difflib.unified_diff(
+        (old or "").splitlines(keepends=True), new.splitlines(keepends=True),
+        fromfile=f"a/{name}" if old is not None else "/dev/null", tofile=f"b/{name}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool) -> FilePlan:
+    path = root / name
+    old = files.read_text(path)
+    if old is None:
+        action = "create"
+    elif old == new:
+        action = "identical"
+    elif state.files.get(name) == digest(old):
+        action = "update"
+    else:
+        action = "overwrite" if force else "conflict"
+    return FilePlan(name, path, old, new, action, diff=unified_diff(name, old, new))
+
+
+def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
+    """Passwords the stack needs: the user's if set, else new random ones."""
+    values = current.values() if current else {}
+    return {key: values.get(key) or secrets.token_hex(16) for key in GENERATED_SECRETS}
+
+
+def read_env(root: Path) -> envfile.EnvDoc | None:
+    text = files.read_text(root / ENV_FILE)
+    return None if text is None else envfile.parse(text, ENV_FILE)
+
+
+def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, state: State) -> FilePlan:
+    path = root / ENV_FILE
+    desired = envfile.parse(desired_text, "templates/env.j2 (rendered)")
+    merged, changes = envfile.merge(current, desired, state.env)
+    new = merged.render()
+    old = None if current is None else current.render()
+    notes = []
+    for action in ("added", "updated", "kept"):
+        keys = [c.key for c in changes if c.action == action]
+        if keys and (action != "added" or current is not None):
+            label = "kept your value of" if action == "kept" else action
+            notes.append(f"{label} {', '.join(keys)}")
+    if old is None:
+        action = "create"
+    elif new != old:
+        action = "update"
+    elif stat.S_IMODE(os.stat(path).st_mode) != ENV_MODE:
+        action = "mode"
+        notes.append(f"mode {stat.S_IMODE(os.stat(path).st_mode):o} → {ENV_MODE:o}")
+    else:
+        action = "identical"
+    written = {line.key: line.value or "" for line in desired.lines if line.key}
+    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current), envfile.masked(merged))
+    return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
+
+
+def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
+    """Write what the plans say (atomically) and record it in ``state``; returns backup paths."""
+    backups = []
+    for plan in plans:
+        if plan.action == "overwrite" and plan.old is not None:
+            backups.append(str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root)))
+        if plan.writes:
+            files.write_atomic(plan.path, plan.new, mode=plan.mode)
+        if plan.name == ENV_FILE:
+            state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
+        else:
+            state.files[plan.name] = digest(plan.new)
+    return backups

@@ -1,0 +1,1 @@
+"""Facts about the machine: each a command plus a pure parser of its output."""

@@ -1,0 +1,55 @@
+"""Facts from the docker CLI itself: ``docker version`` and ``docker compose version``."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+_DESKTOP = re.compile(r"Docker Desktop\s+(\d+\.\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class DockerVersion:
+    client: str | None
+    context: str | None
+    server: str | None  # the Engine's version; None when the daemon did not answer
+    platform: str | None  # "Docker Desktop 4.48.0 (207573)" on Desktop, "" or "Docker Engine - Community" elsewhere
+    server_os: str | None
+    kernel: str | None
+
+    @property
+    def desktop(self) -> bool:
+        return bool(self.platform and self.platform.startswith("Docker Desktop"))
+
+    @property
+    def desktop_version(self) -> str | None:
+        match = _DESKTOP.search(self.platform or "")
+        return match.group(1) if match else None
+
+
+def parse_docker_version(stdout: str) -> DockerVersion:
+    """Parse ``docker version --format '{{json .}}'`` (``Server`` is null when the daemon is down)."""
+    data = json.loads(stdout)
+    client = data.get("Client") or {}
+    server = data.get("Server") or {}
+    engine = next((c for c in server.get("Components") or [] if c.get("Name") == "Engine"), {})
+    details = engine.get("Details") or {}
+    return DockerVersion(
+        client=client.get("Version"),
+        context=client.get("Context"),
+        server=server.get("Version") or engine.get("Version"),
+        platform=(server.get("Platform") or {}).get("Name") if server else None,
+        server_os=details.get("Os") or server.get("Os"),
+        kernel=details.get("KernelVersion") or server.get("KernelVersion"),
+    )
+
+
+def parse_compose_version(stdout: str) -> str | None:
+    """Parse ``docker compose version --format json`` → ``"5.6.1"`` (no leading ``v``)."""
+    try:
+        version = json.loads(stdout).get("version")
+    except (ValueError, AttributeError):
+        match = re.search(r"v?(\d+\.\d+\.\d+\S*)", stdout)
+        return match.group(1) if match else None
+    return version.lstrip("v") if isinstance(version, str) else None

@@ -1,0 +1,78 @@
+"""The one way this project runs a subprocess: an argument list, a timeout, captured output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, as a terminal would show them."""
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
+
+
+class ProcError(Exception):
+    def __init__(self, argv: Sequence[str], message: str) -> None:
+        super().__init__(f"{' '.join(argv[:3])}: {message}")
+        self.argv = tuple(argv)
+
+
+class CommandNotFound(ProcError):
+    pass
+
+
+class CommandTimeout(ProcError):
+    def __init__(self, argv: Sequence[str], timeout: float) -> None:
+        super().__init__(argv, f"no answer within {timeout:g}s")
+        self.timeout = timeout
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    input: str | None = None,
+) -> Completed:
+    """Run ``argv`` (never through a shell) and capture its output.
+
+    ``env`` is added to this process's environment. A missing executable raises
+    CommandNotFound and a run past ``timeout`` seconds is killed and raises CommandTimeout;
+    a non-zero exit is *not* an exception: callers read ``returncode``.
+    """
+    full_env = {**os.environ, **env} if env else None
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise CommandNotFound(argv, "command not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeout(argv, timeout) from exc
+    return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)

@@ -1,0 +1,136 @@
+"""How runs are shown: a line per task and a recap for people, one JSON document for machines.
+
+Everything passes through the Redactor on its way out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from ultra_env.config import PROFILE_FEATURES, PROFILE_HELP, Profile
+from ultra_env.redact import Redactor
+from ultra_env.runner import Run, Status, TaskResult
+from ultra_env.sources import Loaded
+
+_COLORS = {
+    Status.OK: "32",
+    Status.CHANGED: "33",
+    Status.WARN: "35",
+    Status.FAILED: "31",
+    Status.SKIPPED: "36",
+}
+NAME_WIDTH = 24
+
+
+def _use_color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+class HumanReporter:
+    def __init__(self, redactor: Redactor, *, show_diff: bool = False, quiet: bool = False,
+                 stream: TextIO | None = None) -> None:
+        self.redact = redactor
+        self.show_diff = show_diff
+        self.quiet = quiet  # only failures and no recap: for commands whose output is a listing
+        self.stream = stream or sys.stdout
+        self.color = _use_color(self.stream)
+
+    def _paint(self, status: Status, text: str) -> str:
+        return f"\033[{_COLORS[status]}m{text}\033[0m" if self.color else text
+
+    def task(self, result: TaskResult) -> None:
+        if self.quiet and result.status is not Status.FAILED:
+            return
+        label = self._paint(result.status, f"{result.status.value:<8}")
+        lines = [f"{label} {result.name:<{NAME_WIDTH}} {result.msg}".rstrip()]
+        if result.fix:
+            lines.append(f"{'':<9}fix: {result.fix}")
+        if self.show_diff and result.diff:
+            lines.extend(f"{'':<9}{line}" for line in result.diff.rstrip("\n").split("\n"))
+        self.stream.write(self.redact("\n".join(lines)) + "\n")
+        self.stream.flush()
+
+    def finish(self, run: Run) -> None:
+        if self.quiet:
+            return
+        recap = run.recap()
+        parts = [f"{key}={recap[key]}" for key in ("ok", "changed", "failed", "skipped")]
+        if recap["warn"]:
+            parts.append(f"warn={recap['warn']}")
+        mode = " (check mode: nothing was changed)" if run.options.check else ""
+        self.stream.write(f"recap: {' '.join(parts)}{mode}\n")
+        self.stream.flush()
+
+
+class JsonReporter:
+    def __init__(self, redactor: Redactor, *, stream: TextIO | None = None) -> None:
+        self.redact = redactor
+        self.stream = stream or sys.stdout
+
+    def task(self, result: TaskResult) -> None:
+        pass
+
+    def finish(self, run: Run) -> None:
+        self.stream.write(self.redact(json.dumps(run.to_dict(), indent=2)) + "\n")
+        self.stream.flush()
+
+
+def config_rows(loaded: Loaded) -> list[tuple[str, Any, str]]:
+    """Every effective value as (dotted path, value, where it came from); secrets masked."""
+    rows: list[tuple[str, Any, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                walk(child, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for index, child in enumerate(value):
+                walk(child, f"{path}.{index}")
+        else:
+            if isinstance(value, SecretStr):
+                value = "*** (set)"
+            elif value is None and path.endswith("api_key"):
+                value = "(not set)"
+            elif isinstance(value, StrEnum):
+                value = value.value
+            rows.append((path, value, loaded.origin(path)))
+
+    walk(loaded.settings.model_dump(mode="python"), "")
+    return rows
+
+
+def print_config(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    rows = config_rows(loaded)
+    if as_json:
+        body = {path: {"value": value, "origin": origin} for path, value, origin in rows}
+        stream.write(redactor(json.dumps(body, indent=2, default=str)) + "\n")
+        return
+    width = max(len(path) for path, _, _ in rows)
+    for path, value, origin in rows:
+        shown = json.dumps(value, default=str) if not isinstance(value, str) else value
+        stream.write(redactor(f"{path:<{width}}  {shown:<32} {origin}").rstrip() + "\n")
+
+
+def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    active = loaded.settings.profile
+    profiles = [
+        {"name": p.value, "active": p is active, "description": PROFILE_HELP[p], "features": PROFILE_FEATURES[p]}
+        for p in Profile
+    ]
+    if as_json:
+        body = {"active": active.value, "origin": loaded.origin("profile"), "profiles": profiles}
+        stream.write(redactor(json.dumps(body, indent=2)) + "\n")
+        return
+    stream.write(f"active profile: {active.value} (from {loaded.origin('profile')})\n")
+    for p in profiles:
+        mark = "*" if p["active"] else " "
+        stream.write(f"  {mark} {p['name']:<7} {p['description']}\n")
+    stream.write("switch with: invoke profile NAME\n")

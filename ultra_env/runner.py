@@ -1,0 +1,110 @@
+"""Ansible-style runs: named tasks, each ok / changed / failed / skipped (or warn), and a recap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Status(StrEnum):
+    OK = "ok"
+    CHANGED = "changed"
+    WARN = "warn"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class TaskResult:
+    name: str
+    status: Status
+    msg: str
+    fix: str | None = None
+    diff: str | None = None
+    data: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": self.status.value, "msg": self.msg, "fix": self.fix}
+        if self.diff:
+            out["diff"] = self.diff
+        if self.data:
+            out["data"] = self.data
+        return out
+
+
+def ok(name: str, msg: str, **kw: Any) -> TaskResult:
+    return TaskResult(name, Status.OK, msg, **kw)
+
+
+def changed(name: str, msg: str, **kw: Any) -> TaskResult:
+    return TaskResult(name, Status.CHANGED, msg, **kw)
+
+
+def failed(name: str, msg: str, fix: str | None = None, **kw: Any) -> TaskResult:
+    return TaskResult(name, Status.FAILED, msg, fix, **kw)
+
+
+def skipped(name: str, msg: str, **kw: Any) -> TaskResult:
+    return TaskResult(name, Status.SKIPPED, msg, **kw)
+
+
+def warn(name: str, msg: str, fix: str | None = None, **kw: Any) -> TaskResult:
+    return TaskResult(name, Status.WARN, msg, fix, **kw)
+
+
+@dataclass(frozen=True)
+class Options:
+    check: bool = False
+    diff: bool = False
+    json: bool = False
+    force: bool = False
+
+
+class Reporter(Protocol):
+    def task(self, result: TaskResult) -> None: ...
+    def finish(self, run: Run) -> None: ...
+
+
+@dataclass
+class Run:
+    """One invocation: its options, its results in order, and how it ends."""
+
+    command: str
+    options: Options
+    reporter: Reporter
+    results: list[TaskResult] = field(default_factory=list)
+    usage_error: bool = False
+
+    def add(self, result: TaskResult) -> TaskResult:
+        self.results.append(result)
+        self.reporter.task(result)
+        return result
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status is Status.FAILED for r in self.results)
+
+    def recap(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in (Status.OK, Status.CHANGED, Status.FAILED, Status.SKIPPED, Status.WARN)}
+        for result in self.results:
+            counts[result.status.value] += 1
+        return counts
+
+    def exit_code(self) -> int:
+        if self.usage_error:
+            return 2
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "ok": not self.failed and not self.usage_error,
+            "check": self.options.check,
+            "recap": self.recap(),
+            "tasks": [r.to_dict() for r in self.results],
+        }
+
+    def finish(self) -> int:
+        self.reporter.finish(self)
+        return self.exit_code()

@@ -1,0 +1,62 @@
+"""The state folder (``.ultra-env/``, git-ignored): what ultra-env wrote last, and the active profile.
+
+It never holds a secret: files are remembered by hash, and only non-secret ``.env`` values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ultra_env import files
+from ultra_env.envfile import is_secret_key
+from ultra_env.errors import UltraError
+
+STATE_DIR = ".ultra-env"
+STATE_FILE = "state.json"
+VERSION = 1
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class State:
+    profile: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        env = {k: v for k, v in sorted(self.env.items()) if not is_secret_key(k)}
+        body = {"version": VERSION, "profile": self.profile, "files": dict(sorted(self.files.items())), "env": env}
+        return json.dumps(body, indent=2) + "\n"
+
+
+def state_dir(root: Path) -> Path:
+    return root / STATE_DIR
+
+
+def load(root: Path) -> State:
+    path = state_dir(root) / STATE_FILE
+    text = files.read_text(path)
+    if text is None:
+        return State()
+    try:
+        data = json.loads(text)
+        return State(data.get("profile"), dict(data.get("files", {})), dict(data.get("env", {})))
+    except (ValueError, AttributeError, TypeError):
+        raise UltraError(
+            f"{STATE_DIR}/{STATE_FILE} is corrupt", f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it"
+        ) from None
+
+
+def save(root: Path, state: State) -> None:
+    directory = state_dir(root)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        files.write_atomic(ignore, "*\n", mode=0o600)
+    files.write_atomic(directory / STATE_FILE, state.to_json(), mode=0o600)
