@@ -28,6 +28,15 @@ _COLORS = {
 NAME_WIDTH = 24
 
 
+def write(stream: TextIO, text: str) -> None:
+    """Write and flush; a reader that went away (``| head``) must not abort a run half-way."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
 def _use_color(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
@@ -53,8 +62,7 @@ class HumanReporter:
             lines.append(f"{'':<9}fix: {result.fix}")
         if self.show_diff and result.diff:
             lines.extend(f"{'':<9}{line}" for line in result.diff.rstrip("\n").split("\n"))
-        self.stream.write(self.redact("\n".join(lines)) + "\n")
-        self.stream.flush()
+        write(self.stream, self.redact("\n".join(lines)) + "\n")
 
     def finish(self, run: Run) -> None:
         if self.quiet:
@@ -64,8 +72,7 @@ class HumanReporter:
         if recap["warn"]:
             parts.append(f"warn={recap['warn']}")
         mode = " (check mode: nothing was changed)" if run.options.check else ""
-        self.stream.write(f"recap: {' '.join(parts)}{mode}\n")
-        self.stream.flush()
+        write(self.stream, f"recap: {' '.join(parts)}{mode}\n")
 
 
 class JsonReporter:
@@ -77,8 +84,7 @@ class JsonReporter:
         pass
 
     def finish(self, run: Run) -> None:
-        self.stream.write(self.redact(json.dumps(run.to_dict(), indent=2)) + "\n")
-        self.stream.flush()
+        write(self.stream, self.redact(json.dumps(run.to_dict(), indent=2)) + "\n")
 
 
 def config_rows(loaded: Loaded) -> list[tuple[str, Any, str]]:
@@ -110,12 +116,14 @@ def print_config(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream: T
     rows = config_rows(loaded)
     if as_json:
         body = {path: {"value": value, "origin": origin} for path, value, origin in rows}
-        stream.write(redactor(json.dumps(body, indent=2, default=str)) + "\n")
+        write(stream, redactor(json.dumps(body, indent=2, default=str)) + "\n")
         return
     width = max(len(path) for path, _, _ in rows)
+    lines = []
     for path, value, origin in rows:
         shown = json.dumps(value, default=str) if not isinstance(value, str) else value
-        stream.write(redactor(f"{path:<{width}}  {shown:<32} {origin}").rstrip() + "\n")
+        lines.append(f"{path:<{width}}  {shown:<32} {origin}".rstrip())
+    write(stream, redactor("\n".join(lines)) + "\n")
 
 
 def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
@@ -127,10 +135,9 @@ def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream:
     ]
     if as_json:
         body = {"active": active.value, "origin": loaded.origin("profile"), "profiles": profiles}
-        stream.write(redactor(json.dumps(body, indent=2)) + "\n")
+        write(stream, redactor(json.dumps(body, indent=2)) + "\n")
         return
-    stream.write(f"active profile: {active.value} (from {loaded.origin('profile')})\n")
-    for p in profiles:
-        mark = "*" if p["active"] else " "
-        stream.write(f"  {mark} {p['name']:<7} {p['description']}\n")
-    stream.write("switch with: invoke profile NAME\n")
+    lines = [f"active profile: {active.value} (from {loaded.origin('profile')})"]
+    lines += [f"  {'*' if p['active'] else ' '} {p['name']:<7} {p['description']}" for p in profiles]
+    lines.append("switch with: invoke profile NAME")
+    write(stream, "\n".join(lines) + "\n")
