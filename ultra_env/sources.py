@@ -51,7 +51,8 @@ class Loaded:
             found = self.origins.get(".".join(parts[:end]))
             if found:
                 return found
-        return DEFAULT
+        below = sorted({origin for key, origin in self.origins.items() if key.startswith(path + ".")})
+        return ", ".join(below) if below else DEFAULT
 
 
 def _set(tree: dict[str, Any], path: list[str], value: Any) -> None:

@@ -1,0 +1,124 @@
+"""Shared fixtures. Tests that need a Docker engine are marked ``docker``, those that need the real
+Compose CLI (no daemon) ``compose``; without them they skip, and ``--require-docker`` (set by
+``.ci/run``) turns every such skip into a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-docker", action="store_true",
+        help="fail (instead of skip) tests whose Docker engine, Compose or model server is missing",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "compose: needs the real Docker Compose CLI (no daemon needed)")
+
+
+def _run(argv: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _compose_problem() -> str | None:
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    done = _run(["docker", "compose", "version", "--format", "json"])
+    if done is None or done.returncode != 0:
+        return "Docker Compose is not installed as a docker CLI plugin (see tests/support/engine.sh)"
+    return None
+
+
+def _engine_problem() -> str | None:
+    problem = _compose_problem()
+    if problem:
+        return problem
+    done = _run(["docker", "info", "--format", "{{json .ServerVersion}}"])
+    if done is None or done.returncode != 0:
+        return "no Docker engine is reachable (start one: bash tests/support/engine.sh start)"
+    return None
+
+
+_PROBLEMS: dict[str, Callable[[], str | None]] = {"compose": _compose_problem, "docker": _engine_problem}
+_FOUND: dict[str, str | None] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, find in _PROBLEMS.items():
+        if item.get_closest_marker(marker) is None:
+            continue
+        if marker not in _FOUND:
+            _FOUND[marker] = find()
+        problem = _FOUND[marker]
+        if problem:
+            if item.config.getoption("--require-docker"):
+                pytest.fail(f"--require-docker: {problem}")
+            pytest.skip(problem)
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without anything that configures ultra-env or holds a key."""
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("ULTRA_ENV_") and not k.endswith("_API_KEY") and not k.startswith("COMPOSE_")
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Project:
+    """A temp project directory and a way to run ``invoke`` on it, as a user would."""
+
+    root: Path
+    env: dict[str, str]
+
+    def invoke(self, *args: str, timeout: float = 120, **env: str) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+            capture_output=True, text=True, timeout=timeout, env={**self.env, **env}, cwd=self.root,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def read(self, name: str) -> str:
+        return (self.root / name).read_text(encoding="utf-8")
+
+    def write(self, name: str, text: str) -> None:
+        (self.root / name).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    root = tmp_path / "project"
+    root.mkdir()
+    yield Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1"))

@@ -1,0 +1,265 @@
+"""Build the local images the Docker tests run, without a registry.
+
+Run `python tests/support/images.py [--force]` from the repository root, or call `build_all()`.
+Built images are kept: an image is skipped when `docker image inspect` finds it (unless forced).
+The Debian rootfs tarball is cached in $ULTRA_ENV_CACHE (default ~/.cache/ultra-env), so that
+rebuilding after `docker system prune -a` does not run debootstrap again; delete it to refresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+SUPPORT = Path(__file__).resolve().parent
+DOCKERFILES = SUPPORT / "dockerfiles"
+LABEL = "ultra-env.test-image=1"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_PACKAGES = ("python3", "redis-server", "postgresql-15", "libgomp1", "procps")
+DEBIAN_STRIP = (
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/lib/postgresql/15/main",
+    "etc/postgresql/15/main",
+)
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+BUSYBOX = "ultra-test/busybox:1"
+DEBIAN = "ultra-test/debian:12"
+POSTGRES = "ultra-test/postgres:15"
+REDIS = "ultra-test/redis:7"
+BACKEND = "ultra-test/backend:1"
+FRONTEND = "ultra-test/frontend:1"
+
+
+class ImageBuildError(RuntimeError):
+    pass
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("ULTRA_ENV_CACHE") or Path.home() / ".cache" / "ultra-env")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log(message: str) -> None:
+    print(f"[images] {message}", flush=True)
+
+
+def run(args: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    try:
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ImageBuildError(f"{args[0]} {args[1]} timed out after {timeout:g} s") from error
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+        raise ImageBuildError(f"{' '.join(args)} failed ({done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def image_exists(name: str) -> bool:
+    done = subprocess.run(
+        ["docker", "image", "inspect", name], capture_output=True, timeout=30, check=False
+    )
+    return done.returncode == 0
+
+
+def docker_import(tar: IO[bytes], name: str, changes: list[str]) -> None:
+    args = ["docker", "import", "-c", f"LABEL {LABEL}"]
+    for change in changes:
+        args += ["-c", change]
+    done = subprocess.run(
+        [*args, "-", name], stdin=tar, capture_output=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        raise ImageBuildError(f"docker import {name} failed: {done.stderr.decode().strip()}")
+
+
+def import_dir(root: Path, name: str, changes: list[str]) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    assert tar.stdout is not None
+    try:
+        docker_import(tar.stdout, name, changes)
+    finally:
+        tar.stdout.close()
+        if tar.wait(timeout=60) != 0:
+            raise ImageBuildError(f"tar of {root} failed ({tar.returncode})")
+
+
+def docker_build(name: str, dockerfile: str, files: dict[str, Path]) -> None:
+    with tempfile.TemporaryDirectory(prefix="ultra-image-") as tmp:
+        context = Path(tmp)
+        shutil.copy(DOCKERFILES / dockerfile, context / "Dockerfile")
+        for target, source in files.items():
+            if source.is_dir():
+                shutil.copytree(source, context / target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(source, context / target)
+        env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+        run(["docker", "build", "-q", "--label", LABEL, "-t", name, str(context)], 900, env)
+
+
+def build_busybox() -> None:
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        raise ImageBuildError("/bin/busybox is missing: apt-get install -y busybox-static")
+    with tempfile.TemporaryDirectory(prefix="ultra-busybox-") as tmp:
+        root = Path(tmp)
+        (root / "bin").mkdir()
+        (root / "tmp").mkdir(mode=0o1777)
+        (root / "tmp").chmod(0o1777)
+        shutil.copy(busybox, root / "bin" / "busybox")
+        for applet in run([str(busybox), "--list"], 30).split():
+            if applet != "busybox":
+                (root / "bin" / applet).symlink_to("busybox")
+        import_dir(root, BUSYBOX, ["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
+
+
+def debian_mirror() -> str:
+    for sources in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in sources.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                key, sep, value = line.partition(":")
+                if sep and not line.startswith(("#", " ", "\t")):
+                    fields[key.strip().lower()] = value.strip()
+            if "deb" in fields.get("types", "").split() and DEBIAN_SUITE in fields.get("suites", "").split():
+                if fields.get("enabled", "yes").lower() != "no" and fields.get("uris"):
+                    return fields["uris"].split()[0]
+    sources_list = Path("/etc/apt/sources.list")
+    if sources_list.exists():
+        for line in sources_list.read_text().splitlines():
+            words = [word for word in line.split("#", 1)[0].split() if not word.startswith("[")]
+            if len(words) >= 3 and words[0] == "deb" and words[2] == DEBIAN_SUITE:
+                return words[1]
+    return DEFAULT_MIRROR
+
+
+def unmount_below(root: Path) -> None:
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], timeout=30, check=False)
+
+
+def debian_rootfs() -> Path:
+    """The cached debootstrap tarball, made when missing (keyed by suite and packages)."""
+    key = hashlib.sha256(" ".join((DEBIAN_SUITE, *DEBIAN_PACKAGES, *DEBIAN_STRIP)).encode())
+    tarball = cache_dir() / f"debian-{DEBIAN_SUITE}-minbase-{key.hexdigest()[:12]}.tar"
+    if tarball.exists():
+        log(f"reusing rootfs {tarball}")
+        return tarball
+    if shutil.which("debootstrap") is None:
+        raise ImageBuildError("debootstrap is missing: apt-get install -y debootstrap")
+    mirror = debian_mirror()
+    log(f"debootstrap {DEBIAN_SUITE} from {mirror} (about a minute)")
+    work = Path(tempfile.mkdtemp(prefix="debootstrap-", dir=cache_dir()))
+    root = work / "root"
+    try:
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(DEBIAN_PACKAGES)}",
+                DEBIAN_SUITE,
+                str(root),
+                mirror,
+            ],
+            1800,
+        )
+        unmount_below(root)
+        for relative in DEBIAN_STRIP:
+            shutil.rmtree(root / relative, ignore_errors=True)
+        (root / "var/cache/apt/archives/partial").mkdir(parents=True)
+        (root / "var/lib/apt/lists/partial").mkdir(parents=True)
+        partial = work / "rootfs.tar"
+        run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], 600)
+        partial.replace(tarball)
+    finally:
+        unmount_below(root)
+        shutil.rmtree(work, ignore_errors=True)
+    return tarball
+
+
+def build_debian() -> None:
+    with debian_rootfs().open("rb") as tar:
+        docker_import(tar, DEBIAN, [f"ENV PATH={DEBIAN_PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]'])
+
+
+def build_postgres() -> None:
+    docker_build(
+        POSTGRES,
+        "postgres.Dockerfile",
+        {"postgres-entrypoint.sh": DOCKERFILES / "postgres-entrypoint.sh"},
+    )
+
+
+def build_redis() -> None:
+    docker_build(REDIS, "redis.Dockerfile", {})
+
+
+def build_backend() -> None:
+    docker_build(BACKEND, "backend.Dockerfile", {"backend_app": SUPPORT / "backend_app"})
+
+
+def build_frontend() -> None:
+    docker_build(FRONTEND, "frontend.Dockerfile", {})
+
+
+BUILDERS: dict[str, Callable[[], None]] = {
+    BUSYBOX: build_busybox,
+    DEBIAN: build_debian,
+    POSTGRES: build_postgres,
+    REDIS: build_redis,
+    BACKEND: build_backend,
+    FRONTEND: build_frontend,
+}
+
+
+def build_all(force: bool = False) -> dict[str, float]:
+    """Build every missing test image (all of them if forced); seconds spent per image."""
+    run(["docker", "version", "--format", "{{.Server.Version}}"], 30)
+    seconds: dict[str, float] = {}
+    for name, build in BUILDERS.items():
+        start = time.monotonic()
+        if not force and image_exists(name):
+            seconds[name] = time.monotonic() - start
+            log(f"{name}: cached")
+            continue
+        log(f"{name}: building")
+        build()
+        seconds[name] = time.monotonic() - start
+        log(f"{name}: built in {seconds[name]:.1f} s")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild images that already exist")
+    options = parser.parse_args()
+    try:
+        seconds = build_all(force=options.force)
+    except ImageBuildError as error:
+        log(f"error: {error}")
+        return 1
+    log(f"total {sum(seconds.values()):.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
