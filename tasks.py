@@ -53,10 +53,18 @@ def config(c, profile=None, local_llm=False, json=False):
     _run("config", profile=profile, local_llm=local_llm, json=json)
 
 
-@task(help=_help("profile", "local-llm", "check", "diff", "json", "force"))
-def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False):
+@task(help=_help("profile", "local-llm", "check", "diff", "json", "force",
+                 **{"keep-going": "Go on after a failed check (doctor) instead of stopping before any change."}))
+def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False, keep_going=False):
     """Provision the stack: check the machine, render the files, bring it up, verify it."""
-    _run("setup", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+    _run("setup", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force,
+         keep_going=keep_going)
+
+
+@task(aliases=["check"], help=_help("profile", "local-llm", "json"))
+def doctor(c, profile=None, local_llm=False, json=False):
+    """Check the machine for the active profile and say exactly what to fix."""
+    _run("doctor", profile=profile, local_llm=local_llm, json=json)
 
 
 @task(name="env-example", help=_help("check", "diff"))

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ultra_env import converge, envfile, sources
 from ultra_env import state as state_mod
@@ -16,6 +17,10 @@ from ultra_env.redact import Redactor
 from ultra_env.report import HumanReporter, JsonReporter
 from ultra_env.runner import Options, Run, Status, TaskResult, changed, failed, ok, skipped, warn
 from ultra_env.sources import Flag, Loaded
+
+if TYPE_CHECKING:
+    from ultra_env.facts.gather import Facts, Probe
+    from ultra_env.render import Target
 
 PROJECT_DIR_VAR = "ULTRA_ENV_PROJECT_DIR"
 
@@ -55,13 +60,13 @@ class Context:
         return self.inv.root
 
 
-def start(command: str, inv: Invocation, *, quiet: bool = False) -> tuple[Run, Redactor]:
+def start(command: str, inv: Invocation, *, quiet: bool = False, symbols: bool = False) -> tuple[Run, Redactor]:
     redactor = Redactor()
     redactor.add_env(inv.environ)
     if inv.options.json:
         reporter = JsonReporter(redactor)
     else:
-        reporter = HumanReporter(redactor, show_diff=inv.options.diff, quiet=quiet)
+        reporter = HumanReporter(redactor, show_diff=inv.options.diff, quiet=quiet, symbols=symbols)
     return Run(command, inv.options, reporter), redactor
 
 
@@ -94,53 +99,58 @@ def describe(loaded: Loaded) -> str:
     return text
 
 
-def detect_target(ctx: Context):  # -> render.Target
+def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
     """Which rendering the machine needs: Compose's ``models:`` or the fallback, Desktop or Engine."""
     from ultra_env.facts import gather
-    from ultra_env.facts.versions import at_least
-    from ultra_env.render import Target
 
     settings = ctx.settings
-    mode = settings.model_runner.compose_models
     if not settings.features.local_llm:
         return Target()
-    timeout = settings.timeouts.probe
-    probes = {"docker": lambda: gather.docker_version(timeout)}
-    if mode == "auto":
-        probes["compose"] = lambda: gather.compose_version(timeout)
-    found = gather.concurrently(probes)
-    desktop = bool(found["docker"].value and found["docker"].value.desktop)
-    kind = "Docker Desktop" if desktop else "Docker Engine"
-    if mode != "auto":
-        ctx.run.add(ok("detect compose", f"models: {mode} (model_runner.compose_models); {kind}"))
-        return Target(models_block=mode == "on", desktop=desktop)
-    compose = found["compose"]
-    if not compose.ok:
-        ctx.run.add(warn("detect compose", f"Compose not found ({compose.error}); rendering for Compose "
-                         f"≥ {settings.min_versions.compose_models}",
-                         "install Docker Compose v2.38 or newer (Docker Desktop 4.43+)"))
-        return Target(models_block=True, desktop=desktop)
-    supported = at_least(compose.value, settings.min_versions.compose_models)
-    if supported:
-        ctx.run.add(ok("detect compose", f"Compose {compose.value} ({kind}): top-level models: supported"))
+    if facts is not None:
+        docker, compose = facts.docker_version, facts.compose
     else:
-        ctx.run.add(warn("detect compose",
-                         f"Compose {compose.value} predates models: (needs {settings.min_versions.compose_models}); "
-                         "rendering explicit Model Runner URLs instead",
-                         "update Docker Compose to 2.38+ (Docker Desktop 4.43+)"))
-    return Target(models_block=bool(supported), desktop=desktop)
+        timeout = settings.timeouts.probe
+        found = gather.concurrently({"docker": lambda: gather.docker_version(timeout),
+                                     "compose": lambda: gather.compose_version(timeout)})
+        docker, compose = found["docker"], found["compose"]
+    target, report = target_for(settings, docker, compose)
+    ctx.run.add(report)
+    return target
+
+
+def target_for(settings: Settings, docker: Probe, compose: Probe) -> tuple[Target, TaskResult]:
+    from ultra_env.facts.versions import at_least
+
+    desktop = bool(docker.value and docker.value.desktop)
+    kind = "Docker Desktop" if desktop else "Docker Engine"
+    mode = settings.model_runner.compose_models
+    name = "detect compose"
+    if mode != "auto":
+        return Target(models_block=mode == "on", desktop=desktop), ok(
+            name, f"models: {mode} (model_runner.compose_models); {kind}")
+    minimum = settings.min_versions.compose_models
+    if not compose.ok:
+        return Target(models_block=True, desktop=desktop), warn(
+            name, f"Compose not found ({compose.error}); rendering for Compose ≥ {minimum}",
+            "install Docker Compose v2.38 or newer (Docker Desktop 4.43+)")
+    if at_least(compose.value, minimum):
+        return Target(models_block=True, desktop=desktop), ok(
+            name, f"Compose {compose.value} ({kind}): top-level models: supported")
+    return Target(models_block=False, desktop=desktop), warn(
+        name, f"Compose {compose.value} predates models: (needs {minimum}); rendering explicit Model Runner URLs",
+        "update Docker Compose to 2.38+ (Docker Desktop 4.43+)")
 
 
 _VERB = {"create": "created", "update": "updated", "overwrite": "overwritten", "mode": "fixed"}
 _WOULD = {"create": "would create", "update": "would update", "overwrite": "would overwrite", "mode": "would fix"}
 
 
-def render_files(ctx: Context) -> bool:
+def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     """Render, validate and write ``docker-compose.yml`` and ``.env``. True when nothing failed."""
-    from ultra_env import compose, render
+    from ultra_env import render
 
     opts = ctx.inv.options
-    target = detect_target(ctx)
+    target = detect_target(ctx, facts)
     try:
         compose_text = render.render_compose(ctx.settings, target)
         env_text = render.render_env(ctx.settings, generated=converge.generated_secrets(ctx.dotenv))
@@ -220,11 +230,39 @@ def cmd_render(inv: Invocation) -> int:
     return run.finish()
 
 
+def doctor(ctx: Context) -> Facts:
+    """Gather the facts once, concurrently, and add every check to the run."""
+    from ultra_env.checks import run_checks
+    from ultra_env.facts.gather import gather
+
+    facts = gather(ctx.settings)
+    for check in run_checks(facts, ctx.settings):
+        ctx.run.add(check)
+    return facts
+
+
+def cmd_doctor(inv: Invocation) -> int:
+    run, redactor = start("doctor", inv, symbols=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        doctor(ctx)
+    return run.finish()
+
+
+STEPS_AFTER_DOCTOR = ("render files",)
+
+
 def cmd_setup(inv: Invocation) -> int:
     run, redactor = start("setup", inv)
     ctx = configure(run, redactor, inv)
-    if ctx is not None:
-        render_files(ctx)
+    if ctx is None:
+        return run.finish()
+    facts = doctor(ctx)
+    if run.failed and not inv.options.keep_going:
+        for step in STEPS_AFTER_DOCTOR:
+            run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
+        return run.finish()
+    render_files(ctx, facts)
     return run.finish()
 
 
@@ -294,12 +332,12 @@ def cmd_env_example(inv: Invocation, path: Path) -> int:
 
 
 
-COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config}
+COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doctor": cmd_doctor}
 
 
 def main(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
-         force: bool = False) -> int:
+         force: bool = False, keep_going: bool = False) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -308,7 +346,7 @@ def main(command: str, toolkit_root: Path, *args: str | None, profile: str | Non
         flags.append(Flag("--local-llm", "features.local_llm", True))
     inv = Invocation(
         root=project_root(toolkit_root),
-        options=Options(check=check, diff=diff, json=json, force=force),
+        options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going),
         flags=flags,
     )
     if command == "profile":

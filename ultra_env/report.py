@@ -26,6 +26,7 @@ _COLORS = {
     Status.SKIPPED: "36",
 }
 NAME_WIDTH = 24
+_SYMBOLS = {Status.OK: "✓", Status.CHANGED: "~", Status.WARN: "!", Status.FAILED: "✗", Status.SKIPPED: "-"}
 
 
 def write(stream: TextIO, text: str) -> None:
@@ -43,8 +44,10 @@ def _use_color(stream: TextIO) -> bool:
 
 class HumanReporter:
     def __init__(self, redactor: Redactor, *, show_diff: bool = False, quiet: bool = False,
-                 stream: TextIO | None = None) -> None:
+                 symbols: bool = False, stream: TextIO | None = None) -> None:
         self.redact = redactor
+        self.symbols = symbols  # doctor's style: ✓ / ! / ✗ under a heading per area
+        self._area: str | None = None
         self.show_diff = show_diff
         self.quiet = quiet  # only failures and no recap: for commands whose output is a listing
         self.stream = stream or sys.stdout
@@ -56,12 +59,21 @@ class HumanReporter:
     def task(self, result: TaskResult) -> None:
         if self.quiet and result.status is not Status.FAILED:
             return
-        label = self._paint(result.status, f"{result.status.value:<8}")
-        lines = [f"{label} {result.name:<{NAME_WIDTH}} {result.msg}".rstrip()]
+        lines = []
+        if self.symbols:
+            if result.area and result.area != self._area:
+                self._area = result.area
+                lines.append(result.area)
+            label = "  " + self._paint(result.status, _SYMBOLS[result.status])
+            indent = 4
+        else:
+            label = self._paint(result.status, f"{result.status.value:<8}")
+            indent = 9
+        lines.append(f"{label} {result.name:<{NAME_WIDTH}} {result.msg}".rstrip())
         if result.fix:
-            lines.append(f"{'':<9}fix: {result.fix}")
+            lines.append(f"{'':<{indent}}fix: {result.fix}")
         if self.show_diff and result.diff:
-            lines.extend(f"{'':<9}{line}" for line in result.diff.rstrip("\n").split("\n"))
+            lines.extend(f"{'':<{indent}}{line}" for line in result.diff.rstrip("\n").split("\n"))
         write(self.stream, self.redact("\n".join(lines)) + "\n")
 
     def finish(self, run: Run) -> None:

@@ -23,9 +23,12 @@ class TaskResult:
     fix: str | None = None
     diff: str | None = None
     data: dict[str, Any] | None = None
+    area: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status.value, "msg": self.msg, "fix": self.fix}
+        if self.area:
+            out["area"] = self.area
         if self.diff:
             out["diff"] = self.diff
         if self.data:
@@ -59,6 +62,7 @@ class Options:
     diff: bool = False
     json: bool = False
     force: bool = False
+    keep_going: bool = False
 
 
 class Reporter(Protocol):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ultra_env import proc
+from ultra_env.config import Settings
+from ultra_env.facts import host
+from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import DockerVersion, parse_compose_version, parse_docker_version
 
 DOCKER = "docker"
@@ -61,3 +69,146 @@ def server_up(version: Probe) -> bool:
     value: DockerVersion | None = version.value
     return bool(value and value.server)
 
+
+
+def docker_info(timeout: float) -> Probe:
+    # Like `docker version`, the client half (plugins, context) prints with the daemon down.
+    return probe([DOCKER, "info", "--format", "{{json .}}"], json.loads, timeout=timeout,
+                 accept=lambda done: done.stdout.strip().startswith("{"))
+
+
+NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+
+
+def model_version(timeout: float) -> Probe:
+    return probe([DOCKER, "model", "version"], lambda out: mr.parse_version(out), timeout=timeout,
+                 env=NO_AUTO_INSTALL)
+
+
+def model_status(timeout: float) -> Probe:
+    return probe([DOCKER, "model", "status", "--json"], mr.parse_status_json, timeout=timeout, env=NO_AUTO_INSTALL)
+
+
+def model_list(timeout: float) -> Probe:
+    return probe([DOCKER, "model", "list", "--json"], mr.parse_list_json, timeout=timeout, env=NO_AUTO_INSTALL)
+
+
+def project_ports(project: str, timeout: float) -> Probe:
+    """Host ports already published by this Compose project's containers."""
+    def parse(stdout: str) -> set[int]:
+        return {int(port) for port in re.findall(r":(\d+)->", stdout)}
+
+    return probe([DOCKER, "ps", "--filter", f"label=com.docker.compose.project={project}", "--format", "{{.Ports}}"],
+                 parse, timeout=timeout)
+
+
+def context_host(timeout: float) -> Probe:
+    """The engine address of the Docker context in use (unix:// and npipe:// are local)."""
+    return probe([DOCKER, "context", "inspect", "--format", "{{json .Endpoints.docker.Host}}"], json.loads,
+                 timeout=timeout)
+
+
+def api_root(status: Probe, default: str) -> str:
+    """The DMR API root that should answer from the host: ``endpointHost`` when it is plain TCP."""
+    found: mr.RunnerStatus | None = status.value
+    if found and found.endpoint_host:
+        parts = urlsplit(found.endpoint_host)
+        # On Desktop, endpointHost is http://localhost/exp/vDD4.40/... : socket-only, not TCP.
+        if parts.scheme in ("http", "https") and parts.port and "/exp/" not in parts.path:
+            return f"{parts.scheme}://{parts.netloc}"
+    return default.rstrip("/")
+
+
+def host_api(root: str, timeout: float) -> Probe:
+    """``GET {root}/models`` == 200 is the CLI's own liveness check."""
+    from ultra_env import http
+
+    try:
+        response = http.get(f"{root}/models", timeout=timeout)
+    except http.HttpError as exc:
+        return Probe(error=str(exc), value=root)
+    if response.status_code != 200:
+        return Probe(error=f"GET {root}/models answered {response.status_code}", value=root)
+    return Probe(value=root)
+
+
+@dataclass
+class Facts:
+    """Everything doctor knows about the machine, gathered once per run."""
+
+    host_os: str
+    docker_version: Probe
+    docker_info: Probe
+    compose: Probe
+    model_version: Probe | None = None
+    model_status: Probe | None = None
+    model_list: Probe | None = None
+    host_api: Probe | None = None
+    project_ports: Probe | None = None
+    context_host: Probe | None = None
+    ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
+    disk: tuple[Path, int] | None = None
+    seconds: float = 0.0
+
+    @property
+    def desktop(self) -> bool:
+        value: DockerVersion | None = self.docker_version.value
+        return bool(value and value.desktop) or (self.info.get("OperatingSystem") == "Docker Desktop")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.docker_info.value if isinstance(self.docker_info.value, dict) else {}
+
+
+def stack_ports(settings: Settings) -> dict[str, int]:
+    ports = {"backend": settings.ports.backend}
+    if settings.features.frontend:
+        ports["frontend"] = settings.ports.frontend
+    if settings.ports.postgres:
+        ports["postgres"] = settings.ports.postgres
+    if settings.ports.redis:
+        ports["redis"] = settings.ports.redis
+    return ports
+
+
+def gather(settings: Settings) -> Facts:
+    """Run every probe the configuration calls for, concurrently; the slowest one sets the pace."""
+    start = time.monotonic()
+    timeout = settings.timeouts.probe
+    local = settings.features.local_llm
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        version = pool.submit(docker_version, timeout)
+        info = pool.submit(docker_info, timeout)
+        compose = pool.submit(compose_version, timeout)
+        published = pool.submit(project_ports, settings.project_name, timeout)
+        context = pool.submit(context_host, timeout)
+        wanted = sorted(set(stack_ports(settings).values()) | ({12434} if local else set()))
+        ports = {port: pool.submit(_port, port) for port in wanted}
+        futures: dict[str, Future[Probe]] = {}
+        if local:
+            futures["model_version"] = pool.submit(model_version, timeout)
+            futures["model_list"] = pool.submit(model_list, timeout)
+            status = futures["model_status"] = pool.submit(model_status, timeout)
+            futures["host_api"] = pool.submit(
+                lambda: host_api(api_root(status.result(), settings.model_runner.host_url), min(timeout, 5.0)))
+        facts = Facts(
+            host_os=host.host_os(), docker_version=version.result(), docker_info=info.result(),
+            compose=compose.result(), project_ports=published.result(), context_host=context.result(),
+            ports={port: future.result() for port, future in ports.items()},
+            **{name: future.result() for name, future in futures.items()},
+        )
+    facts.disk = host.free_bytes(model_store(facts))
+    facts.seconds = time.monotonic() - start
+    return facts
+
+
+def _port(port: int) -> tuple[bool, str | None]:
+    free = host.port_free(port)
+    return free, None if free else host.port_holder(port)
+
+
+def model_store(facts: Facts) -> Path:
+    """Where pulled models land: ``~/.docker/models`` on Desktop, the engine's data root on Engine."""
+    if facts.desktop or not facts.info.get("DockerRootDir"):
+        return Path.home() / ".docker" / "models"
+    return Path(facts.info["DockerRootDir"])

@@ -1,0 +1,107 @@
+"""The real llama.cpp server (llama-cpp-python) that serves the stand-in's inference routes."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .state import GEMMA_NAME
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def llama_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def _ready(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/v1/models")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+@dataclass
+class LlamaHandle:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_llama(
+    gguf: Path,
+    port: int | None = None,
+    *,
+    alias: str = GEMMA_NAME,
+    log: Path | None = None,
+    timeout: float = 60.0,
+) -> LlamaHandle:
+    """`python -m llama_cpp.server --model FILE --model_alias ALIAS --chat_format gemma --n_ctx 2048
+    --interrupt_requests False --port P` bound to 127.0.0.1; returns once `GET /v1/models` is 200."""
+    port = port or free_port()
+    if log is None:
+        fd, name = tempfile.mkstemp(prefix="llama-", suffix=".log")
+        os.close(fd)
+        log = Path(name)
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf),
+        "--model_alias", alias,
+        "--chat_format", "gemma",
+        "--n_ctx", "2048",
+        "--interrupt_requests", "False",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    handle = LlamaHandle(process, port, Path(log))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"llama.cpp server exited with {process.returncode}:\n{handle.log_tail()}")
+        if _ready(port):
+            return handle
+        time.sleep(0.1)
+    handle.stop()
+    raise TimeoutError(f"llama.cpp server not ready after {timeout}s:\n{handle.log_tail()}")

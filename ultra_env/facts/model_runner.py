@@ -1,0 +1,152 @@
+"""Docker Model Runner facts: parsers for the ``docker model`` CLI's outputs, old and new formats
+(reference: docker-model-runner.md, sections 2 and 3)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from ultra_env import modelnames
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MISSING = (
+    re.compile(r"unknown command:? (?:\"?docker model\"?|model)"),
+    re.compile(r"'model' is not a docker command"),
+)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def plugin_missing(output: str) -> bool:
+    """Whether the docker CLI said it has no ``model`` command (either CLI generation's wording)."""
+    text = strip_ansi(output)
+    return any(pattern.search(text) for pattern in _MISSING)
+
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    running: bool
+    backends: dict[str, str] = field(default_factory=dict)
+    kind: str | None = None  # Docker Desktop | Docker Engine | Docker Engine (Manual Install) | Docker Cloud
+    endpoint: str | None = None  # as seen from containers
+    endpoint_host: str | None = None  # as seen from the host (on Desktop: through the socket, not TCP)
+
+    def backend_problems(self) -> dict[str, str]:
+        """Backends whose status reads as an error (``Error: …``)."""
+        return {name: status for name, status in self.backends.items() if status.lower().startswith("error")}
+
+
+def parse_status_json(stdout: str) -> RunnerStatus:
+    """``docker model status --json``: one JSON object; old CLIs lack ``kind`` and ``endpointHost``."""
+    data = json.loads(strip_ansi(stdout).strip().splitlines()[-1] if stdout.strip() else "")
+    if not isinstance(data, dict) or "running" not in data:
+        raise ValueError("no 'running' field")
+    backends = data.get("backends") or {}
+    return RunnerStatus(
+        running=bool(data["running"]),
+        backends={str(k): str(v) for k, v in backends.items()},
+        kind=data.get("kind"),
+        endpoint=data.get("endpoint"),
+        endpoint_host=data.get("endpointHost"),
+    )
+
+
+def parse_status_text(output: str, returncode: int) -> RunnerStatus:
+    """``docker model status`` (text): the new backend table or the old ``Status:`` block."""
+    text = strip_ansi(output)
+    running = returncode == 0 and "Docker Model Runner is running" in text
+    backends: dict[str, str] = {}
+    lines = [line.rstrip() for line in text.splitlines()]
+    header = next((i for i, line in enumerate(lines) if re.match(r"^BACKEND\s+STATUS", line)), None)
+    if header is not None:
+        for line in lines[header + 1:]:
+            cells = re.split(r"\s{2,}", line.strip())
+            if len(cells) >= 2 and cells[0]:
+                backends[cells[0]] = " ".join(cells[1:])
+    else:
+        for line in lines:
+            match = re.match(r"^\s*([\w.\-]+):\s+(.+)$", line)
+            if match and match.group(1) not in ("Status", "What's next"):
+                backends[match.group(1)] = match.group(2).strip()
+    return RunnerStatus(running=running, backends=backends)
+
+
+@dataclass(frozen=True)
+class PluginVersion:
+    client: str | None
+    server: str | None  # None when the server is not reachable
+    engine_kind: str | None
+
+
+def parse_version(output: str) -> PluginVersion:
+    """``docker model version``: new ``Client:``/``Server:`` blocks, or the old one-liner."""
+    text = strip_ansi(output)
+    old = re.search(r"Docker Model Runner version (v?[\w.\-+]+)", text)
+    if old:
+        kind = re.search(r"Docker Engine Kind:\s*(.+)", text)
+        return PluginVersion(old.group(1), None, kind.group(1).strip() if kind else None)
+    client = re.search(r"Client:\s*\n\s*Version:\s*(\S+)", text)
+    if client is None:
+        raise ValueError("no client version")
+    server_block = text.split("Server:", 1)[1] if "Server:" in text else ""
+    server_version = None
+    if "not reachable" not in server_block:
+        match = re.search(r"Version:\s*(\S+)", server_block)
+        server_version = match.group(1) if match else None
+    engine = re.search(r"Engine:\s*(.+)", server_block)
+    return PluginVersion(client.group(1), server_version, engine.group(1).strip() if engine else None)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    id: str
+    tags: tuple[str, ...]
+    created: int | None
+    size: str | None
+    parameters: str | None
+    quantization: str | None
+    architecture: str | None
+    context_size: int | None
+
+    def has(self, name: str) -> bool:
+        wanted = modelnames.normalize(name)
+        return any(_normalized(tag) == wanted for tag in self.tags)
+
+
+def _normalized(tag: str) -> str | None:
+    try:
+        return modelnames.normalize(tag)
+    except modelnames.InvalidModelName:
+        return None
+
+
+def parse_list_json(stdout: str) -> list[LocalModel]:
+    """``docker model list --json`` (and ``GET /models``): an array of models with their tags."""
+    data = json.loads(stdout or "[]")
+    if not isinstance(data, list):
+        raise ValueError("not a JSON array")
+    models = []
+    for item in data:
+        config = item.get("config") or {}
+        models.append(LocalModel(
+            id=str(item.get("id", "")),
+            tags=tuple(item.get("tags") or ()),
+            created=item.get("created"),
+            size=config.get("size"),
+            parameters=config.get("parameters"),
+            quantization=config.get("quantization"),
+            architecture=config.get("architecture"),
+            context_size=config.get("context_size"),
+        ))
+    return models
+
+
+def parse_plugin_metadata(stdout: str) -> str | None:
+    """``docker-model docker-cli-plugin-metadata`` → the plugin's version."""
+    data = json.loads(stdout)
+    if data.get("SchemaVersion") is None:
+        raise ValueError("not plugin metadata")
+    return data.get("Version")

@@ -1,0 +1,27 @@
+"""The one way this project makes an HTTP call (httpx, imported on first use)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HttpError(Exception):
+    """The request got no HTTP answer (refused, unresolvable host, timeout, broken stream)."""
+
+
+def client(timeout: float, **kwargs: Any) -> Any:
+    import httpx
+
+    # trust_env=False: proxy variables must not route loopback/DMR calls elsewhere.
+    return httpx.Client(timeout=timeout, trust_env=False, **kwargs)
+
+
+def get(url: str, *, timeout: float) -> Any:
+    """GET ``url``; returns the httpx Response (any status) or raises HttpError."""
+    import httpx
+
+    try:
+        with client(timeout) as http:
+            return http.get(url)
+    except httpx.HTTPError as exc:
+        raise HttpError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
