@@ -14,13 +14,13 @@ from ultra_env import state as state_mod
 from ultra_env.config import Settings
 from ultra_env.errors import ConfigError, UltraError
 from ultra_env.redact import Redactor
+from ultra_env.render import Target
 from ultra_env.report import HumanReporter, JsonReporter
 from ultra_env.runner import Options, Run, Status, TaskResult, changed, failed, ok, skipped, warn
 from ultra_env.sources import Flag, Loaded
 
 if TYPE_CHECKING:
     from ultra_env.facts.gather import Facts, Probe
-    from ultra_env.render import Target
 
 PROJECT_DIR_VAR = "ULTRA_ENV_PROJECT_DIR"
 

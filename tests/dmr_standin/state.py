@@ -80,7 +80,7 @@ def load(home: Path) -> State:
 def _write(home: Path, state: State) -> None:
     path = state_path(home)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(state, indent=2))
     os.replace(tmp, path)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,9 @@ def docker_build(name: str, dockerfile: str, files: dict[str, Path]) -> None:
         shutil.copy(DOCKERFILES / dockerfile, context / "Dockerfile")
         for target, source in files.items():
             if source.is_dir():
-                shutil.copytree(source, context / target, ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    source, context / target, ignore=shutil.ignore_patterns("__pycache__")
+                )
             else:
                 shutil.copy(source, context / target)
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -131,21 +134,33 @@ def build_busybox() -> None:
         import_dir(root, BUSYBOX, ["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
 
 
+def deb822_stanzas(text: str) -> list[dict[str, str]]:
+    stanzas = []
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith(("#", " ", "\t")):
+                fields[key.strip().lower()] = value.strip()
+        stanzas.append(fields)
+    return stanzas
+
+
 def debian_mirror() -> str:
+    """The first Debian mirror apt uses for the suite (deb822 files, then sources.list)."""
     for sources in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
-        for stanza in sources.read_text().split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in stanza.splitlines():
-                key, sep, value = line.partition(":")
-                if sep and not line.startswith(("#", " ", "\t")):
-                    fields[key.strip().lower()] = value.strip()
-            if "deb" in fields.get("types", "").split() and DEBIAN_SUITE in fields.get("suites", "").split():
-                if fields.get("enabled", "yes").lower() != "no" and fields.get("uris"):
-                    return fields["uris"].split()[0]
+        for fields in deb822_stanzas(sources.read_text()):
+            if (
+                "deb" in fields.get("types", "").split()
+                and DEBIAN_SUITE in fields.get("suites", "").split()
+                and fields.get("enabled", "yes").lower() != "no"
+                and fields.get("uris")
+            ):
+                return fields["uris"].split()[0]
     sources_list = Path("/etc/apt/sources.list")
     if sources_list.exists():
         for line in sources_list.read_text().splitlines():
-            words = [word for word in line.split("#", 1)[0].split() if not word.startswith("[")]
+            words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
             if len(words) >= 3 and words[0] == "deb" and words[2] == DEBIAN_SUITE:
                 return words[1]
     return DEFAULT_MIRROR
@@ -233,7 +248,12 @@ BUILDERS: dict[str, Callable[[], None]] = {
 
 def build_all(force: bool = False) -> dict[str, float]:
     """Build every missing test image (all of them if forced); seconds spent per image."""
-    run(["docker", "version", "--format", "{{.Server.Version}}"], 30)
+    try:
+        run(["docker", "version", "--format", "{{.Server.Version}}"], 30)
+    except ImageBuildError as error:
+        raise ImageBuildError(
+            f"no Docker engine ({error}); run tests/support/engine.sh start"
+        ) from None
     seconds: dict[str, float] = {}
     for name, build in BUILDERS.items():
         start = time.monotonic()

@@ -31,7 +31,11 @@ def probe(url: str) -> dict[str, Any]:
         return {"reachable": False, "status": error.code, "error": f"HTTP {error.code}"}
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        return {"reachable": False, "status": None, "error": str(reason)[:200] or type(error).__name__}
+        return {
+            "reachable": False,
+            "status": None,
+            "error": str(reason)[:200] or type(error).__name__,
+        }
 
 
 def llm_state() -> dict[str, Any]:
