@@ -128,6 +128,10 @@ def test_a_bad_secret_is_reported_without_its_value(tmp_path: Path) -> None:
     assert SECRET not in caught.value.cause
 
 
-def test_settings_model_rejects_duplicate_model_keys() -> None:
+def test_models_get_distinct_keys_and_duplicates_are_refused() -> None:
+    settings = Settings.model_validate({"models": [{"name": "a"}, {"name": "b"}, {"name": "c", "key": "big"}]})
+    assert [m.key for m in settings.models] == ["llm", "llm2", "big"]
     with pytest.raises(ValueError, match="own `key`"):
-        Settings.model_validate({"models": [{"name": "a"}, {"name": "b"}]})
+        Settings.model_validate({"models": [{"name": "a", "key": "x"}, {"name": "b", "key": "x"}]})
+    with pytest.raises(ValueError, match="listed twice"):
+        Settings.model_validate({"models": [{"name": "a"}, {"name": "ai/a:latest"}]})

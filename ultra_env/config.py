@@ -60,7 +60,7 @@ ModelName = Annotated[str, AfterValidator(_model_name)]
 
 class ModelSpec(Strict):
     name: ModelName = Field(description="DMR model reference, e.g. ai/smollm2 or ai/smollm2:360M-Q4_K_M.")
-    key: str = Field("llm", description="Key under Compose's top-level `models:` (no dots).")
+    key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
     required: bool = Field(True, description="Setup fails when a required model is missing.")
     size_mb: int | None = Field(None, ge=1, description="Download size, for the disk check before a pull.")
@@ -68,8 +68,8 @@ class ModelSpec(Strict):
 
     @field_validator("key")
     @classmethod
-    def _key(cls, value: str) -> str:
-        if not _COMPOSE_KEY.match(value):
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not _COMPOSE_KEY.match(value):
             raise ValueError("use letters, digits, '_' and '-' only (Compose derives variable names from it)")
         return value
 
@@ -183,6 +183,9 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _models(self) -> Settings:
+        for index, model in enumerate(self.models):
+            if model.key is None:
+                model.key = "llm" if index == 0 else f"llm{index + 1}"
         keys = [m.key for m in self.models]
         if len(keys) != len(set(keys)):
             raise ValueError("each model needs its own `key` (llm, llm2, …)")

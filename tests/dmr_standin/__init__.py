@@ -33,29 +33,35 @@ State lives in `$DMR_STANDIN_HOME` (see `state`); tests flip `format`, `running`
 endpoints and error injections with `state.update(home, ...)` while everything runs.
 """
 
-from .llama import LlamaHandle, free_port, llama_available, start_llama
-from .names import display, is_valid, normalise
-from .plugin import install, uninstall
-from .server import ServerHandle, start
-from .state import GEMMA_NAME, add_to_registry, assemble_gemma, gemma_entry, init_home, load, update
+from __future__ import annotations
 
-__all__ = [
-    "GEMMA_NAME",
-    "LlamaHandle",
-    "ServerHandle",
-    "add_to_registry",
-    "assemble_gemma",
-    "display",
-    "free_port",
-    "gemma_entry",
-    "init_home",
-    "install",
-    "is_valid",
-    "llama_available",
-    "load",
-    "normalise",
-    "start",
-    "start_llama",
-    "uninstall",
-    "update",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "GEMMA_NAME": "state",
+    "add_to_registry": "state",
+    "assemble_gemma": "state",
+    "gemma_entry": "state",
+    "init_home": "state",
+    "load": "state",
+    "update": "state",
+    "display": "names",
+    "is_valid": "names",
+    "normalise": "names",
+    "install": "plugin",
+    "uninstall": "plugin",
+    "LlamaHandle": "llama",
+    "free_port": "llama",
+    "llama_available": "llama",
+    "start_llama": "llama",
+    "ServerHandle": "server",
+    "start": "server",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -236,18 +236,21 @@ def build_frontend() -> None:
     docker_build(FRONTEND, "frontend.Dockerfile", {})
 
 
-BUILDERS: dict[str, Callable[[], None]] = {
-    BUSYBOX: build_busybox,
-    DEBIAN: build_debian,
-    POSTGRES: build_postgres,
-    REDIS: build_redis,
-    BACKEND: build_backend,
-    FRONTEND: build_frontend,
+BUILDERS: dict[str, tuple[Callable[[], None], str | None]] = {
+    BUSYBOX: (build_busybox, None),
+    DEBIAN: (build_debian, None),
+    POSTGRES: (build_postgres, DEBIAN),
+    REDIS: (build_redis, DEBIAN),
+    BACKEND: (build_backend, DEBIAN),
+    FRONTEND: (build_frontend, BUSYBOX),
 }
 
 
 def build_all(force: bool = False) -> dict[str, float]:
-    """Build every missing test image (all of them if forced); seconds spent per image."""
+    """Build every missing test image, every image whose base was just built, or all if forced.
+
+    Returns the seconds spent per image; replaced images left untagged are removed.
+    """
     try:
         run(["docker", "version", "--format", "{{.Server.Version}}"], 30)
     except ImageBuildError as error:
@@ -255,16 +258,20 @@ def build_all(force: bool = False) -> dict[str, float]:
             f"no Docker engine ({error}); run tests/support/engine.sh start"
         ) from None
     seconds: dict[str, float] = {}
-    for name, build in BUILDERS.items():
+    built: set[str] = set()
+    for name, (build, base) in BUILDERS.items():
         start = time.monotonic()
-        if not force and image_exists(name):
+        if not force and base not in built and image_exists(name):
             seconds[name] = time.monotonic() - start
             log(f"{name}: cached")
             continue
         log(f"{name}: building")
         build()
+        built.add(name)
         seconds[name] = time.monotonic() - start
         log(f"{name}: built in {seconds[name]:.1f} s")
+    if built:
+        run(["docker", "image", "prune", "-f", "--filter", f"label={LABEL}"], 120)
     return seconds
 
 

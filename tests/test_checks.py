@@ -1,0 +1,167 @@
+"""Doctor's rules over facts built from captured/transcribed outputs: each problem named, with its fix."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ultra_env.checks import run_checks
+from ultra_env.config import Settings
+from ultra_env.facts import model_runner as mr
+from ultra_env.facts.docker import parse_docker_version
+from ultra_env.facts.gather import Facts, Probe
+from ultra_env.runner import Status
+from ultra_env.sources import Flag, load
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def text(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def settings(profile: str = "local", **environ: str) -> Settings:
+    return load(Path("/nonexistent"), environ=environ, flags=[Flag("--profile", "profile", profile)]).settings
+
+
+def healthy(version_file: str = "docker/version-engine-20.10-linux.json", os_name: str = "Linux",
+            status_file: str = "dmr/status-json-new-engine.json") -> Facts:
+    return Facts(
+        host_os=os_name,
+        docker_version=Probe(value=parse_docker_version(text(version_file))),
+        docker_info=Probe(value=json.loads(text("docker/info-engine-20.10-linux.json"))),
+        compose=Probe(value="5.6.1"),
+        model_version=Probe(value=mr.parse_version(text("dmr/version-new.txt"))),
+        model_status=Probe(value=mr.parse_status_json(text(status_file))),
+        model_list=Probe(value=mr.parse_list_json(text("dmr/list.json"))),
+        host_api=Probe(value="http://localhost:12434"),
+        project_ports=Probe(value=set()),
+        context_host=Probe(value="unix:///var/run/docker.sock"),
+        ports={8000: (True, None), 12434: (False, "model-runner (pid 7)")},
+        disk=(Path("/var/lib/docker"), 50 * 10**9),
+    )
+
+
+DESKTOP_MAC = dict(version_file="docker/version-desktop-4.48-macos.json", os_name="macOS",
+                   status_file="dmr/status-json-new-desktop.json")
+
+
+def by_name(results) -> dict:
+    return {r.name: r for r in results}
+
+
+def test_a_healthy_engine_machine_passes_everything() -> None:
+    results = run_checks(healthy(), settings("local"))
+    assert [r for r in results if r.status is Status.FAILED] == []
+    names = by_name(results)
+    assert names["model ai/smollm2:latest"].status is Status.OK
+    assert names["runner"].msg.startswith("running (Docker Engine)")
+    assert {r.area for r in results} == {"Docker", "Compose", "Model Runner", "Ports", "Disk", "Cloud keys"}
+
+
+def test_a_healthy_desktop_machine_passes_everything() -> None:
+    results = run_checks(healthy(**DESKTOP_MAC), settings("local"))
+    assert [r for r in results if r.status is Status.FAILED] == []
+    assert "Docker Desktop 4.48.0" in by_name(results)["daemon"].msg
+
+
+def no_daemon(f: Facts) -> Facts:
+    return replace(f, docker_version=Probe(value=parse_docker_version(text("docker/version-daemon-down.json"))))
+
+
+CASES = {
+    "docker missing": (lambda f: replace(f, docker_version=Probe(error="not found", missing=True)), "local",
+                       "docker CLI", "docker is not installed", "install Docker Engine"),
+    "daemon down on Linux": (no_daemon, "local", "daemon", "not reachable", "sudo systemctl start docker"),
+    "daemon down on macOS": (lambda f: replace(no_daemon(f), host_os="macOS"), "local", "daemon", "not reachable",
+                             "open -a Docker"),
+    "Desktop too old on Windows": (lambda f: replace(f, host_os="Windows", docker_version=Probe(
+        value=parse_docker_version(text("docker/version-desktop-4.25-windows.json")))), "local",
+        "Docker Desktop version", "4.25.2 is older than 4.41.0", "update Docker Desktop"),
+    "Desktop too old on macOS": (lambda f: replace(f, host_os="macOS", docker_version=Probe(
+        value=parse_docker_version(text("docker/version-desktop-4.25-windows.json")))), "local",
+        "Docker Desktop version", "older than 4.40.0", "docker desktop enable model-runner --tcp 12434"),
+    "Desktop for Linux": (lambda f: replace(f, docker_version=Probe(
+        value=parse_docker_version(text("docker/version-desktop-4.48-macos.json")))), "local",
+        "Docker Desktop for Linux", "does not run on Docker Desktop for Linux", "docker-model-plugin"),
+    "compose missing": (lambda f: replace(f, compose=Probe(error="unknown command", missing=False)), "mock",
+                        "docker compose", "not found", "docker-compose-plugin"),
+    "plugin missing on Engine": (lambda f: replace(f, model_version=Probe(
+        error="docker: unknown command", output=text("docker/model-missing-cli28.txt"))), "local",
+        "docker model plugin", "not installed", "sudo apt-get install docker-model-plugin"),
+    "plugin missing on Desktop (old CLI)": (lambda f: replace(healthy(**DESKTOP_MAC), model_version=Probe(
+        error="x", output=text("docker/model-missing-cli20.txt"))), "local",
+        "docker model plugin", "not installed", "docker desktop enable model-runner --tcp 12434"),
+    "runner not running on Desktop": (lambda f: replace(healthy(**DESKTOP_MAC), model_status=Probe(
+        value=mr.parse_status_json(text("dmr/status-json-not-running.json")))), "local",
+        "runner", "is not running", "docker desktop enable model-runner --tcp 12434"),
+    "runner not running on Engine": (lambda f: replace(f, model_status=Probe(
+        value=mr.parse_status_json(text("dmr/status-json-not-running.json")))), "local",
+        "runner", "is not running", "docker model install-runner"),
+    "host TCP off on Desktop": (lambda f: replace(healthy(**DESKTOP_MAC), ports={8000: (True, None), 12434: (True, None)},
+                                                  host_api=Probe(value="http://localhost:12434", error="ConnectError")),
+                                "local", "API from the host", "host-side TCP is off", "--tcp 12434"),
+    "port 12434 taken by another program": (lambda f: replace(f, ports={8000: (True, None), 12434: (False, "nginx (pid 42)")},
+                                                              host_api=Probe(value="http://localhost:12434", error="404")),
+                                            "local", "API from the host", "held by nginx (pid 42)", "free port 12434"),
+    "stack port taken": (lambda f: replace(f, ports={8000: (False, "python3 (pid 9)"), 12434: (False, None)}), "mock",
+                         "port 8000", "taken by python3 (pid 9)", "ULTRA_ENV_PORTS__BACKEND=8001"),
+    "not enough disk": (lambda f: replace(f, disk=(Path("/var/lib/docker"), 10 * 2**20), model_list=Probe(value=[])), "local",
+                        "model storage", "0.0 GB free", "free "),
+    "no cloud key": (lambda f: f, "cloud", "cloud keys", "no key is set", "OPENAI_API_KEY"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_each_problem_fails_with_its_fix(case: str) -> None:
+    change, profile, name, cause, fix = CASES[case]
+    results = by_name(run_checks(change(healthy()), settings(profile)))
+    assert results[name].status is Status.FAILED, results[name]
+    assert cause in results[name].msg
+    assert fix in results[name].fix
+
+
+def test_a_missing_model_disk_need_counts_only_models_to_pull() -> None:
+    s = settings("local", ULTRA_ENV_MODELS='[{"name": "ai/smollm2", "size_mb": 300}, {"name": "ai/gemma3", "size_mb": 2000}]')
+    results = by_name(run_checks(healthy(), s))
+    assert results["model ai/gemma3:latest"].status is Status.WARN
+    assert "docker model pull ai/gemma3:latest" in results["model ai/gemma3:latest"].fix
+    assert "about 2.1 GB" in results["model storage"].msg
+
+
+def test_old_compose_is_a_warning_with_fallback() -> None:
+    results = by_name(run_checks(replace(healthy(), compose=Probe(value="2.36.0")), settings("local")))
+    assert results["docker compose"].status is Status.WARN
+    assert "explicit URLs" in results["docker compose"].msg
+
+
+def test_own_stack_holding_its_port_is_fine() -> None:
+    facts = replace(healthy(), ports={8000: (False, "docker-proxy (pid 3)"), 12434: (False, None)},
+                    project_ports=Probe(value={8000}))
+    assert by_name(run_checks(facts, settings("mock")))["port 8000"].status is Status.OK
+
+
+def test_cloud_profile_skips_model_runner_checks_and_checks_key_shapes() -> None:
+    s = settings("cloud", OPENAI_API_KEY="sk-abc123", ANTHROPIC_API_KEY="wrong-shape")
+    results = run_checks(replace(healthy(), model_version=None, model_status=None, model_list=None, host_api=None), s)
+    names = by_name(results)
+    assert names["Model Runner"].status is Status.SKIPPED
+    assert names["openai"].status is Status.OK
+    assert names["anthropic"].status is Status.WARN and "'sk-ant-'" in names["anthropic"].msg
+    assert names["google"].status is Status.WARN
+    assert all("abc123" not in r.msg and "wrong-shape" not in r.msg for r in results)
+
+
+def test_remote_context_is_a_warning() -> None:
+    facts = replace(healthy(), context_host=Probe(value="ssh://me@build-box"))
+    result = by_name(run_checks(facts, settings("mock")))["context"]
+    assert result.status is Status.WARN and result.fix == "docker context use default"
+
+
+def test_backend_in_error_is_a_warning() -> None:
+    status = mr.RunnerStatus(True, {"llama.cpp": "Running: ok", "vllm": "Error: no GPU"}, "Docker Engine")
+    results = by_name(run_checks(replace(healthy(), model_status=Probe(value=status)), settings("local")))
+    assert results["backend vllm"].status is Status.WARN
