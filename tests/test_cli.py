@@ -180,8 +180,9 @@ def test_symlinked_env_is_refused(project: Project, tmp_path) -> None:
     assert outside.read_text() == "A=1\n"
 
 
-def test_setup_renders_like_render(project: Project) -> None:
-    result = project.invoke("setup", "--profile", "mock", "--json")
-    assert result.returncode == 0, result.output
-    assert (project.root / "docker-compose.yml").exists()
-    assert recap(project.invoke("setup", "--profile", "mock", "--json"))["changed"] == 0
+def test_setup_stops_before_any_change_when_a_check_fails(project: Project) -> None:
+    result = project.invoke("setup", "--profile", "mock", "--json", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert result.returncode == 1
+    assert statuses(result)["daemon"] == "failed"
+    assert statuses(result)["render files"] == "skipped"
+    assert list(project.root.iterdir()) == []
