@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from ultra_env.checks import run_checks
 from ultra_env.config import Settings
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.docker import parse_docker_version
+from ultra_env.facts.docker import CliPlugin, parse_docker_info, parse_docker_version
 from ultra_env.facts.gather import Facts, Probe
 from ultra_env.runner import Status
 from ultra_env.sources import Flag, load
@@ -27,14 +26,23 @@ def settings(profile: str = "local", **environ: str) -> Settings:
     return load(Path("/nonexistent"), environ=environ, flags=[Flag("--profile", "profile", profile)]).settings
 
 
+def info(compose: str | None = "v5.6.1", model: str | None = "v1.0.6", model_error: str | None = None) -> Probe:
+    """The captured `docker info`, with the CLI plugins a scenario has (the capture has Compose only)."""
+    base = parse_docker_info(text("docker/info-engine-20.10-linux.json"))
+    plugins = {}
+    if compose:
+        plugins["compose"] = CliPlugin("compose", compose, "/usr/libexec/docker/cli-plugins/docker-compose", None)
+    if model or model_error:
+        plugins["model"] = CliPlugin("model", model, "/usr/libexec/docker/cli-plugins/docker-model", model_error)
+    return Probe(value=replace(base, plugins=plugins))
+
+
 def healthy(version_file: str = "docker/version-engine-20.10-linux.json", os_name: str = "Linux",
             status_file: str = "dmr/status-json-new-engine.json") -> Facts:
     return Facts(
         host_os=os_name,
         docker_version=Probe(value=parse_docker_version(text(version_file))),
-        docker_info=Probe(value=json.loads(text("docker/info-engine-20.10-linux.json"))),
-        compose=Probe(value="5.6.1"),
-        model_version=Probe(value=mr.parse_version(text("dmr/version-new.txt"))),
+        docker_info=info(),
         model_status=Probe(value=mr.parse_status_json(text(status_file))),
         model_list=Probe(value=mr.parse_list_json(text("dmr/list.json"))),
         host_api=Probe(value="http://localhost:12434"),
@@ -87,13 +95,13 @@ CASES = {
     "Desktop for Linux": (lambda f: replace(f, docker_version=Probe(
         value=parse_docker_version(text("docker/version-desktop-4.48-macos.json")))), "local",
         "Docker Desktop for Linux", "does not run on Docker Desktop for Linux", "docker-model-plugin"),
-    "compose missing": (lambda f: replace(f, compose=Probe(error="unknown command", missing=False)), "mock",
+    "compose missing": (lambda f: replace(f, docker_info=info(compose=None)), "mock",
                         "docker compose", "not found", "docker-compose-plugin"),
-    "plugin missing on Engine": (lambda f: replace(f, model_version=Probe(
-        error="docker: unknown command", output=text("docker/model-missing-cli28.txt"))), "local",
+    "plugin missing on Engine": (lambda f: replace(f, docker_info=info(model=None)), "local",
         "docker model plugin", "not installed", "sudo apt-get install docker-model-plugin"),
-    "plugin missing on Desktop (old CLI)": (lambda f: replace(healthy(**DESKTOP_MAC), model_version=Probe(
-        error="x", output=text("docker/model-missing-cli20.txt"))), "local",
+    "plugin missing, seen by the old CLI (Desktop)": (lambda f: replace(
+        healthy(**DESKTOP_MAC), docker_info=Probe(error="old CLI: no plugin list"),
+        model_status=Probe(error="exit 1", output=text("docker/model-missing-cli20.txt"))), "local",
         "docker model plugin", "not installed", "docker desktop enable model-runner --tcp 12434"),
     "runner not running on Desktop": (lambda f: replace(healthy(**DESKTOP_MAC), model_status=Probe(
         value=mr.parse_status_json(text("dmr/status-json-not-running.json")))), "local",
@@ -133,7 +141,7 @@ def test_a_missing_model_disk_need_counts_only_models_to_pull() -> None:
 
 
 def test_old_compose_is_a_warning_with_fallback() -> None:
-    results = by_name(run_checks(replace(healthy(), compose=Probe(value="2.36.0")), settings("local")))
+    results = by_name(run_checks(replace(healthy(), docker_info=info(compose="v2.36.0")), settings("local")))
     assert results["docker compose"].status is Status.WARN
     assert "explicit URLs" in results["docker compose"].msg
 
@@ -146,7 +154,7 @@ def test_own_stack_holding_its_port_is_fine() -> None:
 
 def test_cloud_profile_skips_model_runner_checks_and_checks_key_shapes() -> None:
     s = settings("cloud", OPENAI_API_KEY="sk-abc123", ANTHROPIC_API_KEY="wrong-shape")
-    results = run_checks(replace(healthy(), model_version=None, model_status=None, model_list=None, host_api=None), s)
+    results = run_checks(replace(healthy(), model_status=None, model_list=None, host_api=None), s)
     names = by_name(results)
     assert names["Model Runner"].status is Status.SKIPPED
     assert names["openai"].status is Status.OK
@@ -159,6 +167,15 @@ def test_remote_context_is_a_warning() -> None:
     facts = replace(healthy(), context_host=Probe(value="ssh://me@build-box"))
     result = by_name(run_checks(facts, settings("mock")))["context"]
     assert result.status is Status.WARN and result.fix == "docker context use default"
+
+
+def test_old_or_broken_model_plugin() -> None:
+    old = by_name(run_checks(replace(healthy(), docker_info=info(model="v0.1.20")), settings("local")))
+    assert old["docker model plugin"].status is Status.WARN and "0.1.31" in old["docker model plugin"].msg
+    broken = by_name(run_checks(replace(healthy(), docker_info=info(model=None, model_error="exec format error")),
+                                settings("local")))
+    assert broken["docker model plugin"].status is Status.FAILED
+    assert "exec format error" in broken["docker model plugin"].msg
 
 
 def test_backend_in_error_is_a_warning() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.docker import parse_compose_version, parse_docker_version
+from ultra_env.facts.docker import parse_docker_info, parse_docker_version
 from ultra_env.facts.gather import Probe, api_root
 from ultra_env.facts.host import host_os
 from ultra_env.facts.versions import at_least, parse
@@ -37,9 +37,14 @@ def test_docker_version(name: str, desktop: bool, desktop_version: str | None, s
     assert json.loads(fixture(name))["Client"]["Os"] == client_os
 
 
-def test_compose_version() -> None:
-    assert parse_compose_version(fixture("docker/compose-version-5.6.1.json")) == "5.6.1"
-    assert parse_compose_version("Docker Compose version v2.39.4") == "2.39.4"
+def test_docker_info_lists_cli_plugins() -> None:
+    info = parse_docker_info(fixture("docker/info-engine-20.10-linux.json"))
+    assert info.plugins["compose"].version == "v5.6.1"
+    assert info.plugins["compose"].path.endswith("cli-plugins/docker-compose")
+    assert "model" not in info.plugins
+    assert (info.desktop, info.server_version, info.root_dir) == (False, "20.10.24+dfsg1", "/var/lib/docker")
+    down = parse_docker_info(fixture("docker/info-daemon-down.json"))
+    assert down.server_version is None and "compose" in down.plugins
 
 
 @pytest.mark.parametrize("name", ["docker/model-missing-cli28.txt", "docker/model-missing-cli20.txt"])

@@ -106,22 +106,18 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
     settings = ctx.settings
     if not settings.features.local_llm:
         return Target()
-    if facts is not None:
-        docker, compose = facts.docker_version, facts.compose
-    else:
-        timeout = settings.timeouts.probe
-        found = gather.concurrently({"docker": lambda: gather.docker_version(timeout),
-                                     "compose": lambda: gather.compose_version(timeout)})
-        docker, compose = found["docker"], found["compose"]
-    target, report = target_for(settings, docker, compose)
+    info = facts.docker_info if facts is not None else gather.docker_info(settings.timeouts.probe)
+    target, report = target_for(settings, info)
     ctx.run.add(report)
     return target
 
 
-def target_for(settings: Settings, docker: Probe, compose: Probe) -> tuple[Target, TaskResult]:
+def target_for(settings: Settings, info: Probe) -> tuple[Target, TaskResult]:
+    from ultra_env.facts.gather import plugin_probe
     from ultra_env.facts.versions import at_least
 
-    desktop = bool(docker.value and docker.value.desktop)
+    desktop = bool(info.value and info.value.desktop)
+    compose = plugin_probe(info, "compose")
     kind = "Docker Desktop" if desktop else "Docker Engine"
     mode = settings.model_runner.compose_models
     name = "detect compose"

@@ -79,7 +79,7 @@ def _desktop_checks(facts: Facts, settings: Settings, value: DockerVersion) -> I
 
 
 def compose_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
-    compose = facts.compose
+    compose = facts.plugin("compose")
     if not compose.ok:
         fix = ("update Docker Desktop" if facts.desktop else
                "sudo apt-get install docker-compose-plugin (or dnf install docker-compose-plugin)")
@@ -101,25 +101,26 @@ def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult
     if not facts.docker_version.value or not facts.docker_version.value.server:
         yield result(DMR, "Model Runner", Status.SKIPPED, "needs a running Docker daemon")
         return
-    version = facts.model_version
-    assert version is not None and facts.model_status is not None and facts.host_api is not None
-    if version.error and mr.plugin_missing(version.output):
+    assert facts.model_status is not None and facts.host_api is not None
+    plugin = facts.plugin("model")
+    if plugin.missing or mr.plugin_missing(facts.model_status.output):
         fix = (f"update Docker Desktop to 4.40+ (Apple silicon) / 4.41+ (Windows), then {ENABLE_DMR}" if facts.desktop
                else "sudo apt-get install docker-model-plugin (Debian/Ubuntu) or sudo dnf install docker-model-plugin (Fedora/RHEL)")
         yield result(DMR, "docker model plugin", Status.FAILED, "the `docker model` CLI plugin is not installed", fix)
         return
-    plugin: mr.PluginVersion | None = version.value
-    if plugin is None:
-        yield result(DMR, "docker model plugin", Status.FAILED, f"docker model version failed: {version.error}",
-                     "reinstall the plugin (Engine: sudo apt-get install --reinstall docker-model-plugin)")
+    if facts.info is None:
+        yield result(DMR, "docker model plugin", Status.OK, "present (version unknown: docker info failed)")
+    elif not plugin.ok:
+        yield result(DMR, "docker model plugin", Status.FAILED, f"the plugin at {plugin.output} is broken: {plugin.error}",
+                     "reinstall it (Engine: sudo apt-get install --reinstall docker-model-plugin; Desktop: update)")
         return
-    minimum = settings.min_versions.model_plugin
-    if not facts.desktop and at_least(plugin.client, minimum) is False:
+    elif not facts.desktop and at_least(plugin.value, settings.min_versions.model_plugin) is False:
         yield result(DMR, "docker model plugin", Status.WARN,
-                     f"plugin {plugin.client} is older than {minimum}, which Compose's models: needs",
+                     f"plugin {plugin.value} is older than {settings.min_versions.model_plugin}, which Compose's "
+                     "models: needs",
                      "sudo apt-get install --only-upgrade docker-model-plugin")
     else:
-        yield result(DMR, "docker model plugin", Status.OK, f"{plugin.client}")
+        yield result(DMR, "docker model plugin", Status.OK, f"{plugin.value} ({plugin.output})")
     yield from _runner(facts)
 
 

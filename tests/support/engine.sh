@@ -11,9 +11,8 @@ SOCKET=/var/run/docker.sock
 T0=$(date +%s%N)
 
 say() {
-    local now
-    now=$(date +%s%N)
-    printf '[engine %6.1fs] %s\n' "$(((now - T0) / 1000000))e-3" "$*"
+    local ms=$((($(date +%s%N) - T0) / 1000000))
+    printf '[engine +%d.%ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
 }
 
 answers() {

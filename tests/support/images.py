@@ -85,9 +85,12 @@ def docker_import(tar: IO[bytes], name: str, changes: list[str]) -> None:
     args = ["docker", "import", "-c", f"LABEL {LABEL}"]
     for change in changes:
         args += ["-c", change]
-    done = subprocess.run(
-        [*args, "-", name], stdin=tar, capture_output=True, timeout=600, check=False
-    )
+    try:
+        done = subprocess.run(
+            [*args, "-", name], stdin=tar, capture_output=True, timeout=600, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ImageBuildError(f"docker import {name} timed out after 600 s") from error
     if done.returncode != 0:
         raise ImageBuildError(f"docker import {name} failed: {done.stderr.decode().strip()}")
 

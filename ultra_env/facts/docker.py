@@ -1,4 +1,4 @@
-"""Facts from the docker CLI itself: ``docker version`` and ``docker compose version``."""
+"""Facts from the docker CLI itself: ``docker version`` and ``docker info``."""
 
 from __future__ import annotations
 
@@ -45,11 +45,37 @@ def parse_docker_version(stdout: str) -> DockerVersion:
     )
 
 
-def parse_compose_version(stdout: str) -> str | None:
-    """Parse ``docker compose version --format json`` → ``"5.6.1"`` (no leading ``v``)."""
-    try:
-        version = json.loads(stdout).get("version")
-    except (ValueError, AttributeError):
-        match = re.search(r"v?(\d+\.\d+\.\d+\S*)", stdout)
-        return match.group(1) if match else None
-    return version.lstrip("v") if isinstance(version, str) else None
+@dataclass(frozen=True)
+class CliPlugin:
+    name: str
+    version: str | None
+    path: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DockerInfo:
+    operating_system: str | None  # "Docker Desktop" on Desktop; empty when the daemon is down
+    server_version: str | None
+    root_dir: str | None
+    plugins: dict[str, CliPlugin]  # the CLI's own plugins: known even with the daemon down
+
+    @property
+    def desktop(self) -> bool:
+        return self.operating_system == "Docker Desktop"
+
+
+def parse_docker_info(stdout: str) -> DockerInfo:
+    """Parse ``docker info --format '{{json .}}'``; ``ClientInfo.Plugins`` lists CLI plugins."""
+    data = json.loads(stdout)
+    client = data.get("ClientInfo") or {}
+    plugins = {
+        p["Name"]: CliPlugin(p["Name"], p.get("Version"), p.get("Path"), p.get("Err"))
+        for p in client.get("Plugins") or [] if p.get("Name")
+    }
+    return DockerInfo(
+        operating_system=data.get("OperatingSystem") or None,
+        server_version=data.get("ServerVersion") or None,
+        root_dir=data.get("DockerRootDir") or None,
+        plugins=plugins,
+    )

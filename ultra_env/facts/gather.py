@@ -16,7 +16,7 @@ from ultra_env import proc
 from ultra_env.config import Settings
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.docker import DockerVersion, parse_compose_version, parse_docker_version
+from ultra_env.facts.docker import CliPlugin, DockerInfo, DockerVersion, parse_docker_info, parse_docker_version
 
 DOCKER = "docker"
 
@@ -54,9 +54,6 @@ def docker_version(timeout: float) -> Probe:
     return probe([DOCKER, "version", "--format", "{{json .}}"], parse_docker_version, timeout=timeout,
                  accept=lambda done: done.stdout.strip().startswith("{"))
 
-def compose_version(timeout: float) -> Probe:
-    return probe([DOCKER, "compose", "version", "--format", "json"], parse_compose_version, timeout=timeout)
-
 def concurrently(probes: dict[str, Callable[[], Probe]]) -> dict[str, Probe]:
     if len(probes) == 1:
         ((name, fn),) = probes.items()
@@ -73,16 +70,11 @@ def server_up(version: Probe) -> bool:
 
 def docker_info(timeout: float) -> Probe:
     # Like `docker version`, the client half (plugins, context) prints with the daemon down.
-    return probe([DOCKER, "info", "--format", "{{json .}}"], json.loads, timeout=timeout,
+    return probe([DOCKER, "info", "--format", "{{json .}}"], parse_docker_info, timeout=timeout,
                  accept=lambda done: done.stdout.strip().startswith("{"))
 
 
 NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
-
-
-def model_version(timeout: float) -> Probe:
-    return probe([DOCKER, "model", "version"], lambda out: mr.parse_version(out), timeout=timeout,
-                 env=NO_AUTO_INSTALL)
 
 
 def model_status(timeout: float) -> Probe:
@@ -139,8 +131,6 @@ class Facts:
     host_os: str
     docker_version: Probe
     docker_info: Probe
-    compose: Probe
-    model_version: Probe | None = None
     model_status: Probe | None = None
     model_list: Probe | None = None
     host_api: Probe | None = None
@@ -151,13 +141,28 @@ class Facts:
     seconds: float = 0.0
 
     @property
-    def desktop(self) -> bool:
-        value: DockerVersion | None = self.docker_version.value
-        return bool(value and value.desktop) or (self.info.get("OperatingSystem") == "Docker Desktop")
+    def info(self) -> DockerInfo | None:
+        return self.docker_info.value
 
     @property
-    def info(self) -> dict[str, Any]:
-        return self.docker_info.value if isinstance(self.docker_info.value, dict) else {}
+    def desktop(self) -> bool:
+        version: DockerVersion | None = self.docker_version.value
+        return bool(version and version.desktop) or bool(self.info and self.info.desktop)
+
+    def plugin(self, name: str) -> Probe:
+        """A docker CLI plugin (``compose``, ``model``): its version, or why there is none."""
+        return plugin_probe(self.docker_info, name)
+
+
+def plugin_probe(info: Probe, name: str) -> Probe:
+    if info.value is None:
+        return Probe(error=info.error or "docker info failed", missing=info.missing)
+    found: CliPlugin | None = info.value.plugins.get(name)
+    if found is None:
+        return Probe(error=f"no docker CLI plugin named {name!r}", missing=True)
+    if found.error:
+        return Probe(error=found.error, output=found.path or "")
+    return Probe(value=(found.version or "").lstrip("v") or None, output=found.path or "")
 
 
 def stack_ports(settings: Settings) -> dict[str, int]:
@@ -179,21 +184,19 @@ def gather(settings: Settings) -> Facts:
     with ThreadPoolExecutor(max_workers=12) as pool:
         version = pool.submit(docker_version, timeout)
         info = pool.submit(docker_info, timeout)
-        compose = pool.submit(compose_version, timeout)
         published = pool.submit(project_ports, settings.project_name, timeout)
         context = pool.submit(context_host, timeout)
         wanted = sorted(set(stack_ports(settings).values()) | ({12434} if local else set()))
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
         if local:
-            futures["model_version"] = pool.submit(model_version, timeout)
             futures["model_list"] = pool.submit(model_list, timeout)
             status = futures["model_status"] = pool.submit(model_status, timeout)
             futures["host_api"] = pool.submit(
                 lambda: host_api(api_root(status.result(), settings.model_runner.host_url), min(timeout, 5.0)))
         facts = Facts(
             host_os=host.host_os(), docker_version=version.result(), docker_info=info.result(),
-            compose=compose.result(), project_ports=published.result(), context_host=context.result(),
+            project_ports=published.result(), context_host=context.result(),
             ports={port: future.result() for port, future in ports.items()},
             **{name: future.result() for name, future in futures.items()},
         )
@@ -209,6 +212,6 @@ def _port(port: int) -> tuple[bool, str | None]:
 
 def model_store(facts: Facts) -> Path:
     """Where pulled models land: ``~/.docker/models`` on Desktop, the engine's data root on Engine."""
-    if facts.desktop or not facts.info.get("DockerRootDir"):
+    if facts.desktop or not facts.info or not facts.info.root_dir:
         return Path.home() / ".docker" / "models"
-    return Path(facts.info["DockerRootDir"])
+    return Path(facts.info.root_dir)
