@@ -7,10 +7,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -27,6 +30,13 @@ SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 PROGRESS = re.compile(r"^Downloaded \d+\.\d\dMB of \d+\.\d\dMB$")
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def unavailable(request: pytest.FixtureRequest, reason: str) -> NoReturn:
+    """Skip, or fail when the run demands the real stack (`--require-docker`, owned by conftest.py)."""
+    if request.config.getoption("--require-docker", default=False):
+        pytest.fail(f"--require-docker: {reason}")
+    pytest.skip(reason)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -88,10 +98,10 @@ def run(docker_config: Path) -> Run:
 
 
 @pytest.fixture
-def docker_cli(docker_config: Path) -> Run:
+def docker_cli(docker_config: Path, request: pytest.FixtureRequest) -> Run:
     binary = shutil.which("docker")
     if binary is None:
-        pytest.skip("the docker CLI binary is not on PATH")
+        unavailable(request, "the docker CLI binary is not on PATH")
 
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "DOCKER_CONFIG": str(docker_config), "MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
@@ -489,6 +499,33 @@ def test_everything_is_503_when_not_running(home: Path, http: httpx.Client, meth
     assert http.request(method, path, json={"from": GEMMA}).status_code == 503
 
 
+def test_server_module_runs_and_stops_on_sigterm(home: Path) -> None:
+    port = llama.free_port()
+    repo = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.dmr_standin.server", "--home", str(home), "--port", str(port)],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/models", timeout=2).status_code == 200
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+                time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "Warning" not in err
+    assert state.load(home)["port"] == port
+
+
 # --- through the real docker CLI (reference section 2) ------------------------------------------
 
 
@@ -517,9 +554,11 @@ def test_docker_cli_without_plugin(docker_config: Path, docker_cli: Run) -> None
 
 
 @pytest.fixture(scope="session")
-def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[llama.LlamaHandle]:
+def llama_server(
+    gguf: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[llama.LlamaHandle]:
     if not llama.llama_available():
-        pytest.skip("llama_cpp (llama-cpp-python[server]) is not importable")
+        unavailable(request, "llama_cpp (llama-cpp-python[server]) is not importable")
     handle = llama.start_llama(gguf, log=tmp_path_factory.mktemp("llama") / "llama.log")
     try:
         yield handle
@@ -577,9 +616,9 @@ def test_text_completion(llm_http: httpx.Client) -> None:
 
 
 @pytest.mark.llm
-def test_llama_started_lazily_and_stopped(home: Path, gguf: Path) -> None:
+def test_llama_started_lazily_and_stopped(home: Path, request: pytest.FixtureRequest) -> None:
     if not llama.llama_available():
-        pytest.skip("llama_cpp (llama-cpp-python[server]) is not importable")
+        unavailable(request, "llama_cpp (llama-cpp-python[server]) is not importable")
     handle = server.start(home, 0)
     try:
         with httpx.Client(base_url=handle.url, timeout=120) as client:

@@ -29,6 +29,7 @@ socket routes, authentication (401 only by injection), `run`, `logs`, `ps`, `df`
 Model metadata (parameters, quantization, architecture, context size) is declared when a
 model is registered, not read from the .gguf.
 
+To play "plugin missing", remove the launcher with `plugin.uninstall(cli_plugins_dir)`.
 State lives in `$DMR_STANDIN_HOME` (see `state`); tests flip `format`, `running`, `kind`,
 endpoints and error injections with `state.update(home, ...)` while everything runs.
 """

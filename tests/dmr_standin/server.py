@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,8 +56,6 @@ class StandinServer(ThreadingHTTPServer):
             return handle.url
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        import traceback
-
         with self.log_lock, open(self.home / "server.log", "a") as log:
             log.write(f"error serving {client_address}:\n{traceback.format_exc()}")
 
