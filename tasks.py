@@ -71,3 +71,22 @@ def doctor(c, profile=None, local_llm=False, json=False):
 def env_example(c, check=False, diff=False):
     """Regenerate env.example from templates/env.j2 (placeholders instead of secrets)."""
     _run("env-example", check=check, diff=diff)
+
+
+@task(help=_help("profile", "check", "json"))
+def up(c, profile=None, check=False, json=False):
+    """Bring the rendered stack up and wait until every service is healthy."""
+    _run("up", profile=profile, check=check, json=json)
+
+
+@task(help=_help("check", "json", volumes="Also delete the volumes (the database!).",
+                 yes="Do not ask before deleting volumes."))
+def down(c, volumes=False, yes=False, check=False, json=False):
+    """Stop and remove the stack's containers (and, with --volumes, its data)."""
+    _run("down", volumes=volumes, yes=yes, check=check, json=json)
+
+
+@task(help=_help("json"))
+def status(c, json=False):
+    """Show the stack's services, their state and health (exit 1 unless all are healthy)."""
+    _run("status", json=json)

@@ -122,3 +122,55 @@ def project(tmp_path: Path) -> Iterator[Project]:
     root = tmp_path / "project"
     root.mkdir()
     yield Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1"))
+
+
+TEST_IMAGES = {
+    "ULTRA_ENV_IMAGES__BACKEND": "ultra-test/backend:1",
+    "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15",
+    "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7",
+    "ULTRA_ENV_IMAGES__FRONTEND": "ultra-test/frontend:1",
+    "ULTRA_ENV_PULL_POLICY": "never",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Project]:
+    """A project wired to the locally built test images, its own Compose project name and free
+    ports; its containers, networks and volumes are removed afterwards, even when the test fails."""
+    import uuid
+
+    missing = [image for image in TEST_IMAGES.values() if image.startswith("ultra-test/")
+               and _run(["docker", "image", "inspect", image]).returncode != 0]
+    if missing:
+        message = f"test images missing: {', '.join(missing)} (build them: python tests/support/images.py)"
+        if request.config.getoption("--require-docker"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = tmp_path / "stack"
+    root.mkdir()
+    name = f"ultra-test-{uuid.uuid4().hex[:8]}"
+    env = clean_environ(
+        ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", ULTRA_ENV_PROJECT_NAME=name,
+        ULTRA_ENV_PORTS__BACKEND=str(free_port()), ULTRA_ENV_PORTS__FRONTEND=str(free_port()), **TEST_IMAGES,
+    )
+    yield Project(root, env)
+    from python_on_whales import DockerClient
+
+    docker = DockerClient(compose_project_name=name, compose_project_directory=str(root))
+    try:
+        docker.compose.down(volumes=True, remove_orphans=True, timeout=5)
+    finally:
+        label = f"com.docker.compose.project={name}"
+        for container in docker.container.list(all=True, filters=[("label", label)]):
+            container.remove(force=True, volumes=True)
+        for network in docker.network.list(filters=[("label", label)]):
+            network.remove()
+        docker.volume.remove([v for v in docker.volume.list(filters=[("label", label)])])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,7 +245,73 @@ def cmd_doctor(inv: Invocation) -> int:
     return run.finish()
 
 
-STEPS_AFTER_DOCTOR = ("render files",)
+STEPS_AFTER_DOCTOR = ("render files", "stack up")
+
+
+def project_of(ctx: Context):  # -> compose.Project
+    from ultra_env import compose
+
+    return compose.Project(ctx.root, ctx.settings.project_name)
+
+
+def stack_up(ctx: Context) -> bool:
+    """``docker compose up --wait``; reports what Compose created or recreated, then each service."""
+    from ultra_env import compose, proc
+
+    project = project_of(ctx)
+    name = "stack up"
+    try:
+        if ctx.inv.options.check:
+            if not (ctx.root / converge.COMPOSE_FILE).exists():
+                ctx.run.add(changed(name, "would create the whole stack (docker-compose.yml is not written yet)"))
+                return True
+            plan = compose.planned_changes(project)
+            ctx.run.add(changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date"))
+            return True
+        before = {s.service: s for s in compose.ps(project)}
+        done = compose.up(project, ctx.settings.timeouts.up)
+        after = compose.ps(project)
+    except proc.ProcError as exc:
+        ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
+        return False
+    if not done.ok:
+        problem = _last_line(done.output) or f"exit {done.returncode}"
+        ctx.run.add(failed(name, f"docker compose up failed: {problem}",
+                           "see the services below; `docker compose logs SERVICE` has the rest"))
+    else:
+        what = describe_changes(before, after)
+        ctx.run.add(changed(name, what) if what else ok(name, "every container was already up to date"))
+    for service in after:
+        ctx.run.add(service_result(project, service))
+    return done.ok and all(s.ready for s in after)
+
+
+def describe_changes(before: dict, after: list) -> str:
+    created = [s.service for s in after if s.service not in before]
+    recreated = [s.service for s in after if s.service in before and before[s.service].container != s.container]
+    started = [s.service for s in after if s.service in before and before[s.service].container == s.container
+               and not before[s.service].ready and s.ready]
+    parts = [f"{verb} {', '.join(names)}" for verb, names in
+             (("created", created), ("recreated", recreated), ("started", started)) if names]
+    return "; ".join(parts)
+
+
+def service_result(project, service) -> TaskResult:
+    from ultra_env import compose
+
+    name = f"service {service.service}"
+    if service.ready:
+        return ok(name, f"{service.state}, {service.health or 'no healthcheck'}")
+    tail = compose.logs(project, service.service).strip().splitlines()[-8:]
+    detail = f"{service.state}" + (f", {service.health}" if service.health else "") + (
+        f", exit code {service.exit_code}" if service.state == "exited" else "")
+    return failed(name, f"not healthy ({detail}); last log lines:\n" + "\n".join(f"  | {l}" for l in tail),
+                  f"docker compose -p {project.name} logs {service.service}")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def cmd_setup(inv: Invocation) -> int:
@@ -258,8 +324,68 @@ def cmd_setup(inv: Invocation) -> int:
         for step in STEPS_AFTER_DOCTOR:
             run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
         return run.finish()
-    render_files(ctx, facts)
+    if render_files(ctx, facts):
+        stack_up(ctx)
     return run.finish()
+
+
+def cmd_up(inv: Invocation) -> int:
+    run, redactor = start("up", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        if not (inv.root / converge.COMPOSE_FILE).exists():
+            run.add(failed("stack up", f"no {converge.COMPOSE_FILE} in {inv.root}", "invoke setup (or invoke render)"))
+        else:
+            stack_up(ctx)
+    return run.finish()
+
+
+def cmd_down(inv: Invocation, *, volumes: bool, yes: bool, ask: Callable[[str], bool]) -> int:
+    from ultra_env import compose, proc
+
+    run, redactor = start("down", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    project = project_of(ctx)
+    if volumes and not yes and not ask(f"Delete the database and cache volumes of {project.name}? [y/N] "):
+        run.add(failed("stack down", "not confirmed: the volumes (your database) were kept",
+                       "invoke down --volumes --yes"))
+        run.usage_error = True
+        return run.finish()
+    if inv.options.check:
+        run.add(changed("stack down", "would remove the containers" + (" and volumes" if volumes else "")))
+        return run.finish()
+    try:
+        present = compose.ps(project)
+        done = compose.down(project, volumes=volumes)
+    except proc.ProcError as exc:
+        run.add(failed("stack down", str(exc), "invoke doctor"))
+        return run.finish()
+    if not done.ok:
+        run.add(failed("stack down", _last_line(done.output), f"docker compose -p {project.name} down"))
+    elif present or (volumes and "Volume" in done.output):
+        gone = ", ".join(s.service for s in present)
+        run.add(changed("stack down", f"removed {gone or 'nothing running'}" + ("; volumes deleted" if volumes else "")))
+    else:
+        run.add(ok("stack down", "nothing was running"))
+    return run.finish()
+
+
+def cmd_status(inv: Invocation) -> int:
+    from ultra_env import compose, proc, report
+
+    run, redactor = start("status", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        services = compose.ps(project_of(ctx))
+    except proc.ProcError as exc:
+        run.add(failed("status", str(exc), "invoke doctor"))
+        return run.finish()
+    report.print_services(services, ctx.settings.project_name, as_json=inv.options.json)
+    return 0 if services and all(s.ready for s in services) else 1
 
 
 def cmd_profile(inv: Invocation, name: str | None) -> int:
@@ -328,12 +454,20 @@ def cmd_env_example(inv: Invocation, path: Path) -> int:
 
 
 
-COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doctor": cmd_doctor}
+COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doctor": cmd_doctor, "up": cmd_up,
+            "status": cmd_status}
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal; without one, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    return input(question).strip().lower() in ("y", "yes")
 
 
 def main(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
-         force: bool = False, keep_going: bool = False) -> int:
+         force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -347,6 +481,8 @@ def main(command: str, toolkit_root: Path, *args: str | None, profile: str | Non
     )
     if command == "profile":
         return cmd_profile(inv, args[0] if args else None)
+    if command == "down":
+        return cmd_down(inv, volumes=volumes, yes=yes, ask=confirm)
     if command == "env-example":
         return cmd_env_example(inv, toolkit_root / "env.example")
     return COMMANDS[command](inv)

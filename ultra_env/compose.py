@@ -1,14 +1,95 @@
-"""Docker Compose operations on the rendered project."""
+"""Docker Compose operations on the rendered project, through the one subprocess wrapper.
+
+The project is the folder holding ``docker-compose.yml`` (Compose also merges a
+``docker-compose.override.yml`` there) and the configured project name.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ultra_env import proc
 from ultra_env.facts.gather import DOCKER
 
 VALIDATE_TIMEOUT = 30.0
+QUICK_TIMEOUT = 60.0
+_DRY_RUN_CHANGE = re.compile(r"Container (\S+)\s+(Creating|Recreate|Starting)\b")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+
+    def argv(self, *args: str) -> list[str]:
+        return [DOCKER, "compose", "--project-directory", str(self.root), "--project-name", self.name, *args]
+
+    def run(self, *args: str, timeout: float = QUICK_TIMEOUT) -> proc.Completed:
+        return proc.run(self.argv(*args), timeout=timeout, cwd=self.root)
+
+
+@dataclass(frozen=True)
+class Service:
+    service: str
+    container: str  # container ID
+    name: str
+    state: str  # running | exited | created | restarting | …
+    health: str  # healthy | unhealthy | starting | "" (no healthcheck)
+    exit_code: int
+    ports: str
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "")
+
+
+def parse_ps(stdout: str) -> list[Service]:
+    """``docker compose ps --format json``: one object per line (Compose ≥ 2.21) or one array."""
+    text = stdout.strip()
+    if not text:
+        return []
+    items = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line]
+    return sorted(
+        (Service(i.get("Service", ""), i.get("ID", ""), i.get("Name", ""), i.get("State", ""), i.get("Health", ""),
+                 int(i.get("ExitCode") or 0), i.get("Ports", "")) for i in items),
+        key=lambda s: s.service,
+    )
+
+
+def ps(project: Project) -> list[Service]:
+    done = project.run("ps", "--all", "--format", "json")
+    if not done.ok:
+        raise proc.ProcError(done.argv, done.output or f"exit {done.returncode}")
+    return parse_ps(done.stdout)
+
+
+def planned_changes(project: Project) -> list[str]:
+    """What ``up`` would do, from Compose's own ``--dry-run``: ``["create s1-redis-1", …]``."""
+    done = proc.run(project.argv("--dry-run", "up", "-d"), timeout=QUICK_TIMEOUT, cwd=project.root)
+    if not done.ok:
+        raise proc.ProcError(done.argv, done.output or f"exit {done.returncode}")
+    seen: dict[str, str] = {}
+    for name, action in _DRY_RUN_CHANGE.findall(done.output):
+        seen.setdefault(name, {"Creating": "create", "Recreate": "recreate", "Starting": "start"}[action])
+    return [f"{action} {name}" for name, action in seen.items()]
+
+
+def up(project: Project, wait_timeout: float) -> proc.Completed:
+    return project.run("up", "--detach", "--wait", "--wait-timeout", str(int(wait_timeout)), "--remove-orphans",
+                       timeout=wait_timeout + 120)
+
+
+def down(project: Project, *, volumes: bool) -> proc.Completed:
+    return project.run("down", "--remove-orphans", *(["--volumes"] if volumes else []), timeout=120)
+
+
+def logs(project: Project, service: str, lines: int = 15) -> str:
+    done = project.run("logs", "--no-color", "--no-log-prefix", "--tail", str(lines), service)
+    return done.output
 
 
 def validate(compose_text: str, env_text: str) -> str | None:

@@ -153,3 +153,19 @@ def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream:
     lines += [f"  {'*' if p['active'] else ' '} {p['name']:<7} {p['description']}" for p in profiles]
     lines.append("switch with: invoke profile NAME")
     write(stream, "\n".join(lines) + "\n")
+
+
+def print_services(services: list, project: str, *, as_json: bool, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    rows = [{"service": s.service, "state": s.state, "health": s.health or "-", "ports": s.ports, "container": s.container}
+            for s in services]
+    if as_json:
+        write(stream, json.dumps({"project": project, "services": rows}, indent=2) + "\n")
+        return
+    if not rows:
+        write(stream, f"{project}: no containers (invoke up)\n")
+        return
+    header = {"service": "SERVICE", "state": "STATE", "health": "HEALTH", "ports": "PORTS"}
+    widths = {k: max(len(header[k]), *(len(r[k]) for r in rows)) for k in header}
+    lines = ["  ".join(f"{r[k]:<{widths[k]}}" for k in header).rstrip() for r in [header, *rows]]
+    write(stream, "\n".join(lines) + "\n")
