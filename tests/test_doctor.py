@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project
+from conftest import Project, docker_config_with_compose
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,12 +25,7 @@ def free_port() -> int:
 
 def docker_config_without_model_plugin(tmp_path: Path) -> Path:
     """A DOCKER_CONFIG holding only the Compose plugin, so `docker model` is truly absent."""
-    config = tmp_path / "docker-config"
-    plugins = config / "cli-plugins"
-    plugins.mkdir(parents=True)
-    compose = shutil.which("docker-compose") or str(Path.home() / ".docker/cli-plugins/docker-compose")
-    (plugins / "docker-compose").symlink_to(compose)
-    return config
+    return docker_config_with_compose(tmp_path / "docker-config")
 
 
 def tasks(result) -> dict[str, dict]:

@@ -245,7 +245,34 @@ def cmd_doctor(inv: Invocation) -> int:
     return run.finish()
 
 
-STEPS_AFTER_DOCTOR = ("render files", "stack up")
+STEPS_AFTER_DOCTOR = ("render files", "pull models", "stack up", "health")
+
+
+def pull_models(ctx: Context, models: list | None = None) -> bool:
+    from ultra_env import local_models, report
+
+    progress = (lambda event: None) if ctx.inv.options.json else report.PullProgress()
+    results = local_models.pull(local_models.api_for(ctx.settings), models or ctx.settings.models,
+                                check=ctx.inv.options.check, on_progress=progress)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+def health(ctx: Context, facts: Facts | None = None) -> bool:
+    from ultra_env import health as checks
+
+    retry = checks.Retrying(ctx.settings.timeouts.health)
+    results = []
+    if ctx.settings.features.local_llm:
+        desktop = facts.desktop if facts is not None else False
+        results += checks.local_checks(ctx.settings, project_of(ctx), desktop, retry)
+    else:
+        results += checks.skipped_local(f"{ctx.settings.profile.value} profile: no local models")
+    results.append(checks.backend_health(ctx.settings.ports.backend, retry))
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
 
 
 def project_of(ctx: Context):  # -> compose.Project
@@ -324,8 +351,85 @@ def cmd_setup(inv: Invocation) -> int:
         for step in STEPS_AFTER_DOCTOR:
             run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
         return run.finish()
-    if render_files(ctx, facts):
-        stack_up(ctx)
+    if not render_files(ctx, facts):
+        return run.finish()
+    if ctx.settings.features.local_llm and not pull_models(ctx):
+        return run.finish()
+    if stack_up(ctx) and not inv.options.check:
+        health(ctx, facts)
+    return run.finish()
+
+
+def cmd_health(inv: Invocation) -> int:
+    run, redactor = start("health", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        health(ctx)
+    return run.finish()
+
+
+def cmd_models_pull(inv: Invocation, model: str | None) -> int:
+    from ultra_env.config import ModelSpec
+
+    run, redactor = start("models.pull", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    models = None
+    if model:
+        try:
+            models = [ModelSpec(name=model)]
+        except ValueError as exc:
+            run.add(failed("pull", f"--model: {_first_error(exc)}", "example: --model ai/smollm2"))
+            run.usage_error = True
+            return run.finish()
+    pull_models(ctx, models)
+    return run.finish()
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    return errors()[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+
+
+def cmd_models_list(inv: Invocation) -> int:
+    from ultra_env import dmr, local_models, report
+
+    run, redactor = start("models.list", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        models = local_models.api_for(ctx.settings).models()
+    except dmr.DmrError as exc:
+        run.add(failed("models", exc.cause, exc.fix or "invoke doctor"))
+        return run.finish()
+    report.print_models(models, as_json=inv.options.json)
+    return 0
+
+
+def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str], bool]) -> int:
+    from ultra_env import dmr, local_models
+
+    run, redactor = start("models.rm", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    if not yes and not ask(f"Remove {name} from Docker Model Runner? [y/N] "):
+        run.add(failed(f"remove {name}", "not confirmed: nothing was removed", f"invoke models.rm {name} --yes"))
+        run.usage_error = True
+        return run.finish()
+    try:
+        api = local_models.api_for(ctx.settings)
+        if api.find(name) is None:
+            run.add(ok(f"remove {name}", "not present"))
+        elif inv.options.check:
+            run.add(changed(f"remove {name}", "would remove"))
+        else:
+            api.remove(name)
+            run.add(changed(f"remove {name}", "removed"))
+    except (dmr.DmrError, ValueError) as exc:
+        run.add(failed(f"remove {name}", getattr(exc, "cause", str(exc)), getattr(exc, "fix", None)))
     return run.finish()
 
 
@@ -455,7 +559,7 @@ def cmd_env_example(inv: Invocation, path: Path) -> int:
 
 
 COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doctor": cmd_doctor, "up": cmd_up,
-            "status": cmd_status}
+            "status": cmd_status, "health": cmd_health, "models.list": cmd_models_list}
 
 
 def confirm(question: str) -> bool:
@@ -481,6 +585,10 @@ def main(command: str, toolkit_root: Path, *args: str | None, profile: str | Non
     )
     if command == "profile":
         return cmd_profile(inv, args[0] if args else None)
+    if command == "models.pull":
+        return cmd_models_pull(inv, args[0] if args else None)
+    if command == "models.rm":
+        return cmd_models_rm(inv, str(args[0]), yes=yes, ask=confirm)
     if command == "down":
         return cmd_down(inv, volumes=volumes, yes=yes, ask=confirm)
     if command == "env-example":

@@ -169,3 +169,52 @@ def print_services(services: list, project: str, *, as_json: bool, stream: TextI
     widths = {k: max(len(header[k]), *(len(r[k]) for r in rows)) for k in header}
     lines = ["  ".join(f"{r[k]:<{widths[k]}}" for k in header).rstrip() for r in [header, *rows]]
     write(stream, "\n".join(lines) + "\n")
+
+
+class PullProgress:
+    """Pull progress per model: a bar redrawn in place on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, *, every_s: float = 2.0) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.every_s = every_s
+        self._start: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def __call__(self, event: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        start = self._start.setdefault(event.model, now)
+        rate = event.done / (now - start) / 1e6 if now > start else 0.0
+        done_mb, total_mb = event.done / 1e6, event.total / 1e6
+        share = f"{100 * event.done / event.total:5.1f}%" if event.total else "     "
+        finished = bool(event.total) and event.done >= event.total
+        if self.tty:
+            width = 24
+            filled = int(width * event.done / event.total) if event.total else 0
+            bar = "#" * filled + "-" * (width - filled)
+            write(self.stream, f"\r  {event.model}  [{bar}] {share} {done_mb:.1f}/{total_mb:.1f} MB  {rate:.1f} MB/s"
+                  + ("\n" if finished else ""))
+        elif finished or now - self._last.get(event.model, 0.0) >= self.every_s:
+            self._last[event.model] = now
+            write(self.stream, f"  pulling {event.model}: {done_mb:.1f} of {total_mb:.1f} MB {share.strip()} "
+                  f"({rate:.1f} MB/s)\n")
+
+
+def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    rows = [{"name": m.tags[0] if m.tags else m.id, "tags": list(m.tags), "size": m.size or "", "parameters":
+             m.parameters or "", "quantization": m.quantization or "", "context": m.context_size, "id": m.id}
+            for m in models]
+    if as_json:
+        write(stream, json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        write(stream, "no local models (invoke models.pull)\n")
+        return
+    header = {"name": "MODEL", "size": "SIZE", "parameters": "PARAMETERS", "quantization": "QUANTIZATION",
+              "context": "CONTEXT"}
+    cells = [header] + [{k: str(r[k] if r[k] is not None else "-") for k in header} for r in rows]
+    widths = {k: max(len(c[k]) for c in cells) for k in header}
+    write(stream, "\n".join("  ".join(f"{c[k]:<{widths[k]}}" for k in header).rstrip() for c in cells) + "\n")

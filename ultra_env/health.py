@@ -1,0 +1,192 @@
+"""``invoke health``: is the stack really usable? Each check retries until its timeout, and a
+failure names the likely cause from the reference's list (section 7) with its fix."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ultra_env import compose, dmr, http
+from ultra_env.facts import host
+from ultra_env.facts.gather import Probe, api_root
+from ultra_env.modelnames import normalize
+from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
+from ultra_env.providers.openai_compat import OpenAICompatible
+from ultra_env.runner import TaskResult, failed, ok, skipped, warn
+
+T = TypeVar("T")
+PROMPT = [{"role": "user", "content": "Say hello in five words."}]
+ENABLE_TCP = "docker desktop enable model-runner --tcp 12434"
+
+# Run inside the backend container: can it reach the endpoint it was given?
+INSIDE = """
+import json, os, sys, urllib.request
+url = os.environ.get("MODEL_RUNNER_URL", "")
+if not url:
+    print(json.dumps({"error": "MODEL_RUNNER_URL is not set in the container"})); sys.exit(2)
+try:
+    with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=10) as answer:
+        ids = [m.get("id") for m in json.load(answer).get("data", [])]
+    print(json.dumps({"url": url, "ids": ids}))
+except Exception as exc:
+    print(json.dumps({"url": url, "error": f"{type(exc).__name__}: {exc}"})); sys.exit(1)
+"""
+
+
+class Retrying:
+    """Call until success or ``timeout`` seconds have passed; re-raise the last failure."""
+
+    def __init__(self, timeout: float, interval: float = 1.0) -> None:
+        self.timeout = timeout
+        self.interval = interval
+
+    def __call__(self, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return attempt()
+            except Exception:
+                if time.monotonic() + self.interval > deadline:
+                    raise
+                time.sleep(self.interval)
+
+
+def local_checks(settings, project: compose.Project, desktop: bool, retry: Retrying) -> list[TaskResult]:
+    """Runner, host API, models served, a real completion, and the API from inside the stack."""
+    results: list[TaskResult] = []
+    try:
+        status = retry(lambda: _running(settings.timeouts.probe))
+    except dmr.DmrError as exc:
+        return [failed("runner running", exc.cause, ENABLE_TCP if desktop else "docker model start-runner "
+                       "(or: docker model install-runner)")]
+    results.append(ok("runner running", f"{status.kind or 'Docker Model Runner'}; "
+                      + ", ".join(f"{k}: {v}" for k, v in status.backends.items())))
+    root = api_root(Probe(value=status), settings.model_runner.host_url)
+    api = dmr.Api(root, timeout=settings.timeouts.probe)
+    try:
+        retry(api.models)
+    except dmr.DmrError as exc:
+        results.append(_host_api_failure(root, exc, desktop))
+        return results
+    results.append(ok("API from the host", f"{root}/models answers"))
+
+    wanted = [m.name for m in settings.models if m.required]
+    try:
+        served = {normalize(i) for i in retry(api.openai_models) if i}
+    except dmr.DmrError as exc:
+        results.append(failed("models served", exc.cause, "invoke doctor"))
+        return results
+    missing = [m for m in wanted if m not in served]
+    if missing:
+        results.append(failed("models served", f"not served by {root}{dmr.OPENAI_PATH}: {', '.join(missing)}",
+                              f"invoke models.pull --model {missing[0]}"))
+        return results
+    results.append(ok("models served", ", ".join(wanted)))
+    results.append(_completion(root, settings.models[0].name, settings, retry))
+    results.append(_inside(project, retry))
+    return results
+
+
+def _running(timeout: float):
+    status = dmr.status(timeout)
+    if not status.running:
+        raise dmr.DmrError("Docker Model Runner is not running")
+    return status
+
+
+def _host_api_failure(root: str, exc: dmr.DmrError, desktop: bool) -> TaskResult:
+    port = int(root.rsplit(":", 1)[-1]) if root.rsplit(":", 1)[-1].isdigit() else None
+    holder = None if port is None or host.port_free(port) else host.port_holder(port)
+    if holder and "model" not in holder:
+        return failed("API from the host", f"{exc.cause}: port {port} is held by {holder}",
+                      f"stop {holder}, or set model_runner.host_url to where Model Runner listens")
+    if desktop:
+        return failed("API from the host", f"{exc.cause}: host-side TCP support is off", ENABLE_TCP)
+    return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
+
+
+def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
+    provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH)
+    name = "chat completion"
+    try:
+        streamed: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=24, stream=True,
+                                                                         timeout=settings.timeouts.health)))
+        plain: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=24,
+                                                                      timeout=settings.timeouts.health)))
+    except ProviderError as exc:
+        fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
+        if "context" in exc.message.lower():
+            fix = f"raise context_size of {model} in ultra-env.toml [[models]]"
+        return failed(name, f"{model}: {exc.kind}: {exc.message}", fix)
+    usage = plain.usage
+    if usage is None or usage.completion_tokens <= 0:
+        return failed(name, f"{model} answered without token counts", "invoke doctor")
+    speed = streamed.tokens_per_s
+    data = {
+        "model": model, "latency_s": round(plain.latency_s, 3), "ttft_s": round(streamed.ttft_s or 0, 3),
+        "tokens_per_s": round(speed, 1) if speed else None, "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "stream_latency_s": round(streamed.latency_s, 3),
+        "finish_reason": plain.finish_reason,
+    }
+    msg = (f"{model}: {plain.latency_s:.2f}s, first token {data['ttft_s']:.3f}s, "
+           f"{data['tokens_per_s'] or '?'} tokens/s, tokens {usage.prompt_tokens} in / {usage.completion_tokens} out")
+    return ok(name, msg, data=data)
+
+
+def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
+    name = "API from inside the stack"
+
+    def attempt() -> dict:
+        done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE)
+        try:
+            answer = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeError(done.output.splitlines()[-1] if done.output else f"exit {done.returncode}") from None
+        if "error" in answer:
+            raise RuntimeError(json.dumps(answer))
+        return answer
+
+    try:
+        answer = retry(attempt)
+    except RuntimeError as exc:
+        text = str(exc)
+        if "model-runner.docker.internal" in text and ("resolve" in text or "Name or service" in text
+                                                       or "getaddrinfo" in text or "Errno -" in text):
+            return failed(name, f"the backend cannot resolve model-runner.docker.internal ({text[:160]})",
+                          "on Docker Engine use Compose ≥ 2.38 models: (invoke render) or "
+                          "extra_hosts: model-runner.docker.internal:host-gateway")
+        return failed(name, f"the backend cannot reach its model endpoint: {text[:200]}",
+                      "invoke doctor; check the firewall between containers and the host")
+    return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
+
+
+def backend_health(port: int, retry: Retrying) -> TaskResult:
+    name = "backend /health"
+    url = f"http://127.0.0.1:{port}/health"
+
+    def attempt():
+        response = http.get(url, timeout=5)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+        return response
+
+    try:
+        response = retry(attempt)
+    except (RuntimeError, http.HttpError) as exc:
+        return failed(name, str(exc), "invoke status; docker compose logs backend")
+    try:
+        body = response.json()
+    except ValueError:
+        return ok(name, f"{url}: 200")
+    llm = body.get("llm") if isinstance(body, dict) else None
+    if isinstance(llm, dict) and llm.get("use_model_runner") and not llm.get("reachable"):
+        return warn(name, f"healthy, but it reports its model endpoint unreachable: {llm.get('error')}",
+                    "invoke health")
+    return ok(name, f"{url}: 200" + (" (its LLM endpoint answers)" if isinstance(llm, dict) and llm.get("reachable")
+                                      else ""))
+
+
+def skipped_local(reason: str) -> list[TaskResult]:
+    return [skipped("local model", reason)]

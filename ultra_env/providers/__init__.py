@@ -1,0 +1,1 @@
+"""LLM providers behind one request shape and one response shape (see ``base``)."""

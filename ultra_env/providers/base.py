@@ -1,0 +1,91 @@
+"""One request shape, one response shape, one error type for every provider, local or cloud.
+
+Times are seconds everywhere. An error is raised as ProviderError, never returned as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, str]]
+    model: str
+    max_tokens: int = 64
+    temperature: float = 0.0
+    stream: bool = False
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class ChatResponse:
+    provider: str
+    model: str
+    text: str
+    finish_reason: str | None
+    usage: Usage | None
+    latency_s: float
+    ttft_s: float | None = None  # streaming only: time to the first content token
+    chunks: int = 0  # streaming only: content deltas received
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.usage.completion_tokens if self.usage else self.chunks
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode speed: tokens after the first over the time after the first (whole call when not streaming)."""
+        tokens = self.completion_tokens
+        if self.ttft_s is not None:
+            span = self.latency_s - self.ttft_s
+            return (tokens - 1) / span if tokens > 1 and span > 0 else None
+        return tokens / self.latency_s if tokens and self.latency_s > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["usage"] = None if self.usage is None else {**asdict(self.usage), "total_tokens": self.usage.total_tokens}
+        out["tokens_per_s"] = self.tokens_per_s
+        return out
+
+
+TRANSIENT_KINDS = frozenset({"connection", "timeout", "server", "rate_limit"})
+
+
+@dataclass
+class ProviderError(Exception):
+    provider: str
+    kind: str  # auth | rate_limit | not_found | bad_request | timeout | connection | server | bad_response
+    message: str
+    status: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.provider}: {self.kind}: {self.message}")
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT_KINDS
+
+
+def kind_for_status(status: int) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limit"
+    if status >= 500:
+        return "server"
+    return "bad_request"
