@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,6 +208,7 @@ class StandIn:
     url: str
     docker_config: Path
     plugins: Path
+    handle: Any
 
     @property
     def env(self) -> dict[str, str]:
@@ -219,6 +221,12 @@ class StandIn:
         from dmr_standin import state
 
         state.update(self.home, **settings)
+
+    def stop(self) -> None:
+        """The model server dies (idempotent)."""
+        if self.handle is not None:
+            self.handle.stop()
+            self.handle = None
 
     def remove_plugin(self) -> None:
         from dmr_standin import plugin
@@ -235,10 +243,11 @@ def dmr(tmp_path: Path, gguf: Path) -> Iterator[StandIn]:
     handle = server.start(home, 0, host="0.0.0.0")
     config = docker_config_with_compose(tmp_path / "docker-config")
     plugin.install(config / "cli-plugins", home)
+    standin = StandIn(home, handle.url, config, config / "cli-plugins", handle)
     try:
-        yield StandIn(home, handle.url, config, config / "cli-plugins")
+        yield standin
     finally:
-        handle.stop()
+        standin.stop()
 
 
 def docker_config_with_compose(config: Path) -> Path:

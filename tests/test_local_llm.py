@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import GEMMA, Project, StandIn
+from conftest import GEMMA, REPO, Project, StandIn
 
 pytestmark = [pytest.mark.docker, pytest.mark.llm]
 TAG = "ai/gemma3:270m-q4_k_m"
@@ -43,3 +45,106 @@ def test_setup_local_llm_end_to_end(stack: Project, dmr: StandIn) -> None:
     assert second.returncode == 0
     assert second.json()["recap"]["changed"] == 0, second.stdout
     assert by_name(second)[f"pull {TAG}"] == {"name": f"pull {TAG}", "status": "ok", "msg": "present", "fix": None}
+
+
+def test_models_pull_list_rm(stack: Project, dmr: StandIn) -> None:
+    dry = stack.invoke("models.pull", "--check", "--json", **dmr.env)
+    assert by_name(dry)[f"pull {TAG}"]["msg"] == "would pull; needs about 254 MB of disk"
+    assert stack.invoke("models.list", "--json", **dmr.env).json() == []
+
+    pulled = stack.invoke("models.pull", **dmr.env)
+    assert pulled.returncode == 0, pulled.stdout
+    assert f"pulling {TAG}: " in pulled.stdout  # plain progress lines when stdout is not a terminal
+    assert "253.1 of 253.1 MB 100.0%" in pulled.stdout
+    again = stack.invoke("models.pull", "--json", **dmr.env)
+    assert again.json()["recap"]["changed"] == 0 and by_name(again)[f"pull {TAG}"]["status"] == "ok"
+
+    listed = stack.invoke("models.list", "--json", **dmr.env).json()
+    assert [(m["name"], m["quantization"]) for m in listed] == [(TAG, "Q4_K_M")]
+    table = stack.invoke("models.list", **dmr.env).stdout.splitlines()
+    assert table[0].split() == ["MODEL", "SIZE", "PARAMETERS", "QUANTIZATION", "CONTEXT"]
+
+    refused = stack.invoke("models.rm", GEMMA, **dmr.env)
+    assert refused.returncode == 2 and "--yes" in refused.stdout
+    removed = stack.invoke("models.rm", GEMMA, "--yes", "--json", **dmr.env)
+    assert by_name(removed)[f"remove {GEMMA}"]["status"] == "changed"
+    assert stack.invoke("models.list", "--json", **dmr.env).json() == []
+
+
+def test_a_pull_survives_dropped_connections_and_fails_on_an_error_event(stack: Project, dmr: StandIn) -> None:
+    dmr.update(inject={"create_network_failures": 2, "create_error": None, "create_http_error": None})
+    retried = stack.invoke("models.pull", "--json", **dmr.env)
+    assert retried.returncode == 0, retried.stdout
+    stack.invoke("models.rm", GEMMA, "--yes", **dmr.env)
+
+    dmr.update(inject={"create_network_failures": 0, "create_http_error": None,
+                       "create_error": {"message": "layer digest mismatch", "after_progress": 1}})
+    broken = stack.invoke("models.pull", "--json", **dmr.env)
+    assert broken.returncode == 1
+    task = by_name(broken)[f"pull {TAG}"]
+    assert task["status"] == "failed" and "layer digest mismatch" in task["msg"]
+    assert stack.invoke("models.list", "--json", **dmr.env).json() == []
+
+
+def test_an_unknown_model_name_is_refused_before_any_call(stack: Project, dmr: StandIn) -> None:
+    result = stack.invoke("models.pull", "--model", "ai/x;reboot", **dmr.env)
+    assert result.returncode == 2 and "is not a model name" in result.stdout
+    assert not any("x;reboot" in " ".join(argv) for argv in invocations(dmr))
+
+
+def test_runner_not_running_stops_setup_before_any_change(stack: Project, dmr: StandIn) -> None:
+    dmr.update(running=False)
+    result = stack.invoke("setup", "--local-llm", "--json", **dmr.env)
+    assert result.returncode == 1
+    runner = by_name(result)["runner"]
+    assert runner["status"] == "failed" and "docker model install-runner" in runner["fix"]
+    assert by_name(result)["render files"]["status"] == "skipped"
+    assert list(stack.root.iterdir()) == []
+    assert not any("pull" in argv for argv in invocations(dmr))
+    calls = [json.loads(line) for line in (dmr.home / "invocations.jsonl").read_text().splitlines()]
+    probes = [c for c in calls if "status" in c["argv"]]
+    assert probes and all(c["MODEL_RUNNER_NO_AUTO_INSTALL"] == "1" for c in probes)
+
+
+def test_plugin_missing_stops_setup_with_the_install_command(stack: Project, dmr: StandIn) -> None:
+    dmr.remove_plugin()
+    result = stack.invoke("setup", "--local-llm", "--json", **dmr.env)
+    assert result.returncode == 1
+    plugin = by_name(result)["docker model plugin"]
+    assert plugin["status"] == "failed" and "apt-get install docker-model-plugin" in plugin["fix"]
+    assert list(stack.root.iterdir()) == []
+
+
+def test_model_missing_and_server_killed_mid_health(stack: Project, dmr: StandIn) -> None:
+    assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
+    files = {p.name: p.read_bytes() for p in stack.root.iterdir() if p.is_file()}
+    stack.invoke("models.rm", GEMMA, "--yes", **dmr.env)
+    missing = stack.invoke("health", "--json", ULTRA_ENV_TIMEOUTS__HEALTH="3", **dmr.env)
+    served = by_name(missing)["models served"]
+    assert missing.returncode == 1 and served["status"] == "failed"
+    assert served["fix"] == f"invoke models.pull --model {TAG}"
+
+    stack.invoke("models.pull", **dmr.env)
+    dmr.stop()  # the model server dies
+    dead = stack.invoke("health", "--json", ULTRA_ENV_TIMEOUTS__HEALTH="3", **dmr.env)
+    assert dead.returncode == 1
+    failures = [t for t in dead.json()["tasks"] if t["status"] == "failed"]
+    assert failures and failures[0]["fix"]
+    assert {p.name: p.read_bytes() for p in stack.root.iterdir() if p.is_file()} == files
+    assert stack.invoke("status").returncode == 0  # the stack itself is untouched
+
+
+def test_the_local_profile_only_talks_to_loopback(stack: Project, dmr: StandIn, tmp_path) -> None:
+    """Every connect() made by setup and health, and by every process they start (docker CLI,
+    Compose, the model plugin), goes to a Unix socket or a loopback address: nothing leaves the machine."""
+    trace = tmp_path / "connect.trace"
+    wrapped = ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable]
+    for command in (["setup", "--local-llm"], ["health"]):
+        done = subprocess.run([*wrapped, "-m", "invoke", "-r", str(REPO), *command], env={**stack.env, **dmr.env},
+                              capture_output=True, text=True, timeout=900, cwd=stack.root)
+        assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in trace.read_text().splitlines() if "connect(" in line]
+    inet = [line for line in lines if "AF_INET" in line]
+    assert inet, "no TCP connection was traced at all"
+    outside = [line for line in inet if "127.0.0.1" not in line and "::1" not in line]
+    assert outside == [], outside[:5]
