@@ -6,7 +6,7 @@ Times are seconds everywhere. An error is raised as ProviderError, never returne
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,14 @@ def kind_for_status(status: int) -> str:
     if status >= 500:
         return "server"
     return "bad_request"
+
+
+class Provider(Protocol):
+    """What every provider offers. ``transport`` (an httpx transport) is for tests only: it is how
+    recorded payloads stand in for cloud APIs that cannot be reached from here."""
+
+    name: str
+
+    def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    def list_models(self, timeout: float) -> list[str]: ...

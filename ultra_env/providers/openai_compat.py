@@ -14,10 +14,29 @@ RETRIES = 2
 
 
 class OpenAICompatible:
-    def __init__(self, name: str, base_url: str, api_key: str | None = None) -> None:
+    def __init__(self, name: str, base_url: str, api_key: str | None = None, *, transport: Any = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._transport = transport
+
+    def _client(self, timeout: float) -> Any:
+        return http.client(timeout, transport=self._transport) if self._transport else http.client(timeout)
+
+    def list_models(self, timeout: float) -> list[str]:
+        import httpx
+
+        try:
+            with self._client(timeout) as client:
+                response = client.get(f"{self.base_url}/models", headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise self._error(exc) from None
+        if response.status_code != 200:
+            raise self._status_error(response.status_code, response.text)
+        try:
+            return [str(item["id"]) for item in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise ProviderError(self.name, "bad_response", "the answer is not a model list") from None
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         for attempt in range(RETRIES + 1):
@@ -54,7 +73,7 @@ class OpenAICompatible:
 
         start = time.perf_counter()
         try:
-            with http.client(request.timeout) as client:
+            with self._client(request.timeout) as client:
                 response = client.post(f"{self.base_url}/chat/completions", json=self._body(request),
                                        headers=self._headers)
         except httpx.HTTPError as exc:
@@ -88,7 +107,7 @@ class OpenAICompatible:
         model = request.model
         done = False
         try:
-            with http.client(request.timeout) as client, client.stream(
+            with self._client(request.timeout) as client, client.stream(
                 "POST", f"{self.base_url}/chat/completions", json=self._body(request), headers=self._headers,
             ) as response:
                 if response.status_code != 200:
