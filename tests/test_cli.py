@@ -186,3 +186,25 @@ def test_setup_stops_before_any_change_when_a_check_fails(project: Project) -> N
     assert statuses(result)["daemon"] == "failed"
     assert statuses(result)["render files"] == "skipped"
     assert list(project.root.iterdir()) == []
+
+
+def test_a_broken_template_names_file_and_line_and_changes_nothing(project: Project, tmp_path) -> None:
+    import shutil
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    project.invoke("render", ULTRA_ENV_TEMPLATES_DIR=str(templates))
+    before = {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()}
+    compose = templates / "docker-compose.yml.j2"
+    lines = compose.read_text().splitlines()
+    lines[11] = lines[11] + " {% if %}"
+    compose.write_text("\n".join(lines) + "\n")
+    result = project.invoke("profile", "cloud", ULTRA_ENV_TEMPLATES_DIR=str(templates))
+    assert result.returncode == 1
+    assert "templates/docker-compose.yml.j2:12:" in result.stdout
+    assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
+    assert project.invoke("profile").stdout.startswith("active profile: local")
+
+    compose.write_text(compose.read_text().replace(" {% if %}", "").replace("services:", "servics:"))
+    invalid = project.invoke("render", "--profile", "cloud", ULTRA_ENV_TEMPLATES_DIR=str(templates))
+    assert invalid.returncode == 1 and "validate compose file" in invalid.stdout
+    assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before

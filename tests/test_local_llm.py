@@ -148,3 +148,52 @@ def test_the_local_profile_only_talks_to_loopback(stack: Project, dmr: StandIn, 
     assert inet, "no TCP connection was traced at all"
     outside = [line for line in inet if "127.0.0.1" not in line and "::1" not in line]
     assert outside == [], outside[:5]
+
+
+@pytest.mark.parametrize("cli_format", ["new", "old"])
+def test_doctor_reads_both_cli_generations(stack: Project, dmr: StandIn, cli_format: str) -> None:
+    dmr.update(format=cli_format)
+    env = dict(dmr.env)
+    if cli_format == "old":
+        # The old `status --json` has no endpointHost: the configured API root is used, and must be right.
+        wrong = by_name(stack.invoke("doctor", "--json", ULTRA_ENV_MODEL_RUNNER__HOST_URL="http://127.0.0.1:9", **env))
+        assert wrong["API from the host"]["status"] == "failed"
+        assert "model_runner.host_url" in wrong["API from the host"]["fix"]
+        env["ULTRA_ENV_MODEL_RUNNER__HOST_URL"] = dmr.url
+    result = stack.invoke("doctor", "--json", **env)
+    tasks = by_name(result)
+    assert result.returncode == 0, result.stdout
+    assert tasks["runner"]["status"] == "ok"
+    assert ("Docker Engine" in tasks["runner"]["msg"]) == (cli_format == "new")  # old status --json has no kind
+    assert tasks["API from the host"]["status"] == "ok"
+    assert tasks[f"model {TAG}"]["status"] == "warn"  # not pulled yet: setup will
+    assert tasks["docker model plugin"]["msg"].startswith("1.0.6" if cli_format == "new" else "1.0.2")
+
+
+def test_switching_to_cloud_and_back_keeps_keys_data_and_the_model_binding(stack: Project, dmr: StandIn) -> None:
+    from python_on_whales import DockerClient
+
+    assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
+    key = "sk-PLANTED-cloud-key-0042"
+    stack.write(".env", stack.read(".env").replace("OPENAI_API_KEY=\n", f"OPENAI_API_KEY={key}\n"))
+    docker = DockerClient(compose_project_name=stack.env["ULTRA_ENV_PROJECT_NAME"],
+                          compose_project_directory=str(stack.root))
+    docker.compose.execute("postgres", ["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
+                                        '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "CREATE TABLE kept(x int)"'], tty=False)
+
+    cloud = stack.invoke("setup", "--profile", "cloud", "--json", timeout=900, **dmr.env)
+    assert cloud.returncode == 0, cloud.stdout
+    assert "models:" not in stack.read("docker-compose.yml")
+    back = stack.invoke("setup", "--profile", "local", "--json", timeout=900, **dmr.env)
+    assert back.returncode == 0, back.stdout
+    assert f"OPENAI_API_KEY={key}" in stack.read(".env")
+    assert key not in cloud.stdout + back.stdout
+
+    backend = next(c for c in docker.compose.ps() if c.config.labels["com.docker.compose.service"] == "backend")
+    env = dict(item.split("=", 1) for item in backend.config.env)
+    assert env["MODEL_RUNNER_URL"].startswith("http://172.17.0.1:")  # Compose's models: injection, not .env's
+    assert env["DEFAULT_LOCAL_MODEL"] == TAG
+    count = docker.compose.execute("postgres", ["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
+                                                '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM '
+                                                "information_schema.tables WHERE table_name = 'kept'\""], tty=False)
+    assert count.strip() == "1"

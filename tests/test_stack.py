@@ -109,5 +109,6 @@ def test_a_service_that_never_becomes_healthy_fails_within_the_timeout(stack: Pr
     backend = tasks["service backend"]
     assert backend["status"] == "failed" and "not healthy" in backend["msg"]
     assert "Ready to accept connections" in backend["msg"]  # the last lines of its log
+    assert "its healthcheck said: " in backend["msg"] and "Connection refused" in backend["msg"]
     assert "logs backend" in backend["fix"]
     assert elapsed < 15 + 60

@@ -22,7 +22,7 @@ from ultra_env.config import CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, Profile,
 from ultra_env.errors import ConfigError
 
 #: ``ULTRA_ENV_*`` variables that are not configuration fields.
-NON_FIELD_VARS = frozenset({f"{ENV_PREFIX}PROJECT_DIR"})
+NON_FIELD_VARS = frozenset({f"{ENV_PREFIX}PROJECT_DIR", f"{ENV_PREFIX}TEMPLATES_DIR"})
 DEFAULT = "default"
 
 
