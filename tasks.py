@@ -117,5 +117,20 @@ def models_rm(c, name, yes=False, check=False, json=False):
     _run("models.rm", name, yes=yes, check=check, json=json)
 
 
+@task(name="ask", positional=["prompt"], help=_help(
+    "profile", "local-llm", "json", prompt="What to ask.", provider="local, openai, anthropic, google or an endpoint.",
+    model="Which model of that provider.", stream="Print the answer as it is generated."))
+def llm_ask(c, prompt, provider=None, model=None, stream=False, profile=None, local_llm=False, json=False):
+    """Ask one model (the first enabled one unless --provider/--model say otherwise)."""
+    _run("llm.ask", prompt, provider, model, stream=stream, profile=profile, local_llm=local_llm, json=json)
+
+
+@task(name="compare", positional=["prompt"], help=_help("profile", "local-llm", "json", prompt="What to ask."))
+def llm_compare(c, prompt, profile=None, local_llm=False, json=False):
+    """Send one prompt to every enabled provider at once and show the answers side by side."""
+    _run("llm.compare", prompt, profile=profile, local_llm=local_llm, json=json)
+
+
 ns = Collection(render, profile_, config, setup, doctor, up, down, status, health, env_example,
-                Collection("models", models_pull, models_list, models_rm))
+                Collection("models", models_pull, models_list, models_rm),
+                Collection("llm", llm_ask, llm_compare))

@@ -389,6 +389,73 @@ def cmd_health(inv: Invocation) -> int:
     return run.finish()
 
 
+def llm_targets(ctx: Context, provider: str | None = None, model: str | None = None) -> list:
+    """The enabled providers (filtered by ``provider``/``model``); adds a failed task when none is left."""
+    from ultra_env import local_models
+    from ultra_env.modelnames import normalize
+    from ultra_env.providers import registry
+
+    root = local_models.api_for(ctx.settings).root if ctx.settings.features.local_llm else None
+    found = registry.targets(ctx.settings, root)
+    if provider:
+        found = [t for t in found if t.provider.name == provider]
+    if model:
+        found = [t for t in found if t.model in (model, _normalized_or_same(model, normalize))]
+        if not found and provider:
+            base = registry.targets(ctx.settings, root)
+            found = [registry.Target(t.provider, model) for t in base if t.provider.name == provider][:1]
+    if not found:
+        profile = ctx.settings.profile.value
+        wanted = " ".join(x for x in (provider, model) if x)
+        ctx.run.add(failed("providers", f"no enabled provider{' matches ' + wanted if wanted else ''} "
+                           f"in the {profile} profile",
+                           "invoke profile hybrid (or --local-llm), and set a cloud key in .env for cloud providers"))
+        ctx.run.usage_error = bool(wanted)
+    return found
+
+
+def _normalized_or_same(model: str, normalize: Callable[[str], str]) -> str:
+    try:
+        return normalize(model)
+    except ValueError:
+        return model
+
+
+def cmd_llm_ask(inv: Invocation, prompt: str, *, provider: str | None, model: str | None, stream: bool) -> int:
+    from ultra_env import ask, report
+
+    run, redactor = start("llm.ask", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    found = llm_targets(ctx, provider, model)
+    if not found:
+        return run.finish()
+    printer = report.AnswerPrinter(redactor, as_json=inv.options.json)
+    outcome = ask.ask(found[0], prompt, stream=stream and not inv.options.json, timeout=ctx.settings.timeouts.health,
+                      on_text=printer.text)
+    printer.outcome(outcome)
+    if outcome.error is not None:
+        run.add(failed(found[0].label, f"{outcome.error.kind}: {outcome.error.message}", "invoke doctor"))
+        return run.finish()
+    return 0
+
+
+def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
+    from ultra_env import ask, report
+
+    run, redactor = start("llm.compare", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    found = llm_targets(ctx)
+    if not found:
+        return run.finish()
+    outcomes = ask.compare(found, prompt, timeout=ctx.settings.timeouts.health)
+    report.print_comparison(outcomes, redactor, as_json=inv.options.json)
+    return 0 if all(o.error is None for o in outcomes) else 1
+
+
 def cmd_models_pull(inv: Invocation, model: str | None) -> int:
     from ultra_env.config import ModelSpec
 
@@ -588,7 +655,8 @@ def confirm(question: str) -> bool:
 
 def main(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
-         force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False) -> int:
+         force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
+         stream: bool = False) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -603,6 +671,10 @@ def main(command: str, toolkit_root: Path, *args: str | None, profile: str | Non
     )
     if command == "profile":
         return cmd_profile(inv, args[0] if args else None)
+    if command == "llm.ask":
+        return cmd_llm_ask(inv, str(args[0]), provider=args[1], model=args[2], stream=stream)
+    if command == "llm.compare":
+        return cmd_llm_compare(inv, str(args[0]))
     if command == "models.pull":
         return cmd_models_pull(inv, args[0] if args else None)
     if command == "models.rm":

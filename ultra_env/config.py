@@ -91,6 +91,21 @@ def _default_providers() -> dict[str, CloudProvider]:
     }
 
 
+class Endpoint(Strict):
+    """Any OpenAI-compatible API by base URL: Ollama, vLLM, LM Studio, llama.cpp, a team GPU server."""
+
+    base_url: str = Field(description="Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1.")
+    model: str = Field(description="The model to ask there.")
+    key_var: str | None = Field(None, description="The .env / environment variable holding its key, if any.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
+            raise ValueError("use an http(s) URL such as http://localhost:11434/v1")
+        return value.rstrip("/")
+
+
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
 
 
@@ -168,6 +183,10 @@ class Settings(Strict):
     project_name: str = Field("ultra", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Compose project name.")
     models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)])
     providers: dict[str, CloudProvider] = Field(default_factory=_default_providers)
+    endpoints: dict[str, Endpoint] = Field(
+        default_factory=dict,
+        description="Extra OpenAI-compatible endpoints by name; the local profile uses only loopback ones.",
+    )
     images: Images = Field(default_factory=Images)
     pull_policy: Literal["never", "missing", "always"] = Field(
         "missing", description="When Compose pulls images: never (air-gapped, local images), missing, always."

@@ -218,3 +218,68 @@ def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -
     cells = [header] + [{k: str(r[k] if r[k] is not None else "-") for k in header} for r in rows]
     widths = {k: max(len(c[k]) for c in cells) for k in header}
     write(stream, "\n".join("  ".join(f"{c[k]:<{widths[k]}}" for k in header).rstrip() for c in cells) + "\n")
+
+
+def _stats(response: Any) -> str:
+    parts = [f"{response.latency_s:.2f}s"]
+    if response.ttft_s is not None:
+        parts.append(f"first token {response.ttft_s:.3f}s")
+    if response.tokens_per_s:
+        parts.append(f"{response.tokens_per_s:.1f} tokens/s")
+    if response.usage:
+        parts.append(f"tokens {response.usage.prompt_tokens} in / {response.usage.completion_tokens} out")
+    elif response.chunks:
+        parts.append(f"{response.chunks} chunks")
+    return " · ".join(parts)
+
+
+class AnswerPrinter:
+    """``llm.ask``: the answer (streamed as it comes when asked), then its numbers on stderr."""
+
+    def __init__(self, redactor: Redactor, *, as_json: bool) -> None:
+        self.redact = redactor
+        self.as_json = as_json
+        self.streamed = False
+
+    def text(self, piece: str) -> None:
+        if not self.as_json:
+            self.streamed = True
+            write(sys.stdout, self.redact(piece))
+
+    def outcome(self, outcome: Any) -> None:
+        if self.as_json:
+            write(sys.stdout, self.redact(json.dumps(outcome.to_dict(), indent=2)) + "\n")
+            return
+        if outcome.response is None:
+            return
+        if not self.streamed:
+            write(sys.stdout, self.redact(outcome.response.text))
+        write(sys.stdout, "\n")
+        write(sys.stderr, f"— {outcome.target.label} · {_stats(outcome.response)} · "
+                          f"finish: {outcome.response.finish_reason}\n")
+
+
+def first_line(text: str, width: int = 60) -> str:
+    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def print_comparison(outcomes: list, redactor: Redactor, *, as_json: bool, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    if as_json:
+        write(stream, redactor(json.dumps({"results": [o.to_dict() for o in outcomes]}, indent=2)) + "\n")
+        return
+    header = ("PROVIDER", "MODEL", "LATENCY", "FIRST TOKEN", "TOKENS/S", "ANSWER")
+    rows = [header]
+    for o in outcomes:
+        if o.response is not None:
+            r = o.response
+            rows.append((o.target.provider.name, o.target.model, f"{r.latency_s:.2f}s",
+                         f"{r.ttft_s:.3f}s" if r.ttft_s is not None else "-",
+                         f"{r.tokens_per_s:.1f}" if r.tokens_per_s else "-", first_line(r.text) or "(empty)"))
+        else:
+            rows.append((o.target.provider.name, o.target.model, "-", "-", "-",
+                         f"ERROR {o.error.kind}: {first_line(o.error.message, 50)}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join([*(f"{cell:<{w}}" for cell, w in zip(row[:-1], widths)), row[-1]]) for row in rows]
+    write(stream, redactor("\n".join(lines)) + "\n")

@@ -5,6 +5,7 @@ Times are seconds everywhere. An error is raised as ProviderError, never returne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -97,6 +98,7 @@ class Provider(Protocol):
 
     name: str
 
-    def chat(self, request: ChatRequest) -> ChatResponse: ...
+    def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
+        """``on_text`` receives each piece of text as it streams in (``request.stream`` only)."""
 
     def list_models(self, timeout: float) -> list[str]: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ultra_env import http
@@ -38,10 +39,10 @@ class OpenAICompatible:
         except (ValueError, KeyError, TypeError):
             raise ProviderError(self.name, "bad_response", "the answer is not a model list") from None
 
-    def chat(self, request: ChatRequest) -> ChatResponse:
+    def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
         for attempt in range(RETRIES + 1):
             try:
-                return self._stream(request) if request.stream else self._plain(request)
+                return self._stream(request, on_text) if request.stream else self._plain(request)
             except ProviderError as exc:
                 if not exc.transient or attempt == RETRIES or exc.details.get("partial"):
                     raise
@@ -95,7 +96,7 @@ class OpenAICompatible:
             latency_s=latency,
         )
 
-    def _stream(self, request: ChatRequest) -> ChatResponse:
+    def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
         import httpx
 
         start = time.perf_counter()
@@ -131,6 +132,8 @@ class OpenAICompatible:
                                 ttft = time.perf_counter() - start
                             parts.append(content)
                             chunks += 1
+                            if on_text is not None:
+                                on_text(content)
                         finish = choice.get("finish_reason") or finish
         except httpx.HTTPError as exc:
             error = self._error(exc)
