@@ -1,0 +1,71 @@
+"""`invoke llm.ask` and `invoke llm.compare` against the local model (stand-in DMR, real llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GEMMA, REPO, Project, StandIn
+
+pytestmark = [pytest.mark.compose, pytest.mark.llm]
+TAG = "ai/gemma3:270m-q4_k_m"
+
+
+@pytest.fixture
+def ready(project: Project, dmr: StandIn) -> Project:
+    project.env.update(dmr.env)
+    assert project.invoke("models.pull").returncode == 0
+    return project
+
+
+def test_compare_local_model_json(ready: Project) -> None:
+    result = ready.invoke("llm.compare", "Name three colours.", "--json")
+    assert result.returncode == 0, result.output
+    (row,) = result.json()["results"]
+    assert (row["provider"], row["model"], row["ok"]) == ("local", TAG, True)
+    response = row["response"]
+    assert response["chunks"] > 0 and response["ttft_s"] > 0 and response["tokens_per_s"] > 0
+    assert response["finish_reason"] in ("length", "stop")
+
+
+def test_compare_table_shows_a_failing_provider_in_its_row(ready: Project) -> None:
+    endpoints = json.dumps({"broken": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}})
+    result = ready.invoke("llm.compare", "Hi", "--profile", "hybrid", ULTRA_ENV_ENDPOINTS=endpoints)
+    assert result.returncode == 1  # one provider failed
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["PROVIDER", "MODEL", "LATENCY"]
+    local = next(line for line in lines if line.startswith("local"))
+    broken = next(line for line in lines if line.startswith("broken"))
+    assert "ERROR" not in local and "s " in local
+    assert "ERROR connection" in broken
+
+
+def test_ask_streams_the_answer_and_reports_its_numbers(ready: Project) -> None:
+    result = ready.invoke("llm.ask", "Say hi.", "--stream")
+    assert result.returncode == 0
+    assert result.stderr.startswith(f"— local:{TAG} · ") and "first token" in result.stderr
+    as_json = ready.invoke("llm.ask", "Say hi.", "--json").json()
+    assert as_json["ok"] and as_json["response"]["usage"]["completion_tokens"] > 0
+
+
+def test_asking_a_provider_the_profile_does_not_enable_is_refused(ready: Project) -> None:
+    result = ready.invoke("llm.ask", "Hi", "--provider", "openai", OPENAI_API_KEY="sk-PLANTED-never-sent")
+    assert result.returncode == 2 and "no enabled provider matches openai in the local profile" in result.stdout
+    assert "sk-PLANTED" not in result.output
+
+
+def test_the_local_profile_never_connects_to_a_cloud_host(ready: Project, tmp_path) -> None:
+    """With cloud keys present, the local profile still opens no connection beyond loopback."""
+    trace = tmp_path / "connect.trace"
+    keys = {"OPENAI_API_KEY": "sk-PLANTED-1", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-2", "GOOGLE_API_KEY": "AIzaPLANTED"}
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable, "-m", "invoke", "-r",
+         str(REPO), "llm.compare", "Hi", "--json"],
+        env={**ready.env, **keys}, capture_output=True, text=True, timeout=300, cwd=ready.root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["provider"] for r in json.loads(done.stdout)["results"]] == ["local"]
+    inet = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
+    assert inet and all("127.0.0.1" in line or "::1" in line for line in inet), inet[:5]
