@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ultra_env import converge, envfile, sources
 from ultra_env import state as state_mod
@@ -175,13 +175,39 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     if not opts.check:
         try:
             backups = converge.apply(ctx.root, plans, ctx.state)
-            state_mod.save(ctx.root, ctx.state)
         except UltraError as exc:
             ctx.run.add(failed("write files", exc.cause, exc.fix))
             return False
     for plan in plans:
         ctx.run.add(_file_result(plan, opts.check, backups))
+    git = git_exposure(ctx.root)
+    if git is not None:
+        ctx.run.add(git)
     return True
+
+
+def git_exposure(root: Path) -> TaskResult | None:
+    """A warning when ``.env`` (secrets) is tracked by git or would be committed by ``git add``."""
+    from ultra_env import proc
+
+    def git(*args: str) -> proc.Completed | None:
+        try:
+            return proc.run(["git", "-C", str(root), *args], timeout=10)
+        except proc.ProcError:
+            return None
+
+    inside = git("rev-parse", "--is-inside-work-tree")
+    if inside is None or not inside.ok or inside.stdout.strip() != "true":
+        return None
+    tracked = git("ls-files", "--error-unmatch", "--", converge.ENV_FILE)
+    if tracked is not None and tracked.ok:
+        return warn(".env and git", ".env is tracked by git: your keys are in its history",
+                    "git rm --cached .env && echo .env >> .gitignore (and rotate the keys it held)")
+    ignored = git("check-ignore", "-q", "--", converge.ENV_FILE)
+    if ignored is not None and ignored.returncode == 1:
+        return warn(".env and git", ".env is not git-ignored: `git add .` would commit your keys",
+                    "echo .env >> .gitignore")
+    return None
 
 
 def _validate(plans: list[converge.FilePlan]) -> TaskResult:
@@ -653,7 +679,53 @@ def confirm(question: str) -> bool:
     return input(question).strip().lower() in ("y", "yes")
 
 
-def main(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
+CHANGING = frozenset({"render", "profile", "setup", "up", "down", "models.pull", "models.rm"})
+
+
+def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> int:
+    """Entry point for ``tasks.py``: one run, under the project lock when it changes anything, and
+    never a raw traceback: an unexpected error is reported with every known secret masked."""
+    from ultra_env import lock
+
+    root = project_root(toolkit_root)
+    try:
+        if command in CHANGING and not flags.get("check") and not (command == "profile" and not args[0]):
+            try:
+                with lock.exclusive(root, command):
+                    return dispatch(command, toolkit_root, *args, **flags)
+            except UltraError as exc:
+                inv = Invocation(root=root, options=Options(json=bool(flags.get("json"))))
+                run, _ = start(command, inv)
+                run.add(failed("lock", exc.cause, exc.fix))
+                return run.finish()
+        return dispatch(command, toolkit_root, *args, **flags)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: files are either as before or fully written (atomic writes)\n")
+        return 130
+    except Exception:
+        report_crash(root)
+        return 1
+
+
+def report_crash(root: Path) -> None:
+    import traceback
+
+    from ultra_env.redact import Redactor
+
+    redactor = Redactor()
+    redactor.add_env(os.environ)
+    try:
+        dotenv = converge.read_env(root)
+        if dotenv is not None:
+            redactor.add_env(dotenv.values())
+    except Exception:  # the crash report must not crash; an unreadable .env has no secret to mask
+        pass
+    sys.stderr.write(redactor(traceback.format_exc()))
+    sys.stderr.write("internal error: this is a bug in ultra-env (secrets above are masked); "
+                     "please report it with the lines above\n")
+
+
+def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
          force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
          stream: bool = False) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ultra_env import envfile, files
 from ultra_env.state import State, digest, state_dir
+from ultra_env.state import save as save_state
 
 COMPOSE_FILE = "docker-compose.yml"
 ENV_FILE = ".env"
@@ -69,7 +70,11 @@ def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
 
 
 def read_env(root: Path) -> envfile.EnvDoc | None:
-    text = files.read_text(root / ENV_FILE)
+    try:
+        text = files.read_text(root / ENV_FILE)
+    except files.NotText:
+        raise envfile.EnvFileError(f"{ENV_FILE} is not UTF-8 text (a binary file?)",
+                                   f"move it away and run again to re-create it: mv {ENV_FILE} {ENV_FILE}.broken") from None
     return None if text is None else envfile.parse(text, ENV_FILE)
 
 
@@ -100,15 +105,17 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
 
 
 def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
-    """Write what the plans say (atomically) and record it in ``state``; returns backup paths."""
-    backups = []
+    """Write what the plans say and the state that records it, all or nothing; returns backup paths."""
+    backups = [str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root))
+               for plan in plans if plan.action == "overwrite" and plan.old is not None]
     for plan in plans:
-        if plan.action == "overwrite" and plan.old is not None:
-            backups.append(str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root)))
-        if plan.writes:
-            files.write_atomic(plan.path, plan.new, mode=plan.mode)
         if plan.name == ENV_FILE:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
         else:
             state.files[plan.name] = digest(plan.new)
+    with files.Transaction() as txn:
+        for plan in plans:
+            if plan.writes:
+                txn.write(plan.path, plan.new, mode=plan.mode)
+        save_state(root, state, txn)
     return backups

@@ -10,6 +10,10 @@ from pathlib import Path
 from ultra_env.errors import UltraError
 
 
+class NotText(UltraError):
+    """The file holds bytes that are not UTF-8 text."""
+
+
 def refuse_symlink(path: Path) -> None:
     if path.is_symlink():
         raise UltraError(
@@ -30,30 +34,75 @@ def read_text(path: Path) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UltraError(f"{path.name} is not UTF-8 text", f"restore {path.name} or remove it to re-create it") from None
+        raise NotText(f"{path.name} is not UTF-8 text", f"restore {path.name} or remove it to re-create it") from None
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text`` in one step; on any failure the old file is untouched."""
+def _cannot_write(path: Path, exc: OSError) -> UltraError:
+    return UltraError(f"cannot write {path.name}: {exc.strerror}", f"free space or fix permissions in {path.parent}")
+
+
+def _stage(path: Path, text: str, mode: int) -> Path:
+    """Write ``text`` to a temp file beside ``path`` (same file system, so the rename is atomic)."""
     refuse_symlink(path)
-    directory = path.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UltraError(f"cannot write in {directory}: {exc.strerror}", f"make {directory} writable") from None
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise UltraError(f"cannot write {path.name}: {exc.strerror}", f"free space or fix permissions in {directory}") from None
+            raise _cannot_write(path, exc) from None
         raise
-    _fsync_dir(directory)
+    return Path(tmp)
+
+
+class Transaction:
+    """Several files replaced together: every one is written and synced to a temp file first, and
+    only when all of them are on disk are they renamed into place. A failure before that leaves
+    every old file as it was and no temp file behind."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def write(self, path: Path, text: str, mode: int = 0o644) -> None:
+        self._staged.append((_stage(path, text, mode), path))
+
+    def commit(self) -> None:
+        try:
+            for tmp, path in self._staged:
+                os.replace(tmp, path)
+        except OSError as exc:
+            self.abort()
+            raise _cannot_write(path, exc) from None
+        for directory in {path.parent for _, path in self._staged}:
+            _fsync_dir(directory)
+        self._staged = []
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged = []
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None:
+            self.abort()
+        else:
+            self.commit()
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` in one step; on any failure the old file is untouched."""
+    with Transaction() as txn:
+        txn.write(path, text, mode)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -95,6 +95,15 @@ def read_config_file(project_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{CONFIG_FILE}: invalid TOML: {exc}", f"fix the syntax in {path}") from None
 
 
+def utf8(name: str, value: str) -> str:
+    """Python keeps undecodable environment bytes as surrogates; refuse them before they reach a file."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} is not valid UTF-8 text", f"export {name} again as UTF-8") from None
+    return value
+
+
 def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """``ULTRA_ENV_A__B=v`` → ``{"a": {"b": v}}``; JSON for lists and tables."""
     tree: dict[str, Any] = {}
@@ -102,7 +111,7 @@ def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in NON_FIELD_VARS:
             continue
-        raw = environ[name]
+        raw = utf8(name, environ[name])
         value: Any = raw
         if raw.lstrip()[:1] in ("[", "{"):
             try:
@@ -198,7 +207,7 @@ def _key_layers(
         for name, provider in merged.get("providers", {}).items():
             var = provider.get("key_var") if isinstance(provider, Mapping) else None
             if var and source.get(var):
-                _set(tree, ["providers", name, "api_key"], source[var])
+                _set(tree, ["providers", name, "api_key"], utf8(var, source[var]))
                 labels[f"providers.{name}.api_key"] = f"{label} {var}"
         layers.append((tree, labels))
     return layers

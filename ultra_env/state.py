@@ -53,10 +53,17 @@ def load(root: Path) -> State:
         ) from None
 
 
-def save(root: Path, state: State) -> None:
+def save(root: Path, state: State, txn: files.Transaction | None = None) -> None:
+    """Write the state (within ``txn`` when given, so it lands together with the files it describes)."""
     directory = state_dir(root)
-    directory.mkdir(mode=0o700, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise UltraError(f"cannot create {STATE_DIR}/: {exc.strerror}", f"make {root} writable") from None
     ignore = directory / ".gitignore"
     if not ignore.exists():
         files.write_atomic(ignore, "*\n", mode=0o600)
-    files.write_atomic(directory / STATE_FILE, state.to_json(), mode=0o600)
+    if txn is None:
+        files.write_atomic(directory / STATE_FILE, state.to_json(), mode=0o600)
+    else:
+        txn.write(directory / STATE_FILE, state.to_json(), mode=0o600)

@@ -1,0 +1,38 @@
+"""One run at a time per project: two `invoke setup` in the same folder must not interleave."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ultra_env.errors import UltraError
+from ultra_env.state import STATE_DIR
+
+LOCK_FILE = "lock"
+
+
+@contextmanager
+def exclusive(root: Path, command: str) -> Iterator[None]:
+    """Hold the project's lock, or refuse at once naming who holds it (the kernel frees it when a
+    holder dies, so a killed run never leaves a stale lock behind)."""
+    directory = root / STATE_DIR
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UltraError(f"cannot create {STATE_DIR}/{LOCK_FILE}: {exc.strerror}", f"make {root} writable") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise UltraError(f"another ultra-env run is changing this project ({holder})",
+                             "wait for it to finish, then run this again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"invoke {command}, pid {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
