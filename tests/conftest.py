@@ -111,6 +111,11 @@ class Project:
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
+    def written(self) -> list[str]:
+        """What a run left in the project, apart from the lock in the state folder."""
+        return sorted(p.name for p in self.root.iterdir() if p.name != ".ultra-env") + sorted(
+            p.name for p in (self.root / ".ultra-env").glob("*") if p.name != "lock")
+
     def read(self, name: str) -> str:
         return (self.root / name).read_text(encoding="utf-8")
 

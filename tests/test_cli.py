@@ -185,7 +185,7 @@ def test_setup_stops_before_any_change_when_a_check_fails(project: Project) -> N
     assert result.returncode == 1
     assert statuses(result)["daemon"] == "failed"
     assert statuses(result)["render files"] == "skipped"
-    assert list(project.root.iterdir()) == []
+    assert project.written() == []
 
 
 def test_a_broken_template_names_file_and_line_and_changes_nothing(project: Project, tmp_path) -> None:

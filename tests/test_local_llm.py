@@ -99,7 +99,7 @@ def test_runner_not_running_stops_setup_before_any_change(stack: Project, dmr: S
     runner = by_name(result)["runner"]
     assert runner["status"] == "failed" and "docker model install-runner" in runner["fix"]
     assert by_name(result)["render files"]["status"] == "skipped"
-    assert list(stack.root.iterdir()) == []
+    assert stack.written() == []
     assert not any("pull" in argv for argv in invocations(dmr))
     calls = [json.loads(line) for line in (dmr.home / "invocations.jsonl").read_text().splitlines()]
     probes = [c for c in calls if "status" in c["argv"]]
@@ -112,7 +112,7 @@ def test_plugin_missing_stops_setup_with_the_install_command(stack: Project, dmr
     assert result.returncode == 1
     plugin = by_name(result)["docker model plugin"]
     assert plugin["status"] == "failed" and "apt-get install docker-model-plugin" in plugin["fix"]
-    assert list(stack.root.iterdir()) == []
+    assert stack.written() == []
 
 
 def test_model_missing_and_server_killed_mid_health(stack: Project, dmr: StandIn) -> None:
