@@ -113,6 +113,8 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
         else:
             state.files[plan.name] = digest(plan.new)
+    for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json"):
+        files.remove_stale_temps(path)
     with files.Transaction() as txn:
         for plan in plans:
             if plan.writes:

@@ -62,6 +62,14 @@ def _stage(path: Path, text: str, mode: int) -> Path:
     return Path(tmp)
 
 
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Temp files a killed run left beside ``path`` (``.NAME.*.tmp``); call only under the project lock."""
+    stale = list(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 class Transaction:
     """Several files replaced together: every one is written and synced to a temp file first, and
     only when all of them are on disk are they renamed into place. A failure before that leaves

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ultra_env import http
@@ -50,10 +51,10 @@ class Google:
         except (ValueError, KeyError, TypeError):
             raise ProviderError(self.name, "bad_response", "the answer is not a model list") from None
 
-    def chat(self, request: ChatRequest) -> ChatResponse:
+    def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
         for attempt in range(RETRIES + 1):
             try:
-                return self._stream(request) if request.stream else self._plain(request)
+                return self._stream(request, on_text) if request.stream else self._plain(request)
             except ProviderError as exc:
                 if not exc.transient or attempt == RETRIES or exc.details.get("partial"):
                     raise
@@ -162,7 +163,7 @@ class Google:
             finish_reason=FINISH.get(finish, finish), usage=self._usage(data), latency_s=latency,
         )
 
-    def _stream(self, request: ChatRequest) -> ChatResponse:
+    def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
         import httpx
 
         start = time.perf_counter()
@@ -195,6 +196,8 @@ class Google:
                                 ttft = time.perf_counter() - start
                             parts.append(text)
                             chunks += 1
+                            if on_text is not None:
+                                on_text(text)
                         reason = candidate.get("finishReason")
                         finish = FINISH.get(reason, reason) or finish
         except httpx.HTTPError as exc:
