@@ -69,3 +69,22 @@ def test_the_local_profile_never_connects_to_a_cloud_host(ready: Project, tmp_pa
     assert [r["provider"] for r in json.loads(done.stdout)["results"]] == ["local"]
     inet = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
     assert inet and all("127.0.0.1" in line or "::1" in line for line in inet), inet[:5]
+
+
+def test_models_bench_json(ready: Project) -> None:
+    result = ready.invoke("models.bench", "--requests", "3", "--concurrency", "1,2", "--max-tokens", "8", "--json")
+    assert result.returncode == 0, result.output
+    rows = result.json()["results"]
+    assert [(r["provider"], r["concurrency"], r["requests"], r["errors"]) for r in rows] == [
+        ("local", 1, 3, 0), ("local", 2, 3, 0)]
+    for row in rows:
+        assert 0 < row["ttft_p50_s"] <= row["ttft_p95_s"] <= row["latency_p95_s"]
+        assert row["decode_tokens_per_s"] > 0 and row["throughput_tokens_per_s"] > 0
+    table = ready.invoke("models.bench", "--requests", "1", "--concurrency", "1", "--max-tokens", "4")
+    assert table.stdout.splitlines()[0].split()[:3] == ["PROVIDER", "MODEL", "CONC"]
+
+
+@pytest.mark.parametrize("args", [["--concurrency", "0"], ["--concurrency", "a,b"], ["--requests", "0"]])
+def test_models_bench_refuses_bad_numbers(ready: Project, args: list[str]) -> None:
+    result = ready.invoke("models.bench", *args)
+    assert result.returncode == 2 and "fix:" in result.stdout

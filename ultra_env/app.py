@@ -482,6 +482,32 @@ def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
     return 0 if all(o.error is None for o in outcomes) else 1
 
 
+def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_words: int,
+                     concurrency: str) -> int:
+    from ultra_env import bench, report
+
+    run, redactor = start("models.bench", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        levels = sorted({int(level) for level in concurrency.split(",")})
+        if not levels or levels[0] < 1 or requests < 1 or max_tokens < 1 or prompt_words < 0:
+            raise ValueError
+    except ValueError:
+        run.add(failed("models.bench", f"bad numbers: --concurrency {concurrency!r}, --requests {requests}, "
+                       f"--max-tokens {max_tokens}", "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"))
+        run.usage_error = True
+        return run.finish()
+    found = llm_targets(ctx)
+    if not found:
+        return run.finish()
+    rows = bench.run(found, prompt_words=prompt_words, max_tokens=max_tokens, requests=requests,
+                     concurrencies=levels, timeout=ctx.settings.timeouts.health)
+    report.print_bench(rows, as_json=inv.options.json, redactor=redactor)
+    return 0 if all(row.errors == 0 for row in rows) else 1
+
+
 def cmd_models_pull(inv: Invocation, model: str | None) -> int:
     from ultra_env.config import ModelSpec
 
@@ -728,7 +754,7 @@ def report_crash(root: Path) -> None:
 def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
          force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
-         stream: bool = False) -> int:
+         stream: bool = False, **bench_options: Any) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -747,6 +773,8 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
         return cmd_llm_ask(inv, str(args[0]), provider=args[1], model=args[2], stream=stream)
     if command == "llm.compare":
         return cmd_llm_compare(inv, str(args[0]))
+    if command == "models.bench":
+        return cmd_models_bench(inv, **bench_options)
     if command == "models.pull":
         return cmd_models_pull(inv, args[0] if args else None)
     if command == "models.rm":

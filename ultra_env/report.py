@@ -283,3 +283,24 @@ def print_comparison(outcomes: list, redactor: Redactor, *, as_json: bool, strea
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join([*(f"{cell:<{w}}" for cell, w in zip(row[:-1], widths)), row[-1]]) for row in rows]
     write(stream, redactor("\n".join(lines)) + "\n")
+
+
+def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    if as_json:
+        write(stream, redactor(json.dumps({"results": [r.to_dict() for r in rows]}, indent=2)) + "\n")
+        return
+
+    def cell(value: Any, unit: str = "") -> str:
+        return "-" if value is None else f"{value}{unit}"
+
+    header = ("PROVIDER", "MODEL", "CONC", "N", "ERR", "TTFT p50", "TTFT p95", "LATENCY p50", "LATENCY p95",
+              "DECODE tok/s", "SERVER tok/s", "TOTAL tok/s")
+    table = [header] + [(r.provider, r.model, str(r.concurrency), str(r.requests), str(r.errors),
+                         cell(r.ttft_p50_s, "s"), cell(r.ttft_p95_s, "s"), cell(r.latency_p50_s, "s"),
+                         cell(r.latency_p95_s, "s"), cell(r.decode_tokens_per_s), cell(r.server_tokens_per_s),
+                         cell(r.throughput_tokens_per_s)) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in table]
+    errors = [f"{r.provider}:{r.model} at {r.concurrency}: {r.first_error}" for r in rows if r.first_error]
+    write(stream, redactor("\n".join(lines + errors)) + "\n")

@@ -40,6 +40,7 @@ class ChatResponse:
     latency_s: float
     ttft_s: float | None = None  # streaming only: time to the first content token
     chunks: int = 0  # streaming only: content deltas received
+    server_tokens_per_s: float | None = None  # decode speed the server itself reports, where it does
 
     @property
     def completion_tokens(self) -> int:

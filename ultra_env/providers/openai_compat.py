@@ -93,7 +93,7 @@ class OpenAICompatible:
             provider=self.name, model=str(data.get("model") or request.model), text=text,
             finish_reason=choice.get("finish_reason"),
             usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))) if usage else None,
-            latency_s=latency,
+            latency_s=latency, server_tokens_per_s=server_speed(data),
         )
 
     def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
@@ -105,6 +105,7 @@ class OpenAICompatible:
         chunks = 0
         finish: str | None = None
         usage: Usage | None = None
+        server_rate: float | None = None
         model = request.model
         done = False
         try:
@@ -122,6 +123,7 @@ class OpenAICompatible:
                         break
                     event = json.loads(payload)
                     model = event.get("model") or model
+                    server_rate = server_speed(event) or server_rate
                     if event.get("usage"):
                         usage = Usage(int(event["usage"].get("prompt_tokens", 0)),
                                       int(event["usage"].get("completion_tokens", 0)))
@@ -145,4 +147,12 @@ class OpenAICompatible:
             raise ProviderError(self.name, "connection", "the stream ended before the answer did",
                                 details={"partial": bool(parts)})
         return ChatResponse(self.name, str(model), "".join(parts), finish, usage,
-                            time.perf_counter() - start, ttft, chunks)
+                            time.perf_counter() - start, ttft, chunks, server_rate)
+
+
+def server_speed(body: dict[str, Any]) -> float | None:
+    """llama.cpp's own decode speed (``timings.predicted_per_second``), which DMR passes through."""
+    timings = body.get("timings")
+    if isinstance(timings, dict) and isinstance(timings.get("predicted_per_second"), (int, float)):
+        return float(timings["predicted_per_second"])
+    return None
