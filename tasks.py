@@ -27,9 +27,12 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
 
 
 def _run(command: str, *args, **flags) -> None:
+    from ultra_env.facts.gather import prefetch_for  # light: starts docker probes before the heavy imports
+
+    early = prefetch_for(command)
     from ultra_env import app
 
-    code = app.main(command, ROOT, *args, **flags)
+    code = app.main(command, ROOT, *args, early=early, **flags)
     if code:
         raise Exit(code=code)
 

@@ -105,6 +105,8 @@ def test_models_from_env_json_are_normalised(tmp_path: Path) -> None:
         ({"ULTRA_ENV_MODELS": '[{"name": "a", "key": "my.model"}]'}, None, [], ["models.0.key", "letters, digits"]),
         ({"ULTRA_ENV_PULL_POLICY": "sometimes"}, None, [], ["pull_policy", "'never', 'missing' or 'always'"]),
         ({"ULTRA_ENV_IMAGES__BACKEND": "Bad Image!"}, None, [], ["images.backend", "image reference"]),
+        ({"ULTRA_ENV_IMAGES__BACKEND": "postgres:15\n"}, None, [], ["images.backend", "image reference"]),
+        ({"ULTRA_ENV_MODEL_RUNNER__HOST_URL": "http://x\n"}, None, [], ["model_runner.host_url"]),
         ({"ULTRA_ENV_MODEL_RUNNER__HOST_URL": "localhost:12434"}, None, [], ["model_runner.host_url", "http(s) URL"]),
     ],
 )

@@ -115,6 +115,7 @@ def test_masked_hides_secret_values_only() -> None:
     assert "USER=ultra" in text and "EMPTY_TOKEN=\n" in text
 
 
-@pytest.mark.parametrize(("value", "form"), [("abc", "abc"), ("a b", "'a b'"), ("it's", '"it\'s"'), ("$x", "'$x'")])
+@pytest.mark.parametrize(("value", "form"), [("abc", "abc"), ("a b", "'a b'"), ("it's", '"it\'s"'), ("$x", "'$x'"),
+                                             ("\n", '"\\n"'), ("x\n", '"x\\n"')])
 def test_quote_picks_the_simplest_form(value: str, form: str) -> None:
     assert quote(value) == form

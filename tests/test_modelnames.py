@@ -29,7 +29,7 @@ def test_same_model_compares_normalised_names() -> None:
 @pytest.mark.parametrize(
     "name",
     ["", "   ", "ai/smollm2; rm -rf /", "$(id)", "ai/`whoami`", "ai/x|y", "../../etc/passwd", "ai/../x",
-     "ai//x", "ai/x:", "ai/x y", "ai/x\nz", "-rf", "a" * 256, "ai/x:tag:again", "ai/x&", "ai/x>out"],
+     "ai//x", "ai/x:", "ai/x y", "ai/x\nz", "-rf", "a" * 256, "ai/x:tag:again", "ai/x&", "ai/x>out", "ai/smollm2\n", "ai/smollm2:latest\n"],
 )
 def test_rejects_what_is_not_a_model_name(name: str) -> None:
     with pytest.raises(InvalidModelName):

@@ -20,7 +20,7 @@ from ultra_env.runner import Options, Run, Status, TaskResult, changed, failed, 
 from ultra_env.sources import Flag, Loaded
 
 if TYPE_CHECKING:
-    from ultra_env.facts.gather import Facts, Probe
+    from ultra_env.facts.gather import Facts, Prefetch, Probe
 
 PROJECT_DIR_VAR = "ULTRA_ENV_PROJECT_DIR"
 TEMPLATES_DIR_VAR = "ULTRA_ENV_TEMPLATES_DIR"
@@ -255,22 +255,25 @@ def cmd_render(inv: Invocation) -> int:
     return run.finish()
 
 
-def doctor(ctx: Context) -> Facts:
+def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
     """Gather the facts once, concurrently, and add every check to the run."""
     from ultra_env.checks import run_checks
     from ultra_env.facts.gather import gather
 
-    facts = gather(ctx.settings)
+    facts = gather(ctx.settings, early)
     for check in run_checks(facts, ctx.settings):
         ctx.run.add(check)
     return facts
 
 
-def cmd_doctor(inv: Invocation) -> int:
+def cmd_doctor(inv: Invocation, early: Prefetch | None = None) -> int:
     run, redactor = start("doctor", inv, symbols=True)
     ctx = configure(run, redactor, inv)
-    if ctx is not None:
-        doctor(ctx)
+    if ctx is None:
+        if early:
+            early.close()
+        return run.finish()
+    doctor(ctx, early)
     return run.finish()
 
 
@@ -291,14 +294,9 @@ def pull_models(ctx: Context, models: list | None = None) -> bool:
 def health(ctx: Context, facts: Facts | None = None) -> bool:
     from ultra_env import health as checks
 
-    retry = checks.Retrying(ctx.settings.timeouts.health)
-    results = []
-    if ctx.settings.features.local_llm:
-        desktop = facts.desktop if facts is not None else False
-        results += checks.local_checks(ctx.settings, project_of(ctx), desktop, retry)
-    else:
-        results += checks.skipped_local(f"{ctx.settings.profile.value} profile: no local models")
-    results.append(checks.backend_health(ctx.settings.ports.backend, retry))
+    known = facts.model_status.value if facts is not None and facts.model_status is not None else None
+    results = checks.run_checks(ctx.settings, project_of(ctx), desktop=bool(facts and facts.desktop),
+                                retry=checks.Retrying(ctx.settings.timeouts.health), status=known)
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)
@@ -324,32 +322,24 @@ def stack_up(ctx: Context) -> bool:
             plan = compose.planned_changes(project)
             ctx.run.add(changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date"))
             return True
-        before = {s.service: s for s in compose.ps(project)}
         done = compose.up(project, ctx.settings.timeouts.up)
-        after = compose.ps(project)
+        after = [] if done.ok else compose.ps(project)
     except proc.ProcError as exc:
         ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
         return False
-    if not done.ok:
-        problem = _last_line(done.output) or f"exit {done.returncode}"
-        ctx.run.add(failed(name, f"docker compose up failed: {problem}",
-                           "see the services below; `docker compose logs SERVICE` has the rest"))
-    else:
-        what = describe_changes(before, after)
+    if done.ok:
+        # Compose's own account of what it did; `--wait` succeeded, so every service is healthy.
+        events = compose.up_events(done.output, project.name)
+        what = compose.describe(events)
         ctx.run.add(changed(name, what) if what else ok(name, "every container was already up to date"))
+        for service, words in sorted(events.items()):
+            ctx.run.add(ok(f"service {service}", "healthy" if "Healthy" in words else "running"))
+        return True
+    ctx.run.add(failed(name, f"docker compose up failed: {_last_line(done.output) or f'exit {done.returncode}'}",
+                       "see the services below; `docker compose logs SERVICE` has the rest"))
     for service in after:
         ctx.run.add(service_result(project, service))
-    return done.ok and all(s.ready for s in after)
-
-
-def describe_changes(before: dict, after: list) -> str:
-    created = [s.service for s in after if s.service not in before]
-    recreated = [s.service for s in after if s.service in before and before[s.service].container != s.container]
-    started = [s.service for s in after if s.service in before and before[s.service].container == s.container
-               and not before[s.service].ready and s.ready]
-    parts = [f"{verb} {', '.join(names)}" for verb, names in
-             (("created", created), ("recreated", recreated), ("started", started)) if names]
-    return "; ".join(parts)
+    return False
 
 
 def service_result(project, service) -> TaskResult:
@@ -357,7 +347,7 @@ def service_result(project, service) -> TaskResult:
 
     name = f"service {service.service}"
     if service.ready:
-        return ok(name, f"{service.state}, {service.health or 'no healthcheck'}")
+        return ok(name, service.health or "running")
     tail = compose.logs(project, service.service).strip().splitlines()[-8:]
     detail = f"{service.state}" + (f", {service.health}" if service.health else "") + (
         f", exit code {service.exit_code}" if service.state == "exited" else "")
@@ -388,12 +378,14 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def cmd_setup(inv: Invocation) -> int:
+def cmd_setup(inv: Invocation, early: Prefetch | None = None) -> int:
     run, redactor = start("setup", inv)
     ctx = configure(run, redactor, inv)
     if ctx is None:
+        if early:
+            early.close()
         return run.finish()
-    facts = doctor(ctx)
+    facts = doctor(ctx, early)
     if run.failed and not inv.options.keep_going:
         for step in STEPS_AFTER_DOCTOR:
             run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
@@ -402,6 +394,9 @@ def cmd_setup(inv: Invocation) -> int:
         return run.finish()
     if ctx.settings.features.local_llm and not pull_models(ctx):
         return run.finish()
+    from ultra_env import http
+
+    http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
     if stack_up(ctx) and not inv.options.check:
         health(ctx, facts)
     return run.finish()
@@ -754,7 +749,7 @@ def report_crash(root: Path) -> None:
 def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
          force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
-         stream: bool = False, **bench_options: Any) -> int:
+         stream: bool = False, early: Prefetch | None = None, **bench_options: Any) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -767,6 +762,8 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
         options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going),
         flags=flags,
     )
+    if command in ("doctor", "setup"):
+        return COMMANDS[command](inv, early)
     if command == "profile":
         return cmd_profile(inv, args[0] if args else None)
     if command == "llm.ask":

@@ -67,6 +67,31 @@ def ps(project: Project) -> list[Service]:
     return parse_ps(done.stdout)
 
 
+_EVENT = re.compile(r"^\s*Container (\S+)\s+(\w+)\s*$")
+
+
+def up_events(output: str, project: str) -> dict[str, set[str]]:
+    """``up``'s progress lines (``Container ultra-backend-1  Recreated``) → service → words seen."""
+    events: dict[str, set[str]] = {}
+    prefix = f"{project}-"
+    for line in output.splitlines():
+        match = _EVENT.match(line)
+        if match and match.group(1).startswith(prefix):
+            service = match.group(1)[len(prefix):].rsplit("-", 1)[0]
+            events.setdefault(service, set()).add(match.group(2))
+    return events
+
+
+def describe(events: dict[str, set[str]]) -> str:
+    """What ``up`` changed: ``created backend, redis; recreated worker``; empty when nothing."""
+    groups = {
+        "created": [s for s, w in events.items() if "Created" in w and "Recreated" not in w],
+        "recreated": [s for s, w in events.items() if "Recreated" in w],
+        "started": [s for s, w in events.items() if "Started" in w and not {"Created", "Recreated"} & w],
+    }
+    return "; ".join(f"{verb} {', '.join(sorted(names))}" for verb, names in groups.items() if names)
+
+
 def planned_changes(project: Project) -> list[str]:
     """What ``up`` would do, from Compose's own ``--dry-run``: ``["create s1-redis-1", …]``."""
     done = proc.run(project.argv("--dry-run", "up", "-d"), timeout=QUICK_TIMEOUT, cwd=project.root)

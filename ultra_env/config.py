@@ -48,7 +48,7 @@ PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
     Profile.MOCK: {"mock_llm": True},
 }
 
-_COMPOSE_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+_COMPOSE_KEY = re.compile(r"^[a-zA-Z0-9_-]+\Z")
 
 
 def _model_name(value: str) -> str:
@@ -101,12 +101,12 @@ class Endpoint(Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
+        if not re.match(r"^https?://[^\s/]+(/[^\s]*)?\Z", value):
             raise ValueError("use an http(s) URL such as http://localhost:11434/v1")
         return value.rstrip("/")
 
 
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 
 
 def _image(value: str) -> str:
@@ -157,7 +157,7 @@ class ModelRunner(Strict):
     @field_validator("host_url", "container_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
+        if value is not None and not re.match(r"^https?://[^\s/]+(/[^\s]*)?\Z", value):
             raise ValueError("use an http(s) URL such as http://localhost:12434")
         return value.rstrip("/") if value else value
 

@@ -16,7 +16,7 @@ from ultra_env.errors import ConfigError
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LINE = re.compile(r"^\s*(?P<export>export\s+)?(?P<key>[^=\s]+)\s*=(?P<rest>.*)$")
-_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*\Z")
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _DQ_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "$": "$", "r": "\r"}
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ultra_env import compose, dmr, http
 from ultra_env.facts import host
+from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Probe, api_root
 from ultra_env.modelnames import normalize
 from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
@@ -53,14 +55,34 @@ class Retrying:
                 time.sleep(self.interval)
 
 
-def local_checks(settings, project: compose.Project, desktop: bool, retry: Retrying) -> list[TaskResult]:
-    """Runner, host API, models served, a real completion, and the API from inside the stack."""
+def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retrying,
+               status: mr.RunnerStatus | None = None) -> list[TaskResult]:
+    """Every check, in a stable order. The prerequisites run one after another; the completion,
+    the view from inside the stack and the backend's /health then run at the same time."""
     results: list[TaskResult] = []
-    try:
-        status = retry(lambda: _running(settings.timeouts.probe))
-    except dmr.DmrError as exc:
-        return [failed("runner running", exc.cause, ENABLE_TCP if desktop else "docker model start-runner "
-                       "(or: docker model install-runner)")]
+    last: list[Callable[[], TaskResult]] = []
+    if settings.features.local_llm:
+        root = _prerequisites(settings, desktop, retry, status, results)
+        if root is not None:
+            last += [lambda: _completion(root, settings.models[0].name, settings, retry), lambda: _inside(project, retry)]
+    else:
+        results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
+    last.append(lambda: backend_health(settings.ports.backend, retry))
+    with ThreadPoolExecutor(max_workers=len(last)) as pool:
+        results += list(pool.map(lambda check: check(), last))
+    return results
+
+
+def _prerequisites(settings, desktop: bool, retry: Retrying, status: mr.RunnerStatus | None,
+                   results: list[TaskResult]) -> str | None:
+    """Runner running, API from the host, required models served; the API root when all hold."""
+    if status is None or not status.running:
+        try:
+            status = retry(lambda: _running(settings.timeouts.probe))
+        except dmr.DmrError as exc:
+            results.append(failed("runner running", exc.cause, ENABLE_TCP if desktop else
+                                  "docker model start-runner (or: docker model install-runner)"))
+            return None
     results.append(ok("runner running", f"{status.kind or 'Docker Model Runner'}; "
                       + ", ".join(f"{k}: {v}" for k, v in status.backends.items())))
     root = api_root(Probe(value=status), settings.model_runner.host_url)
@@ -69,24 +91,21 @@ def local_checks(settings, project: compose.Project, desktop: bool, retry: Retry
         retry(api.models)
     except dmr.DmrError as exc:
         results.append(_host_api_failure(root, exc, desktop))
-        return results
+        return None
     results.append(ok("API from the host", f"{root}/models answers"))
-
     wanted = [m.name for m in settings.models if m.required]
     try:
         served = {normalize(i) for i in retry(api.openai_models) if i}
     except dmr.DmrError as exc:
         results.append(failed("models served", exc.cause, "invoke doctor"))
-        return results
+        return None
     missing = [m for m in wanted if m not in served]
     if missing:
         results.append(failed("models served", f"not served by {root}{dmr.OPENAI_PATH}: {', '.join(missing)}",
                               f"invoke models.pull --model {missing[0]}"))
-        return results
+        return None
     results.append(ok("models served", ", ".join(wanted)))
-    results.append(_completion(root, settings.models[0].name, settings, retry))
-    results.append(_inside(project, retry))
-    return results
+    return root
 
 
 def _running(timeout: float):
@@ -111,9 +130,10 @@ def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
     provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH)
     name = "chat completion"
     try:
-        streamed: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=24, stream=True,
+        # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
+        streamed: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True,
                                                                          timeout=settings.timeouts.health)))
-        plain: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=24,
+        plain: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=4,
                                                                       timeout=settings.timeouts.health)))
     except ProviderError as exc:
         fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
@@ -188,5 +208,3 @@ def backend_health(port: int, retry: Retrying) -> TaskResult:
                                       else ""))
 
 
-def skipped_local(reason: str) -> list[TaskResult]:
-    return [skipped("local model", reason)]

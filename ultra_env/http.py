@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def prewarm() -> None:
+    """Import httpx in the background (≈0.1 s of CPU) while this process waits on something else."""
+    import threading
+
+    threading.Thread(target=__import__, args=("httpx",), daemon=True).start()
+
+
 class HttpError(Exception):
     """The request got no HTTP answer (refused, unresolvable host, timeout, broken stream)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -24,11 +25,14 @@ class TaskResult:
     diff: str | None = None
     data: dict[str, Any] | None = None
     area: str | None = None
+    seconds: float | None = None  # wall time since the task before it ended (set by Run.add)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status.value, "msg": self.msg, "fix": self.fix}
         if self.area:
             out["area"] = self.area
+        if self.seconds is not None:
+            out["seconds"] = round(self.seconds, 3)
         if self.diff:
             out["diff"] = self.diff
         if self.data:
@@ -79,8 +83,14 @@ class Run:
     reporter: Reporter
     results: list[TaskResult] = field(default_factory=list)
     usage_error: bool = False
+    _mark: float = field(default_factory=time.monotonic)
+    _started: float = field(default_factory=time.monotonic)
 
     def add(self, result: TaskResult) -> TaskResult:
+        now = time.monotonic()
+        if result.seconds is None:
+            result.seconds = now - self._mark
+        self._mark = now
         self.results.append(result)
         self.reporter.task(result)
         return result
@@ -103,6 +113,7 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": self.command,
+            "seconds": round(time.monotonic() - self._started, 3),
             "ok": not self.failed and not self.usage_error,
             "check": self.options.check,
             "recap": self.recap(),

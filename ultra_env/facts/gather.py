@@ -10,12 +10,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ultra_env import proc
-from ultra_env.config import Settings
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
+if TYPE_CHECKING:
+    from ultra_env.config import Settings
+
 from ultra_env.facts.docker import CliPlugin, DockerInfo, DockerVersion, parse_docker_info, parse_docker_version
 
 DOCKER = "docker"
@@ -176,16 +179,40 @@ def stack_ports(settings: Settings) -> dict[str, int]:
     return ports
 
 
-def gather(settings: Settings) -> Facts:
+EARLY_TIMEOUT = 10.0
+
+
+class Prefetch:
+    """The probes that need no configuration, started before it is loaded: the docker CLI runs on
+    the other core while this process imports and validates the configuration."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=12)
+        self.version = self.pool.submit(docker_version, EARLY_TIMEOUT)
+        self.info = self.pool.submit(docker_info, EARLY_TIMEOUT)
+        self.context = self.pool.submit(context_host, EARLY_TIMEOUT)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+PREFETCHING = frozenset({"doctor", "setup"})
+
+
+def prefetch_for(command: str) -> Prefetch | None:
+    """Start the configuration-free probes of ``command`` now, if it gathers facts. This module
+    imports no pydantic, so they start before the configuration is even imported."""
+    return Prefetch() if command in PREFETCHING else None
+
+
+def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
     """Run every probe the configuration calls for, concurrently; the slowest one sets the pace."""
     start = time.monotonic()
     timeout = settings.timeouts.probe
     local = settings.features.local_llm
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        version = pool.submit(docker_version, timeout)
-        info = pool.submit(docker_info, timeout)
-        published = pool.submit(project_ports, settings.project_name, timeout)
-        context = pool.submit(context_host, timeout)
+    early = early or Prefetch()
+    pool = early.pool
+    try:
         wanted = sorted(set(stack_ports(settings).values()) | ({12434} if local else set()))
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
@@ -194,12 +221,17 @@ def gather(settings: Settings) -> Facts:
             status = futures["model_status"] = pool.submit(model_status, timeout)
             futures["host_api"] = pool.submit(
                 lambda: host_api(api_root(status.result(), settings.model_runner.host_url), min(timeout, 5.0)))
+        port_facts = {port: future.result() for port, future in ports.items()}
+        # Only a busy port raises the question whether this very stack holds it.
+        busy = any(not free for free, _ in port_facts.values())
         facts = Facts(
-            host_os=host.host_os(), docker_version=version.result(), docker_info=info.result(),
-            project_ports=published.result(), context_host=context.result(),
-            ports={port: future.result() for port, future in ports.items()},
+            host_os=host.host_os(), docker_version=early.version.result(), docker_info=early.info.result(),
+            project_ports=project_ports(settings.project_name, timeout) if busy else Probe(value=set()),
+            context_host=early.context.result(), ports=port_facts,
             **{name: future.result() for name, future in futures.items()},
         )
+    finally:
+        early.close()
     facts.disk = host.free_bytes(model_store(facts))
     facts.seconds = time.monotonic() - start
     return facts

@@ -23,8 +23,12 @@ def host_os(system: str | None = None, release: str | None = None) -> str:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a listener could bind ``host:port`` now (what Compose's port publishing needs)."""
+    """Whether a listener could bind ``host:port`` now (what Compose's port publishing needs).
+
+    SO_REUSEADDR as every server sets it: a port whose last connections linger in TIME_WAIT is
+    free for a new listener, only a live listener makes it taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
