@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import GEMMA, REPO, Project, StandIn
+from conftest import REPO, Project, StandIn
 
 pytestmark = [pytest.mark.compose, pytest.mark.llm]
 TAG = "ai/gemma3:270m-q4_k_m"

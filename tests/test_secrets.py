@@ -75,10 +75,10 @@ def test_a_crash_report_masks_secrets(tmp_path: Path) -> None:
     """An unexpected exception (a bug) prints its traceback with every known secret masked."""
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={SECRETS['dotenv']}\n")
     script = (
-        "import sys; from pathlib import Path; from ultra_env import app\n"
+        "import sys; from pathlib import Path; from ultra_env import app, commands\n"
         "def boom(*a, **k): raise RuntimeError('lost key ' + " + repr(SECRETS["dotenv"]) + " + ' and ' + "
         + repr(SECRETS["environ"]) + ")\n"
-        "app.dispatch = boom\n"
+        "commands.dispatch = boom\n"
         "sys.exit(app.main('render', Path(" + repr(str(REPO)) + ")))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO,

@@ -1,0 +1,360 @@
+"""The commands behind the invoke tasks: each builds a run from the steps and returns its exit code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ultra_env import converge
+from ultra_env.app import Invocation, configure, confirm, project_root, start, TEMPLATES_DIR_VAR
+from ultra_env.config import Settings
+from ultra_env.runner import Options, changed, failed, ok, skipped
+from ultra_env.sources import Flag
+from ultra_env.steps import (
+    doctor, health, last_line, llm_targets, project_of, pull_models, render_files, stack_up,
+)
+
+if TYPE_CHECKING:
+    from ultra_env.facts.gather import Prefetch
+
+
+def cmd_render(inv: Invocation) -> int:
+    run, redactor = start("render", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        render_files(ctx)
+    return run.finish()
+
+
+def cmd_doctor(inv: Invocation, early: Prefetch | None = None) -> int:
+    run, redactor = start("doctor", inv, symbols=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        if early:
+            early.close()
+        return run.finish()
+    doctor(ctx, early)
+    return run.finish()
+
+
+STEPS_AFTER_DOCTOR = ("render files", "pull models", "stack up", "health")
+
+
+def cmd_setup(inv: Invocation, early: Prefetch | None = None) -> int:
+    run, redactor = start("setup", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        if early:
+            early.close()
+        return run.finish()
+    facts = doctor(ctx, early)
+    if run.failed and not inv.options.keep_going:
+        for step in STEPS_AFTER_DOCTOR:
+            run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
+        return run.finish()
+    if not render_files(ctx, facts):
+        return run.finish()
+    if ctx.settings.features.local_llm and not pull_models(ctx):
+        return run.finish()
+    from ultra_env import http
+
+    http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
+    if stack_up(ctx) and not inv.options.check:
+        health(ctx, facts)
+    return run.finish()
+
+
+def cmd_health(inv: Invocation) -> int:
+    run, redactor = start("health", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        health(ctx)
+    return run.finish()
+
+
+def cmd_llm_ask(inv: Invocation, prompt: str, *, provider: str | None, model: str | None, stream: bool) -> int:
+    from ultra_env import ask, report
+
+    run, redactor = start("llm.ask", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    found = llm_targets(ctx, provider, model)
+    if not found:
+        return run.finish()
+    printer = report.AnswerPrinter(redactor, as_json=inv.options.json)
+    outcome = ask.ask(found[0], prompt, stream=stream and not inv.options.json, timeout=ctx.settings.timeouts.health,
+                      on_text=printer.text)
+    printer.outcome(outcome)
+    if outcome.error is not None:
+        run.add(failed(found[0].label, f"{outcome.error.kind}: {outcome.error.message}", "invoke doctor"))
+        return run.finish()
+    return 0
+
+
+def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
+    from ultra_env import ask, report
+
+    run, redactor = start("llm.compare", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    found = llm_targets(ctx)
+    if not found:
+        return run.finish()
+    outcomes = ask.compare(found, prompt, timeout=ctx.settings.timeouts.health)
+    report.print_comparison(outcomes, redactor, as_json=inv.options.json)
+    return 0 if all(o.error is None for o in outcomes) else 1
+
+
+def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_words: int,
+                     concurrency: str) -> int:
+    from ultra_env import bench, report
+
+    run, redactor = start("models.bench", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        levels = sorted({int(level) for level in concurrency.split(",")})
+        if not levels or levels[0] < 1 or requests < 1 or max_tokens < 1 or prompt_words < 0:
+            raise ValueError
+    except ValueError:
+        run.add(failed("models.bench", f"bad numbers: --concurrency {concurrency!r}, --requests {requests}, "
+                       f"--max-tokens {max_tokens}", "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"))
+        run.usage_error = True
+        return run.finish()
+    found = llm_targets(ctx)
+    if not found:
+        return run.finish()
+    rows = bench.run(found, prompt_words=prompt_words, max_tokens=max_tokens, requests=requests,
+                     concurrencies=levels, timeout=ctx.settings.timeouts.health)
+    report.print_bench(rows, as_json=inv.options.json, redactor=redactor)
+    return 0 if all(row.errors == 0 for row in rows) else 1
+
+
+def cmd_models_pull(inv: Invocation, model: str | None) -> int:
+    from ultra_env.config import ModelSpec
+
+    run, redactor = start("models.pull", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    models = None
+    if model:
+        try:
+            models = [ModelSpec(name=model)]
+        except ValueError as exc:
+            run.add(failed("pull", f"--model: {_first_error(exc)}", "example: --model ai/smollm2"))
+            run.usage_error = True
+            return run.finish()
+    pull_models(ctx, models)
+    return run.finish()
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    return errors()[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+
+
+def cmd_models_list(inv: Invocation) -> int:
+    from ultra_env import dmr, local_models, report
+
+    run, redactor = start("models.list", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        models = local_models.api_for(ctx.settings).models()
+    except dmr.DmrError as exc:
+        run.add(failed("models", exc.cause, exc.fix or "invoke doctor"))
+        return run.finish()
+    report.print_models(models, as_json=inv.options.json)
+    return 0
+
+
+def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str], bool]) -> int:
+    from ultra_env import dmr, local_models
+
+    run, redactor = start("models.rm", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    if not yes and not ask(f"Remove {name} from Docker Model Runner? [y/N] "):
+        run.add(failed(f"remove {name}", "not confirmed: nothing was removed", f"invoke models.rm {name} --yes"))
+        run.usage_error = True
+        return run.finish()
+    try:
+        api = local_models.api_for(ctx.settings)
+        if api.find(name) is None:
+            run.add(ok(f"remove {name}", "not present"))
+        elif inv.options.check:
+            run.add(changed(f"remove {name}", "would remove"))
+        else:
+            api.remove(name)
+            run.add(changed(f"remove {name}", "removed"))
+    except (dmr.DmrError, ValueError) as exc:
+        run.add(failed(f"remove {name}", getattr(exc, "cause", str(exc)), getattr(exc, "fix", None)))
+    return run.finish()
+
+
+def cmd_up(inv: Invocation) -> int:
+    run, redactor = start("up", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is not None:
+        if not (inv.root / converge.COMPOSE_FILE).exists():
+            run.add(failed("stack up", f"no {converge.COMPOSE_FILE} in {inv.root}", "invoke setup (or invoke render)"))
+        else:
+            stack_up(ctx)
+    return run.finish()
+
+
+def cmd_down(inv: Invocation, *, volumes: bool, yes: bool, ask: Callable[[str], bool]) -> int:
+    from ultra_env import compose, proc
+
+    run, redactor = start("down", inv)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    project = project_of(ctx)
+    if volumes and not yes and not ask(f"Delete the database and cache volumes of {project.name}? [y/N] "):
+        run.add(failed("stack down", "not confirmed: the volumes (your database) were kept",
+                       "invoke down --volumes --yes"))
+        run.usage_error = True
+        return run.finish()
+    if inv.options.check:
+        run.add(changed("stack down", "would remove the containers" + (" and volumes" if volumes else "")))
+        return run.finish()
+    try:
+        present = compose.ps(project)
+        done = compose.down(project, volumes=volumes)
+    except proc.ProcError as exc:
+        run.add(failed("stack down", str(exc), "invoke doctor"))
+        return run.finish()
+    if not done.ok:
+        run.add(failed("stack down", last_line(done.output), f"docker compose -p {project.name} down"))
+    elif present or (volumes and "Volume" in done.output):
+        gone = ", ".join(s.service for s in present)
+        run.add(changed("stack down", f"removed {gone or 'nothing running'}" + ("; volumes deleted" if volumes else "")))
+    else:
+        run.add(ok("stack down", "nothing was running"))
+    return run.finish()
+
+
+def cmd_status(inv: Invocation) -> int:
+    from ultra_env import compose, proc, report
+
+    run, redactor = start("status", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    try:
+        services = compose.ps(project_of(ctx))
+    except proc.ProcError as exc:
+        run.add(failed("status", str(exc), "invoke doctor"))
+        return run.finish()
+    report.print_services(services, ctx.settings.project_name, as_json=inv.options.json)
+    return 0 if services and all(s.ready for s in services) else 1
+
+
+def cmd_profile(inv: Invocation, name: str | None) -> int:
+    if not name:
+        return show_profiles(inv)
+    run, redactor = start("profile", inv)
+    inv.flags.insert(0, Flag(f"invoke profile {name}", "profile", name))
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    new = ctx.settings.profile.value
+    old = ctx.state.profile
+    if old == new:
+        run.add(ok("profile", f"{new} is already the active profile"))
+    else:
+        ctx.state.profile = new  # saved with the rendered files, so a failed render switches nothing
+    rendered = render_files(ctx)
+    if old != new:
+        verb = "would switch" if inv.options.check else ("switched" if rendered else "did not switch")
+        result = changed if rendered else failed
+        run.add(result("profile", f"{verb} {old or 'local (default)'} → {new}"))
+    return run.finish()
+
+
+def show_profiles(inv: Invocation) -> int:
+    from ultra_env import report
+
+    run, redactor = start("profile", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    report.print_profiles(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    return 0
+
+
+def cmd_config(inv: Invocation) -> int:
+    from ultra_env import report
+
+    run, redactor = start("config", inv, quiet=True)
+    ctx = configure(run, redactor, inv)
+    if ctx is None:
+        return run.finish()
+    report.print_config(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    return 0
+
+
+def cmd_env_example(inv: Invocation, path: Path) -> int:
+    from ultra_env import files, render
+
+    run, _ = start("env-example", inv)
+    text = render.render_env(Settings(), example=True)
+    old = files.read_text(path)
+    if old == text:
+        run.add(ok(path.name, "up to date"))
+    else:
+        if not inv.options.check:
+            files.write_atomic(path, text)
+        run.add(changed(path.name, "would update" if inv.options.check else "updated",
+                        diff=converge.unified_diff(path.name, old, text)))
+    return run.finish()
+
+
+COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doctor": cmd_doctor, "up": cmd_up,
+            "status": cmd_status, "health": cmd_health, "models.list": cmd_models_list}
+
+
+def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
+         local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
+         force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
+         stream: bool = False, early: Prefetch | None = None, **bench_options: Any) -> int:
+    """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
+    flags = []
+    if profile:
+        flags.append(Flag("--profile", "profile", profile))
+    if local_llm:
+        flags.append(Flag("--local-llm", "features.local_llm", True))
+    inv = Invocation(
+        root=project_root(toolkit_root),
+        templates=Path(os.environ.get(TEMPLATES_DIR_VAR) or toolkit_root / "templates").resolve(),
+        options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going),
+        flags=flags,
+    )
+    if command in ("doctor", "setup"):
+        return COMMANDS[command](inv, early)
+    if command == "profile":
+        return cmd_profile(inv, args[0] if args else None)
+    if command == "llm.ask":
+        return cmd_llm_ask(inv, str(args[0]), provider=args[1], model=args[2], stream=stream)
+    if command == "llm.compare":
+        return cmd_llm_compare(inv, str(args[0]))
+    if command == "models.bench":
+        return cmd_models_bench(inv, **bench_options)
+    if command == "models.pull":
+        return cmd_models_pull(inv, args[0] if args else None)
+    if command == "models.rm":
+        return cmd_models_rm(inv, str(args[0]), yes=yes, ask=confirm)
+    if command == "down":
+        return cmd_down(inv, volumes=volumes, yes=yes, ask=confirm)
+    if command == "env-example":
+        return cmd_env_example(inv, toolkit_root / "env.example")
+    return COMMANDS[command](inv)

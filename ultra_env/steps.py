@@ -1,0 +1,307 @@
+"""The steps runs are made of: render, doctor, pull, stack up, health. Each adds its tasks to the
+run in the Context and says whether the run may go on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ultra_env import converge
+from ultra_env.app import Context
+from ultra_env.config import Settings
+from ultra_env.errors import UltraError
+from ultra_env.render import Target
+from ultra_env.runner import Status, TaskResult, changed, failed, ok, skipped, warn
+
+if TYPE_CHECKING:
+    from ultra_env.facts.gather import Facts, Prefetch, Probe
+
+
+def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
+    """Which rendering the machine needs: Compose's ``models:`` or the fallback, Desktop or Engine."""
+    from ultra_env.facts import gather
+
+    settings = ctx.settings
+    if not settings.features.local_llm:
+        return Target()
+    info = facts.docker_info if facts is not None else gather.docker_info(settings.timeouts.probe)
+    target, report = target_for(settings, info)
+    ctx.run.add(report)
+    return target
+
+
+def target_for(settings: Settings, info: Probe) -> tuple[Target, TaskResult]:
+    from ultra_env.facts.gather import plugin_probe
+    from ultra_env.facts.versions import at_least
+
+    desktop = bool(info.value and info.value.desktop)
+    compose = plugin_probe(info, "compose")
+    kind = "Docker Desktop" if desktop else "Docker Engine"
+    mode = settings.model_runner.compose_models
+    name = "detect compose"
+    if mode != "auto":
+        return Target(models_block=mode == "on", desktop=desktop), ok(
+            name, f"models: {mode} (model_runner.compose_models); {kind}")
+    minimum = settings.min_versions.compose_models
+    if not compose.ok:
+        return Target(models_block=True, desktop=desktop), warn(
+            name, f"Compose not found ({compose.error}); rendering for Compose ≥ {minimum}",
+            "install Docker Compose v2.38 or newer (Docker Desktop 4.43+)")
+    if at_least(compose.value, minimum):
+        return Target(models_block=True, desktop=desktop), ok(
+            name, f"Compose {compose.value} ({kind}): top-level models: supported")
+    return Target(models_block=False, desktop=desktop), warn(
+        name, f"Compose {compose.value} predates models: (needs {minimum}); rendering explicit Model Runner URLs",
+        "update Docker Compose to 2.38+ (Docker Desktop 4.43+)")
+
+
+_VERB = {"create": "created", "update": "updated", "overwrite": "overwritten", "mode": "fixed"}
+
+
+_WOULD = {"create": "would create", "update": "would update", "overwrite": "would overwrite", "mode": "would fix"}
+
+
+def render_files(ctx: Context, facts: Facts | None = None) -> bool:
+    """Render, validate and write ``docker-compose.yml`` and ``.env``. True when nothing failed."""
+    from ultra_env import render
+
+    opts = ctx.inv.options
+    target = detect_target(ctx, facts)
+    try:
+        compose_text = render.render_compose(ctx.settings, target, ctx.inv.templates)
+        env_text = render.render_env(ctx.settings, generated=converge.generated_secrets(ctx.dotenv),
+                                     templates_dir=ctx.inv.templates)
+        plans = [
+            converge.plan_generated(ctx.root, converge.COMPOSE_FILE, compose_text, ctx.state, force=opts.force),
+            converge.plan_env(ctx.root, ctx.dotenv, env_text, ctx.state),
+        ]
+    except UltraError as exc:
+        ctx.run.add(failed("render templates", exc.cause, exc.fix))
+        return False
+    conflicts = [p for p in plans if p.action == "conflict"]
+    if any(p.writes for p in plans) and not conflicts:
+        result = _validate(plans)
+        ctx.run.add(result)
+        if result.status is Status.FAILED:
+            return False
+    if conflicts:
+        for plan in plans:
+            ctx.run.add(_conflict_result(plan) if plan.action == "conflict" else skipped(
+                plan.name, "not written: another generated file has a conflict"))
+        return False
+    backups: list[str] = []
+    if not opts.check:
+        try:
+            backups = converge.apply(ctx.root, plans, ctx.state)
+        except UltraError as exc:
+            ctx.run.add(failed("write files", exc.cause, exc.fix))
+            return False
+    for plan in plans:
+        ctx.run.add(_file_result(plan, opts.check, backups))
+    git = git_exposure(ctx.root)
+    if git is not None:
+        ctx.run.add(git)
+    return True
+
+
+def git_exposure(root: Path) -> TaskResult | None:
+    """A warning when ``.env`` (secrets) is tracked by git or would be committed by ``git add``."""
+    from ultra_env import proc
+
+    def git(*args: str) -> proc.Completed | None:
+        try:
+            return proc.run(["git", "-C", str(root), *args], timeout=10)
+        except proc.ProcError:
+            return None
+
+    inside = git("rev-parse", "--is-inside-work-tree")
+    if inside is None or not inside.ok or inside.stdout.strip() != "true":
+        return None
+    tracked = git("ls-files", "--error-unmatch", "--", converge.ENV_FILE)
+    if tracked is not None and tracked.ok:
+        return warn(".env and git", ".env is tracked by git: your keys are in its history",
+                    "git rm --cached .env && echo .env >> .gitignore (and rotate the keys it held)")
+    ignored = git("check-ignore", "-q", "--", converge.ENV_FILE)
+    if ignored is not None and ignored.returncode == 1:
+        return warn(".env and git", ".env is not git-ignored: `git add .` would commit your keys",
+                    "echo .env >> .gitignore")
+    return None
+
+
+def _validate(plans: list[converge.FilePlan]) -> TaskResult:
+    """Ask the real Compose about the candidate files before any of them is written."""
+    from ultra_env import compose, proc
+
+    name = "validate compose file"
+    by_name = {p.name: p.new for p in plans}
+    try:
+        problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
+    except proc.ProcError as exc:
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated")
+    if problem is not None:
+        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)")
+    return ok(name, "docker compose config accepts the rendered files")
+
+
+def _conflict_result(plan: converge.FilePlan) -> TaskResult:
+    return failed(
+        plan.name, "edited since ultra-env last wrote it; your edits are kept and nothing was written",
+        "move your changes to docker-compose.override.yml, then `invoke render --force` (keeps a backup)",
+        diff=plan.diff,
+    )
+
+
+def _file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> TaskResult:
+    notes = "; ".join(plan.notes)
+    if not plan.writes:
+        return ok(plan.name, "up to date" + (f" ({notes})" if notes else ""))
+    verb = (_WOULD if check else _VERB)[plan.action]
+    extra = [notes] if notes else []
+    if plan.action == "overwrite" and backups:
+        extra.append(f"backup: {', '.join(b for b in backups if plan.name in b)}")
+    return changed(plan.name, verb + (f": {'; '.join(extra)}" if extra else ""), diff=plan.diff)
+
+
+# Commands ---------------------------------------------------------------------------------------
+
+
+def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
+    """Gather the facts once, concurrently, and add every check to the run."""
+    from ultra_env.checks import run_checks
+    from ultra_env.facts.gather import gather
+
+    facts = gather(ctx.settings, early)
+    for check in run_checks(facts, ctx.settings):
+        ctx.run.add(check)
+    return facts
+
+
+def pull_models(ctx: Context, models: list | None = None) -> bool:
+    from ultra_env import local_models, report
+
+    progress = (lambda event: None) if ctx.inv.options.json else report.PullProgress()
+    results = local_models.pull(local_models.api_for(ctx.settings), models or ctx.settings.models,
+                                check=ctx.inv.options.check, on_progress=progress)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+def health(ctx: Context, facts: Facts | None = None) -> bool:
+    from ultra_env import health as checks
+
+    known = facts.model_status.value if facts is not None and facts.model_status is not None else None
+    results = checks.run_checks(ctx.settings, project_of(ctx), desktop=bool(facts and facts.desktop),
+                                retry=checks.Retrying(ctx.settings.timeouts.health), status=known)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+def project_of(ctx: Context):  # -> compose.Project
+    from ultra_env import compose
+
+    return compose.Project(ctx.root, ctx.settings.project_name)
+
+
+def stack_up(ctx: Context) -> bool:
+    """``docker compose up --wait``; reports what Compose created or recreated, then each service."""
+    from ultra_env import compose, proc
+
+    project = project_of(ctx)
+    name = "stack up"
+    try:
+        if ctx.inv.options.check:
+            if not (ctx.root / converge.COMPOSE_FILE).exists():
+                ctx.run.add(changed(name, "would create the whole stack (docker-compose.yml is not written yet)"))
+                return True
+            plan = compose.planned_changes(project)
+            ctx.run.add(changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date"))
+            return True
+        done = compose.up(project, ctx.settings.timeouts.up)
+        after = [] if done.ok else compose.ps(project)
+    except proc.ProcError as exc:
+        ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
+        return False
+    if done.ok:
+        # Compose's own account of what it did; `--wait` succeeded, so every service is healthy.
+        events = compose.up_events(done.output, project.name)
+        what = compose.describe(events)
+        ctx.run.add(changed(name, what) if what else ok(name, "every container was already up to date"))
+        for service, words in sorted(events.items()):
+            ctx.run.add(ok(f"service {service}", "healthy" if "Healthy" in words else "running"))
+        return True
+    ctx.run.add(failed(name, f"docker compose up failed: {last_line(done.output) or f'exit {done.returncode}'}",
+                       "see the services below; `docker compose logs SERVICE` has the rest"))
+    for service in after:
+        ctx.run.add(service_result(project, service))
+    return False
+
+
+def service_result(project, service) -> TaskResult:
+    from ultra_env import compose
+
+    name = f"service {service.service}"
+    if service.ready:
+        return ok(name, service.health or "running")
+    tail = compose.logs(project, service.service).strip().splitlines()[-8:]
+    detail = f"{service.state}" + (f", {service.health}" if service.health else "") + (
+        f", exit code {service.exit_code}" if service.state == "exited" else "")
+    probe = last_healthcheck_output(service.container)
+    said = f"; its healthcheck said: {probe}" if probe else ""
+    return failed(name, f"not healthy ({detail}){said}; last log lines:\n" + "\n".join(f"  | {l}" for l in tail),
+                  f"docker compose -p {project.name} logs {service.service}")
+
+
+def last_healthcheck_output(container: str) -> str | None:
+    """What the container's last healthcheck printed, from ``docker inspect`` (through python-on-whales,
+    imported only on this failure path: it takes ≈0.4 s to import)."""
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        health = DockerClient().container.inspect(container).state.health
+    except DockerException:
+        return None
+    if health is None or not health.log:
+        return None
+    last = (health.log[-1].output or "").strip().splitlines()
+    return last[-1][:200] if last else f"exit code {health.log[-1].exit_code}"
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def llm_targets(ctx: Context, provider: str | None = None, model: str | None = None) -> list:
+    """The enabled providers (filtered by ``provider``/``model``); adds a failed task when none is left."""
+    from ultra_env import local_models
+    from ultra_env.modelnames import normalize
+    from ultra_env.providers import registry
+
+    root = local_models.api_for(ctx.settings).root if ctx.settings.features.local_llm else None
+    found = registry.targets(ctx.settings, root)
+    if provider:
+        found = [t for t in found if t.provider.name == provider]
+    if model:
+        found = [t for t in found if t.model in (model, _normalized_or_same(model, normalize))]
+        if not found and provider:
+            base = registry.targets(ctx.settings, root)
+            found = [registry.Target(t.provider, model) for t in base if t.provider.name == provider][:1]
+    if not found:
+        profile = ctx.settings.profile.value
+        wanted = " ".join(x for x in (provider, model) if x)
+        ctx.run.add(failed("providers", f"no enabled provider{' matches ' + wanted if wanted else ''} "
+                           f"in the {profile} profile",
+                           "invoke profile hybrid (or --local-llm), and set a cloud key in .env for cloud providers"))
+        ctx.run.usage_error = bool(wanted)
+    return found
+
+
+def _normalized_or_same(model: str, normalize: Callable[[str], str]) -> str:
+    try:
+        return normalize(model)
+    except ValueError:
+        return model
