@@ -95,6 +95,13 @@ def status(c, json=False):
     _run("status", json=json)
 
 
+@task(help={"profile": "The profile to set up (default: what the checks suggest).",
+            "yes": "Ask nothing: take the suggested profile, enter no keys."})
+def onboard(c, profile=None, yes=False):
+    """A guided first run: check the machine, pick a profile, enter keys, set up, summarise."""
+    _run("onboard", profile=profile, yes=yes)
+
+
 @task(help=_help("profile", "local-llm", "json"))
 def health(c, profile=None, local_llm=False, json=False):
     """Verify the stack end to end: Model Runner, a real completion, the backend's /health."""
@@ -146,6 +153,6 @@ def models_bench(c, requests=8, max_tokens=64, prompt_words=20, concurrency="1,2
          prompt_words=prompt_words, concurrency=concurrency)
 
 
-ns = Collection(render, profile_, config, setup, doctor, up, down, status, health, env_example,
+ns = Collection(onboard, render, profile_, config, setup, doctor, up, down, status, health, env_example,
                 Collection("models", models_pull, models_list, models_rm, models_bench),
                 Collection("llm", llm_ask, llm_compare))

@@ -112,7 +112,7 @@ def confirm(question: str) -> bool:
     return input(question).strip().lower() in ("y", "yes")
 
 
-CHANGING = frozenset({"render", "profile", "setup", "up", "down", "models.pull", "models.rm"})
+CHANGING = frozenset({"render", "profile", "setup", "onboard", "up", "down", "models.pull", "models.rm"})
 
 
 def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ultra_env import converge
 from ultra_env.app import Invocation, configure, confirm, project_root, start, TEMPLATES_DIR_VAR
 from ultra_env.config import Settings
-from ultra_env.runner import Options, changed, failed, ok, skipped
+from ultra_env.runner import Options, Status, changed, failed, ok, skipped
 from ultra_env.sources import Flag
 from ultra_env.steps import (
     doctor, health, last_line, llm_targets, project_of, pull_models, render_files, stack_up,
@@ -64,6 +64,67 @@ def cmd_setup(inv: Invocation, early: Prefetch | None = None) -> int:
     if stack_up(ctx) and not inv.options.check:
         health(ctx, facts)
     return run.finish()
+
+
+def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefetch | None = None,
+                interactive: bool | None = None, ask: Callable[[str], str] = input,
+                ask_secret: Callable[[str], str] | None = None) -> int:
+    """A new developer's first run: the machine checked and explained, a profile chosen, missing
+    keys entered (hidden, written only to .env), the stack set up, and a one-screen summary."""
+    import getpass
+    import sys
+
+    from ultra_env import report
+    from ultra_env.config import PROFILE_HELP, Profile
+
+    interactive = (sys.stdin.isatty() and not yes) if interactive is None else interactive
+    ask_secret = ask_secret or getpass.getpass
+    say = report.Say(False)
+    say.line("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
+    probe = Invocation(inv.root, inv.templates, Options(),
+                       [Flag("onboard", "profile", "hybrid")], inv.environ)
+    run, redactor = start("onboard", probe, symbols=True)
+    ctx = configure(run, redactor, probe)
+    if ctx is None:
+        return run.finish()
+    doctor(ctx, early)  # no recap: under the hybrid profile a ✗ here is information, not a failure
+    by_name = {r.name: r for r in run.results}
+    local_ok = all(r.status is not Status.FAILED for r in run.results if r.area == "Model Runner")
+    keys = [n for n, r in by_name.items() if r.area == "Cloud keys" and r.status is Status.OK]
+    suggested = "local" if local_ok else ("cloud" if keys else "mock")
+
+    say.line("\nStep 2 of 4 · the profile")
+    for option in Profile:
+        mark = "*" if option.value == suggested else " "
+        say.line(f"  {mark} {option.value:<7} {PROFILE_HELP[option]}")
+    chosen = profile or suggested
+    if interactive and not profile:
+        chosen = ask(f"Profile [{suggested}]: ").strip() or suggested
+    say.line(f"  → {chosen}")
+
+    environ = dict(inv.environ)
+    say.line("\nStep 3 of 4 · API keys")
+    if chosen in ("cloud", "hybrid") and interactive:
+        for name, provider in ctx.settings.providers.items():
+            if provider.api_key is None:
+                value = ask_secret(f"  {provider.key_var} for {name} (hidden; Enter to skip): ").strip()
+                if value:
+                    environ[provider.key_var] = value
+    else:
+        say.line("  none asked" + (" (the profile needs none)" if chosen in ("local", "mock") else
+                                  " (not interactive: add them to .env)"))
+
+    say.line("\nStep 4 of 4 · setting up")
+    chosen_inv = Invocation(inv.root, inv.templates, inv.options, [f for f in inv.flags if f.path != "profile"],
+                            environ)
+    code = cmd_profile(chosen_inv, chosen)
+    if code == 0:
+        code = cmd_setup(chosen_inv)
+    summary_run, summary_redactor = start("onboard", chosen_inv, quiet=True)
+    loaded = configure(summary_run, summary_redactor, chosen_inv)
+    if loaded is not None:
+        report.print_summary(loaded.settings, chosen_inv.root, ok=code == 0)
+    return code
 
 
 def cmd_health(inv: Invocation) -> int:
@@ -341,6 +402,9 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
     )
     if command in ("doctor", "setup"):
         return COMMANDS[command](inv, early)
+    if command == "onboard":
+        inv.flags = [f for f in inv.flags if f.path != "profile"]
+        return cmd_onboard(inv, profile=profile, yes=yes, early=early)
     if command == "profile":
         return cmd_profile(inv, args[0] if args else None)
     if command == "llm.ask":

@@ -304,3 +304,43 @@ def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO
     lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in table]
     errors = [f"{r.provider}:{r.model} at {r.concurrency}: {r.first_error}" for r in rows if r.first_error]
     write(stream, redactor("\n".join(lines + errors)) + "\n")
+
+
+class Say:
+    """Plain lines for people; silent when the run prints JSON."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            write(sys.stdout, text + "\n")
+
+
+def print_summary(settings: Any, root: Any, *, ok: bool, stream: TextIO | None = None) -> None:
+    """The one screen after onboarding: what runs where, and what to type next."""
+    stream = stream or sys.stdout
+    features = settings.features
+    where = {"backend": f"http://127.0.0.1:{settings.ports.backend}"}
+    if features.frontend:
+        where["frontend"] = f"http://127.0.0.1:{settings.ports.frontend}"
+    models = [m.name for m in settings.models] if features.local_llm else []
+    cloud = {name: p.api_key is not None for name, p in settings.providers.items()} if features.cloud_llm else {}
+    lines = ["", ("Ultra is ready" if ok else "Not ready yet: see the failed tasks above")
+             + f" · profile {settings.profile.value}"]
+    lines += [f"  {name:<10} {url}" for name, url in where.items()]
+    if models:
+        lines.append(f"  {'models':<10} {', '.join(models)} via Docker Model Runner "
+                     f"({settings.model_runner.host_url}/engines/v1)")
+    if cloud:
+        lines.append(f"  {'cloud':<10} " + ", ".join(f"{n} ({'key set' if k else 'no key'})" for n, k in cloud.items()))
+    if features.mock_llm:
+        lines.append(f"  {'llm':<10} the backend's mock LLM")
+    lines += [f"  {'files':<10} {root}/docker-compose.yml, .env (your keys: never commit it)", "",
+              "Next:",
+              "  invoke status               what runs, and its health",
+              "  invoke health               check it end to end",
+              '  invoke llm.compare "Hello"  every enabled model side by side',
+              "  invoke profile cloud        switch to cloud models (keys in .env)",
+              "  invoke down                 stop the stack (data kept)"]
+    write(stream, "\n".join(lines) + "\n")

@@ -196,7 +196,7 @@ class Prefetch:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-PREFETCHING = frozenset({"doctor", "setup"})
+PREFETCHING = frozenset({"doctor", "setup", "onboard"})
 
 
 def prefetch_for(command: str) -> Prefetch | None:
