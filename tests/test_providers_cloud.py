@@ -13,6 +13,8 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ import pytest
 from ultra_env.providers.anthropic import Anthropic
 from ultra_env.providers.base import ChatRequest, ChatResponse, Provider, ProviderError
 from ultra_env.providers.google import Google
+from ultra_env.providers.http_api import retry_after_s
 from ultra_env.providers.openai import OpenAI
+from ultra_env.providers.openai_compat import OpenAICompatible
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 SERVED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "served.json").read_text(encoding="utf-8"))
@@ -155,8 +159,20 @@ def test_openai_request(stream: bool, sleeps: list[float]) -> None:
     request = server.last
     assert (request.method, str(request.url)) == ("POST", "https://api.openai.com/v1/chat/completions")
     assert request.headers["authorization"] == f"Bearer {KEY}"
+    usage = {"stream_options": {"include_usage": True}} if stream else {}
     assert server.body() == {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 32, "temperature": 0.2,
-                             "stream": stream}
+                             "stream": stream, **usage}
+
+
+@pytest.mark.parametrize("stream_usage", [False, True])
+def test_other_openai_compatible_servers_get_stream_options_only_when_asked(stream_usage: bool) -> None:
+    server = Server(OPENAI.stream, OPENAI.plain)
+    provider = OpenAICompatible("team-gpu", "http://10.1.2.3:8080/v1", stream_usage=stream_usage,
+                                transport=server.transport)
+    provider.chat(ChatRequest(messages=MESSAGES, model="gemma", stream=True))
+    assert ("stream_options" in server.body()) is stream_usage
+    provider.chat(ChatRequest(messages=MESSAGES, model="gemma"))
+    assert "stream_options" not in server.body()  # a plain request never carries it
 
 
 @pytest.mark.parametrize("stream", STREAM)
@@ -299,14 +315,17 @@ ERRORS = [
     ("openai/error-401-invalid-api-key.json", "auth"),
     ("openai/error-404-model-not-found.json", "not_found"),
     ("openai/error-429-rate-limit.json", "rate_limit"),
-    ("openai/error-429-insufficient-quota.json", "rate_limit"),
+    ("openai/error-429-insufficient-quota.json", "quota"),
+    ("openai/error-429-project-spend-limit.json", "quota"),
     ("openai/error-500-server.json", "server"),
     ("openai/error-503-overloaded.json", "server"),
     ("anthropic/error-400-invalid-request.json", "bad_request"),
     ("anthropic/error-401-authentication.json", "auth"),
+    ("anthropic/error-402-billing.json", "quota"),
     ("anthropic/error-403-permission.json", "auth"),
     ("anthropic/error-404-not-found.json", "not_found"),
     ("anthropic/error-429-rate-limit.json", "rate_limit"),
+    ("anthropic/error-429-spend-cap.json", "quota"),
     ("anthropic/error-500-api.json", "server"),
     ("anthropic/error-529-overloaded.json", "server"),
     ("google/error-400-api-key-invalid.json", "auth"),
@@ -315,6 +334,7 @@ ERRORS = [
     ("google/error-403-permission-denied.json", "auth"),
     ("google/error-404-model-not-found.json", "not_found"),
     ("google/error-429-resource-exhausted.json", "rate_limit"),
+    ("google/error-429-quota-per-day.json", "quota"),
     ("google/error-500-internal.json", "server"),
     ("google/error-503-unavailable.json", "server"),
 ]
@@ -333,13 +353,55 @@ def test_error(name: str, kind: str, stream: bool, sleeps: list[float]) -> None:
     assert len(server.requests) == attempts and len(sleeps) == attempts - 1
 
 
-@pytest.mark.parametrize(("name", "retry_after_s"), [
-    ("anthropic/error-429-rate-limit.json", 20.0),
-    ("google/error-429-resource-exhausted.json", 20.0),
+QUOTA = [pytest.param(n, id=n.removesuffix(".json")) for n, k in ERRORS if k == "quota"]
+
+
+@pytest.mark.parametrize("name", QUOTA)
+def test_a_spent_quota_is_not_a_rate_limit_and_not_retried(name: str, sleeps: list[float]) -> None:
+    cloud = BY_NAME[name.split("/")[0]]
+    server = Server(name, cloud.plain)
+    error = fail(cloud, server)
+    assert error.kind == "quota" and not error.transient
+    assert len(server.requests) == 1 and not sleeps
+
+
+@pytest.mark.parametrize(("name", "wait_s"), [
+    ("openai/error-429-rate-limit.json", 20.0),  # Retry-After header
+    ("anthropic/error-429-rate-limit.json", 20.0),  # Retry-After header
+    ("google/error-429-resource-exhausted.json", 20.0),  # RetryInfo.retryDelay in the body
 ])
-def test_rate_limit_says_when_to_retry(name: str, retry_after_s: float, sleeps: list[float]) -> None:
+def test_rate_limit_says_when_to_retry_and_the_wait_is_capped(name: str, wait_s: float,
+                                                              sleeps: list[float]) -> None:
     error = fail(BY_NAME[name.split("/")[0]], Server(name))
-    assert error.details["retry_after_s"] == retry_after_s
+    assert error.details["retry_after_s"] == wait_s
+    assert sleeps == [5.0, 5.0]
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_a_short_retry_after_is_waited_instead_of_the_backoff(cloud: Cloud, sleeps: list[float]) -> None:
+    served_as = SERVED[cloud.unavailable]
+    unavailable = Reply(served_as["status"], {**served_as["headers"], "retry-after": "1.5"}, fixture(cloud.unavailable))
+    server = Server(unavailable, cloud.plain)
+    assert chat(cloud, server).text == "Paris is the capital of France."
+    assert sleeps == [1.5]
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_retry_after_as_an_http_date(cloud: Cloud, sleeps: list[float]) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    served_as = SERVED[cloud.unavailable]
+    unavailable = Reply(served_as["status"], {**served_as["headers"], "retry-after": when}, fixture(cloud.unavailable))
+    error = fail(cloud, Server(unavailable))
+    assert 25.0 < error.details["retry_after_s"] <= 30.0
+    assert sleeps == [5.0, 5.0]
+
+
+def test_retry_after_values() -> None:
+    assert retry_after_s("7") == 7.0
+    assert retry_after_s("0.25") == 0.25
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
+    assert retry_after_s("-3") == 0.0
+    assert retry_after_s(None) is None and retry_after_s("") is None and retry_after_s("soon") is None
 
 
 def test_google_names_the_block_reason_instead_of_answering(sleeps: list[float]) -> None:
@@ -355,12 +417,28 @@ def test_google_block_reason_in_a_stream(sleeps: list[float]) -> None:
     assert (error.kind, error.details["block_reason"]) == ("bad_request", "SAFETY")
 
 
-@pytest.mark.parametrize("cloud", [pytest.param(ANTHROPIC, id="anthropic"), pytest.param(GOOGLE, id="google")])
+@pytest.mark.parametrize("cloud", CLOUDS)
 def test_a_key_echoed_by_the_server_is_masked(cloud: Cloud, sleeps: list[float]) -> None:
     payload = json.loads(fixture(cloud.unauthorized))
     payload["error"]["message"] += f" (key: {KEY})"
     error = fail(cloud, Server(Reply(SERVED[cloud.unauthorized]["status"], {}, json.dumps(payload).encode())))
     assert error.message.endswith("(key: ***)")
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_a_key_echoed_in_a_body_that_is_not_json_is_masked(cloud: Cloud, sleeps: list[float]) -> None:
+    error = fail(cloud, Server(Reply(401, {"content-type": "text/plain"}, f"bad key {KEY}".encode())))
+    assert (error.kind, error.message) == ("auth", "bad key ***")
+
+
+def test_an_openai_compatible_endpoint_masks_its_key(sleeps: list[float]) -> None:
+    payload = {"error": {"message": f"key {KEY} is not allowed here", "type": "invalid_request_error"}}
+    server = Server(Reply(403, {}, json.dumps(payload).encode()))
+    provider = OpenAICompatible("team-gpu", "http://10.1.2.3:8080/v1", KEY, transport=server.transport)
+    with pytest.raises(ProviderError) as caught:
+        provider.chat(ChatRequest(messages=MESSAGES, model="gemma"))
+    assert caught.value.message == "key *** is not allowed here"
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value)
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)

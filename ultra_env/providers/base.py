@@ -68,7 +68,9 @@ TRANSIENT_KINDS = frozenset({"connection", "timeout", "server", "rate_limit"})
 @dataclass
 class ProviderError(Exception):
     provider: str
-    kind: str  # auth | rate_limit | not_found | bad_request | timeout | connection | server | bad_response
+    # auth | rate_limit | quota | not_found | bad_request | timeout | connection | server | bad_response.
+    # quota: the account is out of credit, or past a spend or daily limit; retrying soon will not help.
+    kind: str
     message: str
     status: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +86,8 @@ class ProviderError(Exception):
 def kind_for_status(status: int) -> str:
     if status in (401, 403):
         return "auth"
+    if status == 402:
+        return "quota"
     if status == 404:
         return "not_found"
     if status == 429:

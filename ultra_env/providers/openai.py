@@ -1,4 +1,5 @@
-"""OpenAI itself: the OpenAI-compatible provider pointed at ``api.openai.com`` with a bearer key."""
+"""OpenAI itself: the OpenAI-compatible provider pointed at ``api.openai.com`` with a bearer key,
+asking for token usage at the end of a stream (which OpenAI's API supports)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,4 @@ from ultra_env.providers.openai_compat import OpenAICompatible
 def OpenAI(  # noqa: N802 - named like the other providers' classes
     api_key: str, *, base_url: str = "https://api.openai.com/v1", transport: Any = None,
 ) -> OpenAICompatible:
-    return OpenAICompatible("openai", base_url, api_key, transport=transport)
+    return OpenAICompatible("openai", base_url, api_key, stream_usage=True, transport=transport)
