@@ -64,16 +64,17 @@ def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False,
          keep_going=keep_going)
 
 
-@task(aliases=["check"], help=_help("profile", "local-llm", "json"))
-def doctor(c, profile=None, local_llm=False, json=False):
+@task(aliases=["check"], help=_help("profile", "local-llm", "json",
+                                   live="Also ask each cloud provider whether its key works (network)."))
+def doctor(c, profile=None, local_llm=False, json=False, live=False):
     """Check the machine for the active profile and say exactly what to fix."""
-    _run("doctor", profile=profile, local_llm=local_llm, json=json)
+    _run("doctor", profile=profile, local_llm=local_llm, json=json, live=live)
 
 
-@task(name="env-example", help=_help("check", "diff"))
-def env_example(c, check=False, diff=False):
-    """Regenerate env.example from templates/env.j2 (placeholders instead of secrets)."""
-    _run("env-example", check=check, diff=diff)
+@task(name="gen-docs", help=_help("check", "diff"))
+def gen_docs(c, check=False, diff=False):
+    """Regenerate what is derived from the code: env.example and docs/profiles-and-flags.md."""
+    _run("gen-docs", check=check, diff=diff, collection=ns)
 
 
 @task(help=_help("profile", "check", "json"))
@@ -153,6 +154,6 @@ def models_bench(c, requests=8, max_tokens=64, prompt_words=20, concurrency="1,2
          prompt_words=prompt_words, concurrency=concurrency)
 
 
-ns = Collection(onboard, render, profile_, config, setup, doctor, up, down, status, health, env_example,
+ns = Collection(onboard, render, profile_, config, setup, doctor, up, down, status, health, gen_docs,
                 Collection("models", models_pull, models_list, models_rm, models_bench),
                 Collection("llm", llm_ask, llm_compare))

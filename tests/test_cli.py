@@ -27,7 +27,7 @@ def test_invoke_list_shows_every_task() -> None:
     done = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "--list"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0
-    for name in ("render", "profile", "config", "setup", "env-example"):
+    for name in ("render", "profile", "config", "setup", "gen-docs"):
         assert f"\n  {name} " in done.stdout
 
 

@@ -118,6 +118,6 @@ def test_image_overrides_and_pull_policy_reach_every_service(tmp_path: Path) -> 
 
 def test_env_example_is_generated_from_the_same_template_and_not_stale() -> None:
     committed = (Path(__file__).resolve().parent.parent / "env.example").read_text()
-    assert committed == render_env(Settings(), example=True), "env.example is stale: run `invoke env-example`"
+    assert committed == render_env(Settings(), example=True), "env.example is stale: run `invoke gen-docs`"
     values = parse(committed).values()
     assert values["OPENAI_API_KEY"] == "" and values["POSTGRES_PASSWORD"] == "change-me"

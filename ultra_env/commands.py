@@ -364,15 +364,18 @@ def cmd_config(inv: Invocation) -> int:
     return 0
 
 
-def cmd_env_example(inv: Invocation, path: Path) -> int:
-    from ultra_env import files, render
+def cmd_gen_docs(inv: Invocation, toolkit_root: Path, collection: Any) -> int:
+    """Regenerate the files derived from the code: env.example and docs/profiles-and-flags.md."""
+    from ultra_env import docgen, files, render
 
-    run, _ = start("env-example", inv)
-    text = render.render_env(Settings(), example=True)
-    old = files.read_text(path)
-    if old == text:
-        run.add(ok(path.name, "up to date"))
-    else:
+    run, _ = start("gen-docs", inv)
+    outputs = {toolkit_root / "env.example": render.render_env(Settings(), example=True),
+               toolkit_root / "docs" / "profiles-and-flags.md": docgen.render(collection)}
+    for path, text in outputs.items():
+        old = files.read_text(path)
+        if old == text:
+            run.add(ok(path.name, "up to date"))
+            continue
         if not inv.options.check:
             files.write_atomic(path, text)
         run.add(changed(path.name, "would update" if inv.options.check else "updated",
@@ -387,7 +390,7 @@ COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doc
 def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
          force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
-         stream: bool = False, early: Prefetch | None = None, **bench_options: Any) -> int:
+         stream: bool = False, live: bool = False, early: Prefetch | None = None, **bench_options: Any) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -397,7 +400,7 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
     inv = Invocation(
         root=project_root(toolkit_root),
         templates=Path(os.environ.get(TEMPLATES_DIR_VAR) or toolkit_root / "templates").resolve(),
-        options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going),
+        options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going, live=live),
         flags=flags,
     )
     if command in ("doctor", "setup"):
@@ -419,6 +422,6 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
         return cmd_models_rm(inv, str(args[0]), yes=yes, ask=confirm)
     if command == "down":
         return cmd_down(inv, volumes=volumes, yes=yes, ask=confirm)
-    if command == "env-example":
-        return cmd_env_example(inv, toolkit_root / "env.example")
+    if command == "gen-docs":
+        return cmd_gen_docs(inv, toolkit_root, bench_options["collection"])
     return COMMANDS[command](inv)

@@ -79,6 +79,7 @@ class CloudProvider(Strict):
     api_key: SecretStr | None = Field(None, description="The key; read from the environment or .env.")
     key_prefix: str = Field("", description="What a well-formed key starts with (shape check only).")
     default_model: str = Field(description="The model Ultra uses for this provider by default.")
+    base_url: str | None = Field(None, description="Another address for its API (a proxy or gateway).")
 
 
 def _default_providers() -> dict[str, CloudProvider]:
@@ -119,19 +120,19 @@ Image = Annotated[str, AfterValidator(_image)]
 
 
 class Images(Strict):
-    backend: Image = "ultra/backend:latest"
+    backend: Image = Field("ultra/backend:latest", description="Ultra's backend (FastAPI, /health on 8000).")
     worker: Image | None = Field(None, description="Defaults to the backend image.")
-    frontend: Image = "ultra/frontend:latest"
-    postgres: Image = "postgres:15"
-    redis: Image = "redis:7"
+    frontend: Image = Field("ultra/frontend:latest", description="Ultra's web frontend (port 3009).")
+    postgres: Image = Field("postgres:15", description="PostgreSQL 15 (honours POSTGRES_USER/PASSWORD/DB).")
+    redis: Image = Field("redis:7", description="Redis 7 (started with a password).")
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Ports(Strict):
-    backend: Port = 8000
-    frontend: Port = 3009
+    backend: Port = Field(8000, description="Host port of the backend (on 127.0.0.1).")
+    frontend: Port = Field(3009, description="Host port of the frontend (on 127.0.0.1).")
     postgres: Port | None = Field(None, description="Publish PostgreSQL on 127.0.0.1 at this port.")
     redis: Port | None = Field(None, description="Publish Redis on 127.0.0.1 at this port.")
 
@@ -163,10 +164,10 @@ class ModelRunner(Strict):
 
 
 class MinVersions(Strict):
-    compose_models: str = "2.38.0"
-    desktop_macos: str = "4.40.0"
-    desktop_windows: str = "4.41.0"
-    model_plugin: str = "0.1.31"
+    compose_models: str = Field("2.38.0", description="Compose that understands top-level models:.")
+    desktop_macos: str = Field("4.40.0", description="Docker Desktop with Model Runner on macOS.")
+    desktop_windows: str = Field("4.41.0", description="Docker Desktop with Model Runner on Windows.")
+    model_plugin: str = Field("0.1.31", description="docker-model-plugin that Compose's models: needs (Engine).")
 
 
 class Timeouts(Strict):
@@ -178,10 +179,11 @@ class Timeouts(Strict):
 
 
 class Settings(Strict):
-    profile: Profile = Profile.LOCAL
+    profile: Profile = Field(Profile.LOCAL, description="The active profile (see above).")
     features: Features = Field(default_factory=Features)
     project_name: str = Field("ultra", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Compose project name.")
-    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)])
+    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)],
+                                    description="Local models served by Docker Model Runner (first: the backend's).")
     providers: dict[str, CloudProvider] = Field(default_factory=_default_providers)
     endpoints: dict[str, Endpoint] = Field(
         default_factory=dict,

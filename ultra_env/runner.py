@@ -67,6 +67,7 @@ class Options:
     json: bool = False
     force: bool = False
     keep_going: bool = False
+    live: bool = False  # doctor: ask the cloud providers whether the keys work
 
 
 class Reporter(Protocol):

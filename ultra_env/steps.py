@@ -166,6 +166,45 @@ def _file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> Ta
 # Commands ---------------------------------------------------------------------------------------
 
 
+def live_keys(ctx: Context) -> None:
+    """``doctor --live``: does each configured cloud key still work? One models-list call each, at
+    once; the key itself is never printed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ultra_env.providers import registry
+    from ultra_env.providers.base import ProviderError
+
+    settings = ctx.settings
+    if not settings.features.cloud_llm:
+        ctx.run.add(skipped("keys (live)", f"{settings.profile.value} profile: no cloud providers"))
+        return
+    keyed = {name: key for name in settings.providers if (key := registry.cloud_key(settings, name))}
+
+    def check(name: str) -> TaskResult:
+        provider = settings.providers[name]
+        task = f"{name} key (live)"
+        try:
+            models = registry.cloud_provider(name, keyed[name], provider.base_url).list_models(timeout=15)
+        except ProviderError as exc:
+            if exc.kind == "auth":
+                return failed(task, f"{name} refused {provider.key_var} ({exc.status}): invalid, expired or revoked",
+                              f"put a valid key in .env: {provider.key_var}=…")
+            if exc.kind == "quota":
+                return failed(task, f"{name} accepts {provider.key_var} but its quota is spent: {exc.message}",
+                              "raise the limit or add credit in the provider's console")
+            if exc.kind in ("connection", "timeout"):
+                return warn(task, f"{name} could not be reached ({exc.kind}): offline?", "try again when online")
+            return warn(task, f"{name}: {exc.kind}: {exc.message}", "invoke doctor --live again later")
+        return ok(task, f"{provider.key_var} accepted ({len(models)} models visible)")
+
+    if not keyed:
+        return
+    with ThreadPoolExecutor(max_workers=len(keyed)) as pool:
+        for result in pool.map(check, keyed):
+            result.area = "Cloud keys"
+            ctx.run.add(result)
+
+
 def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
     """Gather the facts once, concurrently, and add every check to the run."""
     from ultra_env.checks import run_checks
@@ -174,6 +213,8 @@ def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
     facts = gather(ctx.settings, early)
     for check in run_checks(facts, ctx.settings):
         ctx.run.add(check)
+    if ctx.inv.options.live:
+        live_keys(ctx)
     return facts
 
 

@@ -60,21 +60,23 @@ def targets(settings: Settings, local_root: str | None, environ: Mapping[str, st
         for name in settings.providers:
             key = cloud_key(settings, name)
             if key:
-                found.append(Target(cloud_provider(name, key), settings.providers[name].default_model))
+                found.append(Target(cloud_provider(name, key, settings.providers[name].base_url),
+                                    settings.providers[name].default_model))
     return found
 
 
-def cloud_provider(name: str, key: str) -> Provider:
+def cloud_provider(name: str, key: str, base_url: str | None = None) -> Provider:
+    where = {"base_url": base_url} if base_url else {}
     if name == "openai":
         from ultra_env.providers.openai import OpenAI
 
-        return OpenAI(key)
+        return OpenAI(key, **where)
     if name == "anthropic":
         from ultra_env.providers.anthropic import Anthropic
 
-        return Anthropic(key)
+        return Anthropic(key, **where)
     if name == "google":
         from ultra_env.providers.google import Google
 
-        return Google(key)
+        return Google(key, **where)
     raise ValueError(f"unknown cloud provider {name!r}")
