@@ -262,3 +262,15 @@ def docker_config_with_compose(config: Path) -> Path:
     compose = shutil.which("docker-compose") or str(Path.home() / ".docker/cli-plugins/docker-compose")
     (plugins / "docker-compose").symlink_to(compose)
     return config
+
+
+def tmpfs(target: Path, options: str, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A real small or read-only file system at ``target`` (root ignores permission bits, and no
+    quota exists otherwise); skipped where mounting is not allowed, a failure under --require-docker."""
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True).returncode:
+        if request.config.getoption("--require-docker"):
+            pytest.fail("--require-docker: cannot mount a tmpfs (needs root)")
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield target
+    subprocess.run(["umount", str(target)], check=False)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, Project
+from conftest import REPO, Project, tmpfs
 from ultra_env.envfile import assignment, merge, parse
 
 
@@ -133,16 +133,7 @@ def test_symlinked_env_pointing_outside_is_refused(rendered: Project, tmp_path: 
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    """A real read-only file system (root ignores permission bits, so chmod proves nothing)."""
-    target = tmp_path / "ro"
-    target.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(target)], capture_output=True)
-    if done.returncode != 0:
-        if request.config.getoption("--require-docker"):
-            pytest.fail("--require-docker: cannot mount a tmpfs (needs root)")
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield target
-    subprocess.run(["umount", str(target)], check=False)
+    yield from tmpfs(tmp_path / "ro", "ro,size=1m", request)
 
 
 def test_unwritable_target_directory(project: Project, read_only_dir: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Project
+from conftest import REPO, Project, tmpfs
 from ultra_env.envfile import parse
 
 
@@ -58,14 +58,7 @@ def test_killed_mid_render_never_leaves_a_truncated_file(project: Project) -> No
 
 @pytest.fixture
 def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    target = tmp_path / "small"
-    target.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)]).returncode != 0:
-        if request.config.getoption("--require-docker"):
-            pytest.fail("--require-docker: cannot mount a tmpfs (needs root)")
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield target
-    subprocess.run(["umount", str(target)], check=False)
+    yield from tmpfs(tmp_path / "small", "size=256k", request)
 
 
 def test_disk_full_during_a_write(project: Project, small_disk: Path) -> None:

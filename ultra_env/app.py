@@ -96,6 +96,12 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
     return Context(inv, run, redactor, state, dotenv, loaded)
 
 
+def begin(command: str, inv: Invocation, **reporting: bool) -> tuple[Run, Context | None]:
+    """A run and its configuration task: the Context, or None when the configuration failed."""
+    run, redactor = start(command, inv, **reporting)
+    return run, configure(run, redactor, inv)
+
+
 def describe(loaded: Loaded) -> str:
     s = loaded.settings
     on = [name for name, value in s.features.model_dump().items() if value]

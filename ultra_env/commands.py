@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ultra_env import converge
-from ultra_env.app import Invocation, configure, confirm, project_root, start, TEMPLATES_DIR_VAR
+from ultra_env.app import TEMPLATES_DIR_VAR, Invocation, begin, confirm, project_root, start
 from ultra_env.config import Settings
 from ultra_env.runner import Options, Status, changed, failed, ok, skipped
 from ultra_env.sources import Flag
@@ -21,16 +21,14 @@ if TYPE_CHECKING:
 
 
 def cmd_render(inv: Invocation) -> int:
-    run, redactor = start("render", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("render", inv)
     if ctx is not None:
         render_files(ctx)
     return run.finish()
 
 
 def cmd_doctor(inv: Invocation, early: Prefetch | None = None) -> int:
-    run, redactor = start("doctor", inv, symbols=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("doctor", inv, symbols=True)
     if ctx is None:
         if early:
             early.close()
@@ -43,8 +41,7 @@ STEPS_AFTER_DOCTOR = ("render files", "pull models", "stack up", "health")
 
 
 def cmd_setup(inv: Invocation, early: Prefetch | None = None) -> int:
-    run, redactor = start("setup", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("setup", inv)
     if ctx is None:
         if early:
             early.close()
@@ -83,8 +80,7 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
     say.line("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
     probe = Invocation(inv.root, inv.templates, Options(),
                        [Flag("onboard", "profile", "hybrid")], inv.environ)
-    run, redactor = start("onboard", probe, symbols=True)
-    ctx = configure(run, redactor, probe)
+    run, ctx = begin("onboard", probe, symbols=True)
     if ctx is None:
         return run.finish()
     doctor(ctx, early)  # no recap: under the hybrid profile a ✗ here is information, not a failure
@@ -120,16 +116,14 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
     code = cmd_profile(chosen_inv, chosen)
     if code == 0:
         code = cmd_setup(chosen_inv)
-    summary_run, summary_redactor = start("onboard", chosen_inv, quiet=True)
-    loaded = configure(summary_run, summary_redactor, chosen_inv)
-    if loaded is not None:
-        report.print_summary(loaded.settings, chosen_inv.root, ok=code == 0)
+    _, summary = begin("onboard", chosen_inv, quiet=True)
+    if summary is not None:
+        report.print_summary(summary.settings, chosen_inv.root, ok=code == 0)
     return code
 
 
 def cmd_health(inv: Invocation) -> int:
-    run, redactor = start("health", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("health", inv)
     if ctx is not None:
         health(ctx)
     return run.finish()
@@ -138,14 +132,13 @@ def cmd_health(inv: Invocation) -> int:
 def cmd_llm_ask(inv: Invocation, prompt: str, *, provider: str | None, model: str | None, stream: bool) -> int:
     from ultra_env import ask, report
 
-    run, redactor = start("llm.ask", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("llm.ask", inv, quiet=True)
     if ctx is None:
         return run.finish()
     found = llm_targets(ctx, provider, model)
     if not found:
         return run.finish()
-    printer = report.AnswerPrinter(redactor, as_json=inv.options.json)
+    printer = report.AnswerPrinter(ctx.redactor, as_json=inv.options.json)
     outcome = ask.ask(found[0], prompt, stream=stream and not inv.options.json, timeout=ctx.settings.timeouts.health,
                       on_text=printer.text)
     printer.outcome(outcome)
@@ -158,15 +151,14 @@ def cmd_llm_ask(inv: Invocation, prompt: str, *, provider: str | None, model: st
 def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
     from ultra_env import ask, report
 
-    run, redactor = start("llm.compare", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("llm.compare", inv, quiet=True)
     if ctx is None:
         return run.finish()
     found = llm_targets(ctx)
     if not found:
         return run.finish()
     outcomes = ask.compare(found, prompt, timeout=ctx.settings.timeouts.health)
-    report.print_comparison(outcomes, redactor, as_json=inv.options.json)
+    report.print_comparison(outcomes, ctx.redactor, as_json=inv.options.json)
     return 0 if all(o.error is None for o in outcomes) else 1
 
 
@@ -174,8 +166,7 @@ def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_
                      concurrency: str) -> int:
     from ultra_env import bench, report
 
-    run, redactor = start("models.bench", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("models.bench", inv, quiet=True)
     if ctx is None:
         return run.finish()
     try:
@@ -192,15 +183,14 @@ def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_
         return run.finish()
     rows = bench.run(found, prompt_words=prompt_words, max_tokens=max_tokens, requests=requests,
                      concurrencies=levels, timeout=ctx.settings.timeouts.health)
-    report.print_bench(rows, as_json=inv.options.json, redactor=redactor)
+    report.print_bench(rows, as_json=inv.options.json, redactor=ctx.redactor)
     return 0 if all(row.errors == 0 for row in rows) else 1
 
 
 def cmd_models_pull(inv: Invocation, model: str | None) -> int:
     from ultra_env.config import ModelSpec
 
-    run, redactor = start("models.pull", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("models.pull", inv)
     if ctx is None:
         return run.finish()
     models = None
@@ -223,8 +213,7 @@ def _first_error(exc: ValueError) -> str:
 def cmd_models_list(inv: Invocation) -> int:
     from ultra_env import dmr, local_models, report
 
-    run, redactor = start("models.list", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("models.list", inv, quiet=True)
     if ctx is None:
         return run.finish()
     try:
@@ -239,8 +228,7 @@ def cmd_models_list(inv: Invocation) -> int:
 def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str], bool]) -> int:
     from ultra_env import dmr, local_models
 
-    run, redactor = start("models.rm", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("models.rm", inv)
     if ctx is None:
         return run.finish()
     if not yes and not ask(f"Remove {name} from Docker Model Runner? [y/N] "):
@@ -262,8 +250,7 @@ def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str],
 
 
 def cmd_up(inv: Invocation) -> int:
-    run, redactor = start("up", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("up", inv)
     if ctx is not None:
         if not (inv.root / converge.COMPOSE_FILE).exists():
             run.add(failed("stack up", f"no {converge.COMPOSE_FILE} in {inv.root}", "invoke setup (or invoke render)"))
@@ -275,8 +262,7 @@ def cmd_up(inv: Invocation) -> int:
 def cmd_down(inv: Invocation, *, volumes: bool, yes: bool, ask: Callable[[str], bool]) -> int:
     from ultra_env import compose, proc
 
-    run, redactor = start("down", inv)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("down", inv)
     if ctx is None:
         return run.finish()
     project = project_of(ctx)
@@ -307,8 +293,7 @@ def cmd_down(inv: Invocation, *, volumes: bool, yes: bool, ask: Callable[[str], 
 def cmd_status(inv: Invocation) -> int:
     from ultra_env import compose, proc, report
 
-    run, redactor = start("status", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("status", inv, quiet=True)
     if ctx is None:
         return run.finish()
     try:
@@ -323,9 +308,8 @@ def cmd_status(inv: Invocation) -> int:
 def cmd_profile(inv: Invocation, name: str | None) -> int:
     if not name:
         return show_profiles(inv)
-    run, redactor = start("profile", inv)
     inv.flags.insert(0, Flag(f"invoke profile {name}", "profile", name))
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("profile", inv)
     if ctx is None:
         return run.finish()
     new = ctx.settings.profile.value
@@ -345,22 +329,20 @@ def cmd_profile(inv: Invocation, name: str | None) -> int:
 def show_profiles(inv: Invocation) -> int:
     from ultra_env import report
 
-    run, redactor = start("profile", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("profile", inv, quiet=True)
     if ctx is None:
         return run.finish()
-    report.print_profiles(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    report.print_profiles(ctx.loaded, as_json=inv.options.json, redactor=ctx.redactor)
     return 0
 
 
 def cmd_config(inv: Invocation) -> int:
     from ultra_env import report
 
-    run, redactor = start("config", inv, quiet=True)
-    ctx = configure(run, redactor, inv)
+    run, ctx = begin("config", inv, quiet=True)
     if ctx is None:
         return run.finish()
-    report.print_config(ctx.loaded, as_json=inv.options.json, redactor=redactor)
+    report.print_config(ctx.loaded, as_json=inv.options.json, redactor=ctx.redactor)
     return 0
 
 
