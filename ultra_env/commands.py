@@ -141,11 +141,13 @@ def cmd_llm_ask(inv: Invocation, prompt: str, *, provider: str | None, model: st
     printer = report.AnswerPrinter(ctx.redactor, as_json=inv.options.json)
     outcome = ask.ask(found[0], prompt, stream=stream and not inv.options.json, timeout=ctx.settings.timeouts.health,
                       on_text=printer.text)
-    printer.outcome(outcome)
-    if outcome.error is not None:
-        run.add(failed(found[0].label, f"{outcome.error.kind}: {outcome.error.message}", "invoke doctor"))
-        return run.finish()
-    return 0
+    if outcome.error is None:
+        printer.outcome(outcome)
+        return 0
+    # A failure is the run's one document (JSON) or its failed task (people); never a second answer.
+    run.add(failed(found[0].label, f"{outcome.error.kind}: {outcome.error.message}", "invoke doctor",
+                   data=outcome.to_dict()))
+    return run.finish()
 
 
 def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
@@ -231,7 +233,7 @@ def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str],
     run, ctx = begin("models.rm", inv)
     if ctx is None:
         return run.finish()
-    if not yes and not ask(f"Remove {name} from Docker Model Runner? [y/N] "):
+    if not yes and not inv.options.check and not ask(f"Remove {name} from Docker Model Runner? [y/N] "):
         run.add(failed(f"remove {name}", "not confirmed: nothing was removed", f"invoke models.rm {name} --yes"))
         run.usage_error = True
         return run.finish()
@@ -266,7 +268,8 @@ def cmd_down(inv: Invocation, *, volumes: bool, yes: bool, ask: Callable[[str], 
     if ctx is None:
         return run.finish()
     project = project_of(ctx)
-    if volumes and not yes and not ask(f"Delete the database and cache volumes of {project.name}? [y/N] "):
+    if volumes and not yes and not inv.options.check and not ask(
+            f"Delete the database and cache volumes of {project.name}? [y/N] "):
         run.add(failed("stack down", "not confirmed: the volumes (your database) were kept",
                        "invoke down --volumes --yes"))
         run.usage_error = True

@@ -17,7 +17,6 @@ from ultra_env.facts.gather import DOCKER
 
 VALIDATE_TIMEOUT = 30.0
 QUICK_TIMEOUT = 60.0
-_DRY_RUN_CHANGE = re.compile(r"Container (\S+)\s+(Creating|Recreate|Starting)\b")
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class Service:
     health: str  # healthy | unhealthy | starting | "" (no healthcheck)
     exit_code: int
     ports: str
+    config_hash: str = ""  # the com.docker.compose.config-hash label: what the container was made from
 
     @property
     def ready(self) -> bool:
@@ -55,9 +55,29 @@ def parse_ps(stdout: str) -> list[Service]:
     items = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line]
     return sorted(
         (Service(i.get("Service", ""), i.get("ID", ""), i.get("Name", ""), i.get("State", ""), i.get("Health", ""),
-                 int(i.get("ExitCode") or 0), i.get("Ports", "")) for i in items),
+                 int(i.get("ExitCode") or 0), i.get("Ports", ""), _label(i.get("Labels", ""), HASH_LABEL))
+         for i in items),
         key=lambda s: s.service,
     )
+
+
+HASH_LABEL = "com.docker.compose.config-hash"
+
+
+def _label(labels: str | dict, name: str) -> str:
+    if isinstance(labels, dict):
+        return str(labels.get(name, ""))
+    found = re.search(rf"(?:^|,){re.escape(name)}=([0-9a-f]+)", labels or "")
+    return found.group(1) if found else ""
+
+
+def config_hashes(project: Project) -> dict[str, str]:
+    """``docker compose config --hash '*'``: what each service's container would be made from now.
+    Static: unlike ``up`` (even ``--dry-run up``), it never runs the model plugin."""
+    done = project.run("config", "--hash", "*")
+    if not done.ok:
+        raise proc.ProcError(done.argv, done.output or f"exit {done.returncode}")
+    return dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
 
 
 def ps(project: Project) -> list[Service]:
@@ -92,15 +112,23 @@ def describe(events: dict[str, set[str]]) -> str:
     return "; ".join(f"{verb} {', '.join(sorted(names))}" for verb, names in groups.items() if names)
 
 
-def planned_changes(project: Project) -> list[str]:
-    """What ``up`` would do, from Compose's own ``--dry-run``: ``["create s1-redis-1", …]``."""
-    done = proc.run(project.argv("--dry-run", "up", "-d"), timeout=QUICK_TIMEOUT, cwd=project.root)
-    if not done.ok:
-        raise proc.ProcError(done.argv, done.output or f"exit {done.returncode}")
-    seen: dict[str, str] = {}
-    for name, action in _DRY_RUN_CHANGE.findall(done.output):
-        seen.setdefault(name, {"Creating": "create", "Recreate": "recreate", "Starting": "start"}[action])
-    return [f"{action} {name}" for name, action in seen.items()]
+def planned_changes(project: Project, hashes_at_last_up: dict[str, str]) -> list[str]:
+    """What ``up`` would do, without doing any of it: ``["create redis", "recreate backend", …]``.
+
+    A container is current when its hash label matches ``config --hash``; for a service bound to a
+    model, whose label also covers what the plugin injected, when ``config --hash`` is what it was
+    at the last successful ``up``."""
+    running = {s.service: s for s in ps(project)}
+    plan = []
+    for service, digest in sorted(config_hashes(project).items()):
+        have = running.get(service)
+        if have is None:
+            plan.append(f"create {service}")
+        elif have.config_hash != digest and hashes_at_last_up.get(service) != digest:
+            plan.append(f"recreate {service}")
+        elif have.state != "running":
+            plan.append(f"start {service}")
+    return plan
 
 
 def up(project: Project, wait_timeout: float) -> proc.Completed:

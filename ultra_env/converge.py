@@ -100,7 +100,9 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
     else:
         action = "identical"
     written = {line.key: line.value or "" for line in desired.lines if line.key}
-    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current), envfile.masked(merged))
+    owned = [line.key for line in desired.lines if line.key]
+    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current, owned),
+                        envfile.masked(merged, owned))
     return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
 
 

@@ -37,7 +37,12 @@ class Progress:
 
 def cli(*args: str, timeout: float) -> proc.Completed:
     """``docker model ARGS`` without ever installing or starting a runner as a side effect."""
-    return proc.run([DOCKER, "model", *args], timeout=timeout, env=NO_AUTO_INSTALL)
+    try:
+        return proc.run([DOCKER, "model", *args], timeout=timeout, env=NO_AUTO_INSTALL)
+    except proc.CommandNotFound:
+        raise DmrError("the docker CLI is not installed", "invoke doctor") from None
+    except proc.ProcError as exc:
+        raise Transient(f"docker model {args[0]}: {exc}", "invoke doctor") from None
 
 
 def status(timeout: float) -> mr.RunnerStatus:

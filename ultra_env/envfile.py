@@ -17,7 +17,8 @@ from ultra_env.errors import ConfigError
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LINE = re.compile(r"^\s*(?P<export>export\s+)?(?P<key>[^=\s]+)\s*=(?P<rest>.*)$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*\Z")
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE|CERT|SALT|SIGNING)",
+                          re.IGNORECASE)
 _DQ_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "$": "$", "r": "\r"}
 
 
@@ -177,10 +178,11 @@ def merge(
             result.lines.append(Line(line.raw, line.key, want))
             changes.append(KeyChange(line.key, "added"))
         elif have.value != want and want:
+            export = "export " if have.raw.lstrip().startswith("export ") else ""
             ours = line.key in last_written and last_written[line.key] == have.value
             fill = is_secret_key(line.key) and not have.value
             if ours or fill:
-                have.raw = assignment(line.key, want)
+                have.raw = export + assignment(line.key, want)
                 have.value = want
                 changes.append(KeyChange(line.key, "updated"))
             else:
@@ -189,12 +191,14 @@ def merge(
     return result, changes
 
 
-def masked(doc: EnvDoc, secret_keys: Iterable[str] | None = None) -> str:
-    """The file's text with secret values replaced by ``***`` (for diffs and logs)."""
-    secret = set(secret_keys or ())
+def masked(doc: EnvDoc, owned: Iterable[str] | None = None) -> str:
+    """The file's text for diffs and logs: values of secret-named keys, and of every key not in
+    ``owned`` (the user's own variables, whatever their names), replaced by ``***``."""
+    known = None if owned is None else set(owned)
     out = []
     for line in doc.lines:
-        if line.key and line.value and (line.key in secret or is_secret_key(line.key)):
+        private = is_secret_key(line.key or "") or (known is not None and line.key not in known)
+        if line.key and line.value and private:
             out.append(f"{line.key}=***\n")
         else:
             out.append(line.raw + "\n")

@@ -72,7 +72,8 @@ def remove_stale_temps(path: Path) -> list[Path]:
 
 class Transaction:
     """Several files replaced together: every one is written and synced to a temp file first, and
-    only when all of them are on disk are they renamed into place. A failure before that leaves
+    only when all of them are on disk are they renamed into place, one rename each (atomic per file;
+    a rename in the same folder does not run out of space). A failure before the renames leaves
     every old file as it was and no temp file behind."""
 
     def __init__(self) -> None:
@@ -128,6 +129,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def backup(path: Path, backup_dir: Path) -> Path:
     """Copy ``path`` into ``backup_dir`` under a timestamped name, mode 0600."""
+    refuse_symlink(backup_dir)
     backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backup_dir / f"{path.name}.{stamp}"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from ultra_env import compose, dmr, http
+from ultra_env import compose, dmr, http, proc
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Probe, api_root
@@ -159,7 +159,10 @@ def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
     name = "API from inside the stack"
 
     def attempt() -> dict:
-        done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE)
+        try:
+            done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE)
+        except proc.ProcError as exc:
+            raise RuntimeError(str(exc)) from None
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

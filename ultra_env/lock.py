@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ultra_env.errors import UltraError
-from ultra_env.state import STATE_DIR
+from ultra_env.state import STATE_DIR, ensure_state_dir
 
 LOCK_FILE = "lock"
 
@@ -18,11 +19,13 @@ LOCK_FILE = "lock"
 def exclusive(root: Path, command: str) -> Iterator[None]:
     """Hold the project's lock, or refuse at once naming who holds it (the kernel frees it when a
     holder dies, so a killed run never leaves a stale lock behind)."""
-    directory = root / STATE_DIR
+    directory = ensure_state_dir(root)
     try:
-        directory.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UltraError(f"{STATE_DIR}/{LOCK_FILE} is a symbolic link; ultra-env never writes through links",
+                             f"remove it: rm {STATE_DIR}/{LOCK_FILE}") from None
         raise UltraError(f"cannot create {STATE_DIR}/{LOCK_FILE}: {exc.strerror}", f"make {root} writable") from None
     try:
         try:

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from ultra_env.envfile import is_secret_key
 
 MASK = "***"
 MIN_LENGTH = 4
+#: Values too common to be anyone's secret: masking them would garble output, not protect anything.
+TRIVIAL = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "changeme", "change-me"})
 
 
 class Redactor:
-    """Replaces every known secret value with ``***``; longest first, so no fragment survives."""
+    """Replaces every known secret with ``***``, longest first so no fragment survives, in the forms
+    it can take in output: as is, and escaped the way JSON and Go (Compose's errors) quote strings."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
 
     def add(self, *values: str | None) -> None:
         for value in values:
-            if value and len(value) >= MIN_LENGTH:
-                self._secrets.add(value)
+            if not value or len(value) < MIN_LENGTH or value.lower() in TRIVIAL:
+                continue
+            self._secrets.add(value)
+            for escaped in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+                if escaped != value:
+                    self._secrets.add(escaped)
 
     def add_env(self, mapping: Mapping[str, str]) -> None:
         """Add the values of secret-named variables (``*_KEY``, ``*PASSWORD*`` …)."""
@@ -31,5 +40,15 @@ class Redactor:
                 text = text.replace(secret, MASK)
         return text
 
-    def all(self, texts: Iterable[str]) -> list[str]:
-        return [self(t) for t in texts]
+    def tree(self, value: Any) -> Any:
+        """Every string inside ``value`` (dicts, lists) masked: for JSON, before it is serialised."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.tree(k) if isinstance(k, str) else k: self.tree(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.tree(v) for v in value]
+        return value
+
+    def json(self, value: Any, **dumps: Any) -> str:
+        return json.dumps(self.tree(value), ensure_ascii=False, **dumps)

@@ -96,7 +96,7 @@ class JsonReporter:
         pass
 
     def finish(self, run: Run) -> None:
-        write(self.stream, self.redact(json.dumps(run.to_dict(), indent=2)) + "\n")
+        write(self.stream, self.redact.json(run.to_dict(), indent=2) + "\n")
 
 
 def config_rows(loaded: Loaded) -> list[tuple[str, Any, str]]:
@@ -128,7 +128,7 @@ def print_config(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream: T
     rows = config_rows(loaded)
     if as_json:
         body = {path: {"value": value, "origin": origin} for path, value, origin in rows}
-        write(stream, redactor(json.dumps(body, indent=2, default=str)) + "\n")
+        write(stream, redactor.json(body, indent=2, default=str) + "\n")
         return
     width = max(len(path) for path, _, _ in rows)
     lines = []
@@ -147,7 +147,7 @@ def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream:
     ]
     if as_json:
         body = {"active": active.value, "origin": loaded.origin("profile"), "profiles": profiles}
-        write(stream, redactor(json.dumps(body, indent=2)) + "\n")
+        write(stream, redactor.json(body, indent=2) + "\n")
         return
     lines = [f"active profile: {active.value} (from {loaded.origin('profile')})"]
     lines += [f"  {'*' if p['active'] else ' '} {p['name']:<7} {p['description']}" for p in profiles]
@@ -248,7 +248,7 @@ class AnswerPrinter:
 
     def outcome(self, outcome: Any) -> None:
         if self.as_json:
-            write(sys.stdout, self.redact(json.dumps(outcome.to_dict(), indent=2)) + "\n")
+            write(sys.stdout, self.redact.json(outcome.to_dict(), indent=2) + "\n")
             return
         if outcome.response is None:
             return
@@ -267,7 +267,7 @@ def first_line(text: str, width: int = 60) -> str:
 def print_comparison(outcomes: list, redactor: Redactor, *, as_json: bool, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     if as_json:
-        write(stream, redactor(json.dumps({"results": [o.to_dict() for o in outcomes]}, indent=2)) + "\n")
+        write(stream, redactor.json({"results": [o.to_dict() for o in outcomes]}, indent=2) + "\n")
         return
     header = ("PROVIDER", "MODEL", "LATENCY", "FIRST TOKEN", "TOKENS/S", "ANSWER")
     rows = [header]
@@ -288,7 +288,7 @@ def print_comparison(outcomes: list, redactor: Redactor, *, as_json: bool, strea
 def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     if as_json:
-        write(stream, redactor(json.dumps({"results": [r.to_dict() for r in rows]}, indent=2)) + "\n")
+        write(stream, redactor.json({"results": [r.to_dict() for r in rows]}, indent=2) + "\n")
         return
 
     def cell(value: Any, unit: str = "") -> str:

@@ -27,13 +27,13 @@ class TaskResult:
     area: str | None = None
     seconds: float | None = None  # wall time since the task before it ended (set by Run.add)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, diff: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status.value, "msg": self.msg, "fix": self.fix}
         if self.area:
             out["area"] = self.area
         if self.seconds is not None:
             out["seconds"] = round(self.seconds, 3)
-        if self.diff:
+        if diff and self.diff:
             out["diff"] = self.diff
         if self.data:
             out["data"] = self.data
@@ -118,7 +118,7 @@ class Run:
             "ok": not self.failed and not self.usage_error,
             "check": self.options.check,
             "recap": self.recap(),
-            "tasks": [r.to_dict() for r in self.results],
+            "tasks": [r.to_dict(diff=self.options.diff) for r in self.results],
         }
 
     def finish(self) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ultra_env.config import CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, Profile, Settings
+from ultra_env.envfile import is_secret_key
 from ultra_env.errors import ConfigError
 
 #: ``ULTRA_ENV_*`` variables that are not configuration fields.
@@ -221,7 +222,9 @@ def _config_error(exc: ValidationError, loaded: Loaded) -> ConfigError:
         message = error["msg"].removeprefix("Value error, ")
         shown = ""
         value = error.get("input")
-        if isinstance(value, (str, int, float, bool)) and "key" not in path and len(str(value)) <= 60:
+        # Echo the value only where it cannot be a secret: not for unknown keys, nor secret-like names.
+        secretive = is_secret_key(path) or error["type"] == "extra_forbidden"
+        if isinstance(value, (str, int, float, bool)) and not secretive and len(str(value)) <= 60:
             shown = f" (got {value!r})"
         lines.append(f"{path}: {message}{shown} [from {origin}]")
     cause = "invalid configuration: " + "; ".join(lines)

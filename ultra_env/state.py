@@ -28,15 +28,33 @@ class State:
     profile: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    #: `docker compose config --hash` per service at the last successful `up` (models: bound services
+    #: carry a container hash that includes what the plugin injected, so only this tells if they changed)
+    up_hashes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         env = {k: v for k, v in sorted(self.env.items()) if not is_secret_key(k)}
-        body = {"version": VERSION, "profile": self.profile, "files": dict(sorted(self.files.items())), "env": env}
+        body = {"version": VERSION, "profile": self.profile, "files": dict(sorted(self.files.items())), "env": env,
+                "up_hashes": dict(sorted(self.up_hashes.items()))}
         return json.dumps(body, indent=2) + "\n"
 
 
 def state_dir(root: Path) -> Path:
     return root / STATE_DIR
+
+
+def ensure_state_dir(root: Path) -> Path:
+    """The state folder, created 0700; a link there is refused (everything in it is written)."""
+    directory = state_dir(root)
+    if directory.is_symlink():
+        raise UltraError(f"{STATE_DIR} is a symbolic link; ultra-env never writes through links",
+                         f"remove the link: rm {STATE_DIR} (it is recreated)")
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        directory.chmod(0o700)
+    except OSError as exc:
+        raise UltraError(f"cannot create {STATE_DIR}/: {exc.strerror}", f"make {root} writable") from None
+    return directory
 
 
 def load(root: Path) -> State:
@@ -46,7 +64,8 @@ def load(root: Path) -> State:
         return State()
     try:
         data = json.loads(text)
-        return State(data.get("profile"), dict(data.get("files", {})), dict(data.get("env", {})))
+        return State(data.get("profile"), dict(data.get("files", {})), dict(data.get("env", {})),
+                     dict(data.get("up_hashes", {})))
     except (ValueError, AttributeError, TypeError):
         raise UltraError(
             f"{STATE_DIR}/{STATE_FILE} is corrupt", f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it"
@@ -55,11 +74,7 @@ def load(root: Path) -> State:
 
 def save(root: Path, state: State, txn: files.Transaction | None = None) -> None:
     """Write the state (within ``txn`` when given, so it lands together with the files it describes)."""
-    directory = state_dir(root)
-    try:
-        directory.mkdir(mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise UltraError(f"cannot create {STATE_DIR}/: {exc.strerror}", f"make {root} writable") from None
+    directory = ensure_state_dir(root)
     ignore = directory / ".gitignore"
     if not ignore.exists():
         files.write_atomic(ignore, "*\n", mode=0o600)

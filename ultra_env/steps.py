@@ -70,8 +70,9 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     target = detect_target(ctx, facts)
     try:
         compose_text = render.render_compose(ctx.settings, target, ctx.inv.templates)
-        env_text = render.render_env(ctx.settings, generated=converge.generated_secrets(ctx.dotenv),
-                                     templates_dir=ctx.inv.templates)
+        generated = converge.generated_secrets(ctx.dotenv)
+        ctx.redactor.add(*generated.values())
+        env_text = render.render_env(ctx.settings, generated=generated, templates_dir=ctx.inv.templates)
         plans = [
             converge.plan_generated(ctx.root, converge.COMPOSE_FILE, compose_text, ctx.state, force=opts.force),
             converge.plan_env(ctx.root, ctx.dotenv, env_text, ctx.state),
@@ -257,7 +258,7 @@ def stack_up(ctx: Context) -> bool:
             if not (ctx.root / converge.COMPOSE_FILE).exists():
                 ctx.run.add(changed(name, "would create the whole stack (docker-compose.yml is not written yet)"))
                 return True
-            plan = compose.planned_changes(project)
+            plan = compose.planned_changes(project, ctx.state.up_hashes)
             ctx.run.add(changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date"))
             return True
         done = compose.up(project, ctx.settings.timeouts.up)
@@ -266,6 +267,8 @@ def stack_up(ctx: Context) -> bool:
         ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
         return False
     if done.ok:
+        if ctx.settings.features.local_llm:
+            remember_up(ctx, project)
         # Compose's own account of what it did; `--wait` succeeded, so every service is healthy.
         events = compose.up_events(done.output, project.name)
         what = compose.describe(events)
@@ -280,13 +283,33 @@ def stack_up(ctx: Context) -> bool:
     return False
 
 
+def remember_up(ctx: Context, project) -> None:
+    """Record what the services were made from, so that ``--check`` can tell later (see compose)."""
+    from ultra_env import compose, proc
+    from ultra_env import state as state_mod
+
+    try:
+        hashes = compose.config_hashes(project)
+    except proc.ProcError:
+        return
+    if hashes != ctx.state.up_hashes:
+        ctx.state.up_hashes = hashes
+        try:
+            state_mod.save(ctx.root, ctx.state)
+        except UltraError:
+            pass  # only --check loses precision; the stack itself is up
+
+
 def service_result(project, service) -> TaskResult:
-    from ultra_env import compose
+    from ultra_env import compose, proc
 
     name = f"service {service.service}"
     if service.ready:
         return ok(name, service.health or "running")
-    tail = compose.logs(project, service.service).strip().splitlines()[-8:]
+    try:
+        tail = compose.logs(project, service.service).strip().splitlines()[-8:]
+    except proc.ProcError as exc:
+        tail = [f"(no logs: {exc})"]
     detail = f"{service.state}" + (f", {service.health}" if service.health else "") + (
         f", exit code {service.exit_code}" if service.state == "exited" else "")
     probe = last_healthcheck_output(service.container)
@@ -296,14 +319,24 @@ def service_result(project, service) -> TaskResult:
 
 
 def last_healthcheck_output(container: str) -> str | None:
-    """What the container's last healthcheck printed, from ``docker inspect`` (through python-on-whales,
-    imported only on this failure path: it takes ≈0.4 s to import)."""
-    from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
+    """What the container's last healthcheck printed. ``docker inspect`` runs through our wrapper
+    (a timeout); python-on-whales' typed model reads its JSON (imported only on this failure path:
+    the package takes ≈0.4 s to import)."""
+    import json
+
+    from ultra_env import proc
 
     try:
-        health = DockerClient().container.inspect(container).state.health
-    except DockerException:
+        done = proc.run(["docker", "inspect", "--type", "container", container], timeout=15)
+    except proc.ProcError:
+        return None
+    if not done.ok:
+        return None
+    from python_on_whales.components.container.models import ContainerInspectResult
+
+    try:
+        health = ContainerInspectResult.model_validate(json.loads(done.stdout)[0]).state.health
+    except (ValueError, IndexError):
         return None
     if health is None or not health.log:
         return None
