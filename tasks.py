@@ -122,10 +122,11 @@ def models_list(c, json=False):
 
 
 @task(name="rm", positional=["name"], help=_help("check", "json", name="The model to remove.",
-                                                  yes="Do not ask before removing."))
-def models_rm(c, name, yes=False, check=False, json=False):
+                                                  yes="Do not ask before removing.",
+                                                  force="Remove it even while it is in use."))
+def models_rm(c, name, yes=False, force=False, check=False, json=False):
     """Remove a model from Docker Model Runner (asks first unless --yes)."""
-    _run("models.rm", name, yes=yes, check=check, json=json)
+    _run("models.rm", name, yes=yes, force=force, check=check, json=json)
 
 
 @task(name="ask", positional=["prompt"], help=_help(

@@ -1,4 +1,4 @@
-"""Benchmarks (not tests): run by hand or with `invoke bench` after `bash tests/support/prepare.sh`.
+"""Benchmarks (not tests): run by hand after `bash tests/support/prepare.sh`.
 Writes the table to docs/performance.md. Needs the real engine, the test images and the model.
 
     python benchmarks/run.py [--runs 5] [--out docs/performance.md]

@@ -82,7 +82,7 @@ def test_check_mode_reports_changes_and_writes_nothing(project: Project) -> None
     project.invoke("render")
     before = {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()}
     dry_switch = project.invoke("profile", "cloud", "--check")
-    assert "would switch local (default) → cloud" in dry_switch.stdout
+    assert "would switch local → cloud" in dry_switch.stdout
     assert "(check mode: nothing was changed)" in dry_switch.stdout
     assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
     assert project.invoke("profile").stdout.startswith("active profile: local")
@@ -208,3 +208,29 @@ def test_a_broken_template_names_file_and_line_and_changes_nothing(project: Proj
     invalid = project.invoke("render", "--profile", "cloud", ULTRA_ENV_TEMPLATES_DIR=str(templates))
     assert invalid.returncode == 1 and "validate compose file" in invalid.stdout
     assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("args", [["profile", "--help"], ["models.rm", "--help"], ["llm.ask", "--help"]])
+def test_help_after_a_positional_task_is_not_taken_as_its_argument(project: Project, args) -> None:
+    result = project.invoke(*args)
+    assert result.returncode == 2
+    assert "'--help' was taken as the task's argument" in result.stdout and f"invoke --help {args[0]}" in result.stdout
+    assert project.written() == []
+
+
+def test_choosing_the_default_profile_is_no_change(project: Project) -> None:
+    assert project.invoke("render").returncode == 0
+    chosen = project.invoke("profile", "local", "--json")
+    tasks = {t["name"]: t for t in chosen.json()["tasks"]}
+    assert tasks["profile"]["status"] == "ok" and chosen.json()["recap"]["changed"] == 0
+    assert project.invoke("profile").stdout.startswith("active profile: local (from invoke profile (state))")
+
+
+def test_a_linked_lock_or_state_folder_is_refused(project: Project, tmp_path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (project.root / ".ultra-env").mkdir()
+    (project.root / ".ultra-env" / "lock").symlink_to(victim)
+    result = project.invoke("render")
+    assert result.returncode == 1 and "symbolic link" in result.stdout
+    assert victim.read_text() == "precious\n"

@@ -197,3 +197,16 @@ def test_switching_to_cloud_and_back_keeps_keys_data_and_the_model_binding(stack
                                                 '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM '
                                                 "information_schema.tables WHERE table_name = 'kept'\""], tty=False)
     assert count.strip() == "1"
+
+
+def test_check_mode_never_runs_the_model_plugin(stack: Project, dmr: StandIn) -> None:
+    """Compose's `--dry-run up` still pulls and configures models: --check must not use it."""
+    assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
+    before = len(invocations(dmr))
+    up_to_date = stack.invoke("up", "--check", "--json", **dmr.env)
+    assert by_name(up_to_date)["stack up"]["msg"] == "every container is up to date"
+    stack.invoke("profile", "cloud", **dmr.env)  # the files change; the containers do not, yet
+    planned = stack.invoke("up", "--check", "--json", **dmr.env)
+    assert "would recreate backend" in by_name(planned)["stack up"]["msg"]
+    calls = invocations(dmr)[before:]
+    assert not [argv for argv in calls if {"pull", "configure"} & set(argv)], calls

@@ -97,3 +97,20 @@ def test_validation_errors_never_echo_a_secret(project: Project, mode: str, json
     assert result.returncode == 2
     assert "providers.openai.api_key" in result.stdout
     assert leaks(result.output) == []
+
+
+def test_escaped_and_unowned_secrets_stay_out_of_json_and_diffs(project: Project) -> None:
+    project.invoke("render", "--profile", "mock")
+    quoted = 'pw"with\\quote${x'
+    text = project.read(".env")
+    text = text.replace("REDIS_PASSWORD=", "REDIS_PASSWORD=" + __import__("ultra_env.envfile", fromlist=["quote"]).quote(
+        quoted) + "\n# was: ", 1)
+    project.write(".env", text + "SMTP_PASS=hunter2xyz\nSENTRY_URL=https://abc123secret@sentry.example/1\n")
+    for args in (["render", "--profile", "cloud", "--json"], ["render", "--profile", "mock", "--diff"],
+                 ["render", "--profile", "cloud", "--diff", "--json"], ["up", "--json"]):
+        result = project.invoke(*args, VERIFY_SSL_KEY="false", DOCKER_HOST="unix:///nonexistent.sock")
+        out = result.output
+        assert "hunter2xyz" not in out and "abc123secret" not in out, (args, out)
+        assert 'pw\\"with\\\\quote' not in out and quoted not in out, (args, out)
+        if "--json" in args:
+            __import__("json").loads(result.stdout)  # a common word as a "secret" must not break the JSON

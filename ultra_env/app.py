@@ -128,6 +128,16 @@ def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> i
     from ultra_env.commands import dispatch
 
     root = project_root(toolkit_root)
+    eaten = next((a for a in args if isinstance(a, str) and a.startswith("-")), None)
+    if eaten is not None:  # invoke hands a positional argument any word, even `--help`
+        if flags.get("early"):
+            flags["early"].close()
+        inv = Invocation(root=root)
+        run, _ = start(command, inv)
+        run.add(failed(command, f"{eaten!r} was taken as the task's argument",
+                       f"help goes before the task (invoke --help {command}); options after its argument"))
+        run.usage_error = True
+        return run.finish()
     try:
         if command in CHANGING and not flags.get("check") and not (command == "profile" and not args[0]):
             try:

@@ -82,6 +82,8 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
                        [Flag("onboard", "profile", "hybrid")], inv.environ)
     run, ctx = begin("onboard", probe, symbols=True)
     if ctx is None:
+        if early:
+            early.close()
         return run.finish()
     doctor(ctx, early)  # no recap: under the hybrid profile a ✗ here is information, not a failure
     by_name = {r.name: r for r in run.results}
@@ -228,6 +230,7 @@ def cmd_models_list(inv: Invocation) -> int:
 
 
 def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str], bool]) -> int:
+    """``--force`` (inv.options.force) removes a model even while it is loaded."""
     from ultra_env import dmr, local_models
 
     run, ctx = begin("models.rm", inv)
@@ -244,7 +247,7 @@ def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str],
         elif inv.options.check:
             run.add(changed(f"remove {name}", "would remove"))
         else:
-            api.remove(name)
+            api.remove(name, force=inv.options.force)
             run.add(changed(f"remove {name}", "removed"))
     except (dmr.DmrError, ValueError) as exc:
         run.add(failed(f"remove {name}", getattr(exc, "cause", str(exc)), getattr(exc, "fix", None)))
@@ -316,16 +319,15 @@ def cmd_profile(inv: Invocation, name: str | None) -> int:
     if ctx is None:
         return run.finish()
     new = ctx.settings.profile.value
-    old = ctx.state.profile
+    old = ctx.state.profile or "local"  # what is active when none was ever chosen
     if old == new:
         run.add(ok("profile", f"{new} is already the active profile"))
-    else:
-        ctx.state.profile = new  # saved with the rendered files, so a failed render switches nothing
+    ctx.state.profile = new  # saved with the rendered files, so a failed render switches nothing
     rendered = render_files(ctx)
     if old != new:
         verb = "would switch" if inv.options.check else ("switched" if rendered else "did not switch")
         result = changed if rendered else failed
-        run.add(result("profile", f"{verb} {old or 'local (default)'} → {new}"))
+        run.add(result("profile", f"{verb} {old} → {new}"))
     return run.finish()
 
 

@@ -62,7 +62,7 @@ class ModelSpec(Strict):
     name: ModelName = Field(description="DMR model reference, e.g. ai/smollm2 or ai/smollm2:360M-Q4_K_M.")
     key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
-    required: bool = Field(True, description="Setup fails when a required model is missing.")
+    required: bool = Field(True, description="Health fails when a required model is not served (all are pulled).")
     size_mb: int | None = Field(None, ge=1, description="Download size, for the disk check before a pull.")
     runtime_flags: list[str] = Field(default_factory=list, description="llama.cpp flags passed by Compose.")
 

@@ -100,7 +100,7 @@ class Api:
             raise DmrError(f"no such model: {name}", "invoke models.list")
         if response.status_code >= 400:
             raise DmrError(f"removing {name} failed ({response.status_code}): {response.text.strip()[:200]}",
-                           f"invoke models.rm {name} --force" if response.status_code == 409 else None)
+                           f"invoke models.rm {name} --yes --force" if response.status_code == 409 else None)
 
     def pull(self, name: str, on_progress: Callable[[Progress], None]) -> None:
         """Pull ``name`` through ``POST /models/create``, retrying transient failures."""

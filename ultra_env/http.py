@@ -16,11 +16,12 @@ class HttpError(Exception):
     """The request got no HTTP answer (refused, unresolvable host, timeout, broken stream)."""
 
 
-def client(timeout: float, **kwargs: Any) -> Any:
+def client(timeout: float, *, proxies: bool = False, **kwargs: Any) -> Any:
+    """An httpx client. Proxy variables are honoured only when ``proxies`` (cloud hosts, which a
+    corporate network may only reach through one); never for Model Runner or other local calls."""
     import httpx
 
-    # trust_env=False: proxy variables must not route loopback/DMR calls elsewhere.
-    return httpx.Client(timeout=timeout, trust_env=False, **kwargs)
+    return httpx.Client(timeout=timeout, trust_env=proxies, **kwargs)
 
 
 def get(url: str, *, timeout: float) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +14,26 @@ from ultra_env.state import STATE_DIR, ensure_state_dir
 LOCK_FILE = "lock"
 
 
+def _lock(fd: int) -> None:
+    """An exclusive, non-blocking lock that dies with its process (flock; on Windows, msvcrt)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 @contextmanager
 def exclusive(root: Path, command: str) -> Iterator[None]:
     """Hold the project's lock, or refuse at once naming who holds it (the kernel frees it when a
     holder dies, so a killed run never leaves a stale lock behind)."""
     directory = ensure_state_dir(root)
     try:
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(directory / LOCK_FILE, flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UltraError(f"{STATE_DIR}/{LOCK_FILE} is a symbolic link; ultra-env never writes through links",
@@ -29,8 +41,8 @@ def exclusive(root: Path, command: str) -> Iterator[None]:
         raise UltraError(f"cannot create {STATE_DIR}/{LOCK_FILE}: {exc.strerror}", f"make {root} writable") from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            _lock(fd)
+        except (BlockingIOError, PermissionError):
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             raise UltraError(f"another ultra-env run is changing this project ({holder})",
                              "wait for it to finish, then run this again") from None

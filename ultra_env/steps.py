@@ -356,13 +356,14 @@ def llm_targets(ctx: Context, provider: str | None = None, model: str | None = N
     from ultra_env.providers import registry
 
     root = local_models.api_for(ctx.settings).root if ctx.settings.features.local_llm else None
-    found = registry.targets(ctx.settings, root)
+    environ = {**(ctx.dotenv.values() if ctx.dotenv else {}), **ctx.inv.environ}  # endpoint keys: .env, env
+    found = registry.targets(ctx.settings, root, environ)
     if provider:
         found = [t for t in found if t.provider.name == provider]
     if model:
         found = [t for t in found if t.model in (model, _normalized_or_same(model, normalize))]
         if not found and provider:
-            base = registry.targets(ctx.settings, root)
+            base = registry.targets(ctx.settings, root, environ)
             found = [registry.Target(t.provider, model) for t in base if t.provider.name == provider][:1]
     if not found:
         profile = ctx.settings.profile.value

@@ -24,7 +24,7 @@ class Anthropic(HttpProvider):
     def __init__(self, api_key: str, *, base_url: str = "https://api.anthropic.com", transport: Any = None) -> None:
         super().__init__("anthropic", base_url,
                          {"x-api-key": api_key, "anthropic-version": VERSION, "content-type": "application/json"},
-                         secret=api_key, transport=transport)
+                         secret=api_key, transport=transport, proxies=True)
 
     def list_models(self, timeout: float) -> list[str]:
         return self._get_json("/v1/models", timeout, lambda data: [str(item["id"]) for item in data["data"]],

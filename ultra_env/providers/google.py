@@ -22,7 +22,8 @@ FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "R
 class Google(HttpProvider):
     def __init__(self, api_key: str, *, base_url: str = "https://generativelanguage.googleapis.com",
                  transport: Any = None) -> None:
-        super().__init__("google", base_url, {"x-goog-api-key": api_key}, secret=api_key, transport=transport)
+        super().__init__("google", base_url, {"x-goog-api-key": api_key}, secret=api_key, transport=transport,
+                         proxies=True)
 
     def list_models(self, timeout: float) -> list[str]:
         return self._get_json(

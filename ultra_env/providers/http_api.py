@@ -55,8 +55,9 @@ class HttpProvider:
     """``secret`` is masked as ``***`` in every message; ``transport`` (an httpx transport) is for tests."""
 
     def __init__(self, name: str, base_url: str, headers: dict[str, str], *, secret: str | None = None,
-                 transport: Any = None) -> None:
+                 transport: Any = None, proxies: bool = False) -> None:
         self.name = name
+        self._proxies = proxies
         self.base_url = base_url.rstrip("/")
         self._headers = headers
         self._secret = secret
@@ -85,7 +86,7 @@ class HttpProvider:
     # --- shared ---
 
     def _client(self, timeout: float) -> Any:
-        return http.client(timeout, transport=self._transport)
+        return http.client(timeout, transport=self._transport, proxies=self._proxies)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text

@@ -19,9 +19,9 @@ class OpenAICompatible(HttpProvider):
     the server is known to take it, since some OpenAI-compatible servers reject fields they do not know."""
 
     def __init__(self, name: str, base_url: str, api_key: str | None = None, *, stream_usage: bool = False,
-                 transport: Any = None) -> None:
+                 transport: Any = None, proxies: bool = False) -> None:
         super().__init__(name, base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {},
-                         secret=api_key, transport=transport)
+                         secret=api_key, transport=transport, proxies=proxies)
         self.stream_usage = stream_usage
 
     def list_models(self, timeout: float) -> list[str]:
