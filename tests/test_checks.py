@@ -182,3 +182,10 @@ def test_backend_in_error_is_a_warning() -> None:
     status = mr.RunnerStatus(True, {"llama.cpp": "Running: ok", "vllm": "Error: no GPU"}, "Docker Engine")
     results = by_name(run_checks(replace(healthy(), model_status=Probe(value=status)), settings("local")))
     assert results["backend vllm"].status is Status.WARN
+
+
+def test_runner_shows_its_server_version() -> None:
+    facts = replace(healthy(), model_version=Probe(value=mr.parse_version(text("dmr/version-new.txt"))))
+    assert "server v1.1.0" in by_name(run_checks(facts, settings("local")))["runner"].msg
+    down = replace(healthy(), model_version=Probe(value=mr.parse_version(text("dmr/version-new-server-down.txt"))))
+    assert "server" not in by_name(run_checks(down, settings("local")))["runner"].msg

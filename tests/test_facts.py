@@ -120,10 +120,6 @@ def test_list_json_and_normalised_lookup() -> None:
     assert not models[0].has("ai/smollm2:135M-Q4_0")
 
 
-def test_plugin_metadata() -> None:
-    assert mr.parse_plugin_metadata(fixture("dmr/plugin-metadata.json")) == "v1.0.6"
-
-
 @pytest.mark.parametrize(
     ("status_file", "expected"),
     [

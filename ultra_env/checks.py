@@ -134,7 +134,9 @@ def _runner(facts: Facts) -> Iterator[TaskResult]:
         yield result(DMR, "runner", Status.FAILED, f"Docker Model Runner is {why}", fix)
         return
     backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items()) or "no backend reported"
-    yield result(DMR, "runner", Status.OK, f"running ({status.kind or 'kind not reported'}); {backends}")
+    version: mr.PluginVersion | None = facts.model_version.value if facts.model_version else None
+    server = f", server {version.server}" if version and version.server else ""
+    yield result(DMR, "runner", Status.OK, f"running ({status.kind or 'kind not reported'}{server}); {backends}")
     for backend, text in status.backend_problems().items():
         yield result(DMR, f"backend {backend}", Status.WARN, text,
                      "docker model reinstall-runner" if not facts.desktop else "restart Docker Desktop")

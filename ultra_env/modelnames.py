@@ -44,13 +44,3 @@ def normalize(name: str) -> str:
     if match.group("tag") is None and match.group("digest") is None:
         lowered += ":latest"
     return lowered
-
-
-def same_model(a: str, b: str) -> bool:
-    return normalize(a) == normalize(b)
-
-
-def display(name: str) -> str:
-    """The CLI's short form: ``ai/`` and ``:latest`` stripped."""
-    short = name.removeprefix("ai/")
-    return short.removesuffix(":latest")

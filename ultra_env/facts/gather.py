@@ -57,20 +57,6 @@ def docker_version(timeout: float) -> Probe:
     return probe([DOCKER, "version", "--format", "{{json .}}"], parse_docker_version, timeout=timeout,
                  accept=lambda done: done.stdout.strip().startswith("{"))
 
-def concurrently(probes: dict[str, Callable[[], Probe]]) -> dict[str, Probe]:
-    if len(probes) == 1:
-        ((name, fn),) = probes.items()
-        return {name: fn()}
-    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futures = {name: pool.submit(fn) for name, fn in probes.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-def server_up(version: Probe) -> bool:
-    value: DockerVersion | None = version.value
-    return bool(value and value.server)
-
-
-
 def docker_info(timeout: float) -> Probe:
     # Like `docker version`, the client half (plugins, context) prints with the daemon down.
     return probe([DOCKER, "info", "--format", "{{json .}}"], parse_docker_info, timeout=timeout,
@@ -81,7 +67,20 @@ NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
 
 
 def model_status(timeout: float) -> Probe:
-    return probe([DOCKER, "model", "status", "--json"], mr.parse_status_json, timeout=timeout, env=NO_AUTO_INSTALL)
+    found = probe([DOCKER, "model", "status", "--json"], mr.parse_status_json, timeout=timeout, env=NO_AUTO_INSTALL)
+    if found.ok or mr.plugin_missing(found.output) or "--json" not in found.output:
+        return found
+    # A CLI too old for `status --json` ("unknown flag: --json"): read its text form instead.
+    try:
+        done = proc.run([DOCKER, "model", "status"], timeout=timeout, env=NO_AUTO_INSTALL)
+    except proc.ProcError as exc:
+        return Probe(error=str(exc))
+    return Probe(value=mr.parse_status_text(done.output, done.returncode), output=done.output)
+
+
+def model_version(timeout: float) -> Probe:
+    return probe([DOCKER, "model", "version"], mr.parse_version, timeout=timeout, env=NO_AUTO_INSTALL,
+                 accept=lambda done: "Version" in done.stdout)
 
 
 def model_list(timeout: float) -> Probe:
@@ -135,6 +134,7 @@ class Facts:
     docker_version: Probe
     docker_info: Probe
     model_status: Probe | None = None
+    model_version: Probe | None = None
     model_list: Probe | None = None
     host_api: Probe | None = None
     project_ports: Probe | None = None
@@ -218,6 +218,7 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
         futures: dict[str, Future[Probe]] = {}
         if local:
             futures["model_list"] = pool.submit(model_list, timeout)
+            futures["model_version"] = pool.submit(model_version, timeout)
             status = futures["model_status"] = pool.submit(model_status, timeout)
             futures["host_api"] = pool.submit(
                 lambda: host_api(api_root(status.result(), settings.model_runner.host_url), min(timeout, 5.0)))

@@ -142,11 +142,3 @@ def parse_list_json(stdout: str) -> list[LocalModel]:
             context_size=config.get("context_size"),
         ))
     return models
-
-
-def parse_plugin_metadata(stdout: str) -> str | None:
-    """``docker-model docker-cli-plugin-metadata`` → the plugin's version."""
-    data = json.loads(stdout)
-    if data.get("SchemaVersion") is None:
-        raise ValueError("not plugin metadata")
-    return data.get("Version")
