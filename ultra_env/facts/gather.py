@@ -114,7 +114,8 @@ def api_root(status: Probe, default: str) -> str:
 
 
 def host_api(root: str, timeout: float) -> Probe:
-    """``GET {root}/models`` == 200 is the CLI's own liveness check."""
+    """``GET {root}/models`` == 200 is the CLI's own liveness check; its body is ``list --json``'s
+    array, kept in ``output`` so that the model list needs no second call."""
     from ultra_env import http
 
     try:
@@ -123,7 +124,17 @@ def host_api(root: str, timeout: float) -> Probe:
         return Probe(error=str(exc), value=root)
     if response.status_code != 200:
         return Probe(error=f"GET {root}/models answered {response.status_code}", value=root)
-    return Probe(value=root)
+    return Probe(value=root, output=response.text)
+
+
+def models_via(api: Probe, timeout: float) -> Probe:
+    """The local models: from the API's answer when the host reaches it, else ``docker model list``."""
+    if api.ok:
+        try:
+            return Probe(value=mr.parse_list_json(api.output), output=api.output)
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return model_list(timeout)
 
 
 @dataclass
@@ -187,6 +198,9 @@ class Prefetch:
     the other core while this process imports and validates the configuration."""
 
     def __init__(self) -> None:
+        from ultra_env import http
+
+        http.prewarm()
         self.pool = ThreadPoolExecutor(max_workers=12)
         self.version = self.pool.submit(docker_version, EARLY_TIMEOUT)
         self.info = self.pool.submit(docker_info, EARLY_TIMEOUT)
@@ -217,11 +231,17 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
         if local:
-            futures["model_list"] = pool.submit(model_list, timeout)
             futures["model_version"] = pool.submit(model_version, timeout)
             status = futures["model_status"] = pool.submit(model_status, timeout)
-            futures["host_api"] = pool.submit(
-                lambda: host_api(api_root(status.result(), settings.model_runner.host_url), min(timeout, 5.0)))
+            configured = settings.model_runner.host_url.rstrip("/")
+            guess = pool.submit(host_api, configured, min(timeout, 5.0))  # usually where status will point
+
+            def api_answer() -> Probe:
+                root = api_root(status.result(), configured)
+                return guess.result() if root == configured else host_api(root, min(timeout, 5.0))
+
+            api = futures["host_api"] = pool.submit(api_answer)
+            futures["model_list"] = pool.submit(lambda: models_via(api.result(), timeout))
         port_facts = {port: future.result() for port, future in ports.items()}
         # Only a busy port raises the question whether this very stack holds it.
         busy = any(not free for free, _ in port_facts.values())
