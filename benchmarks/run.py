@@ -151,6 +151,18 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+READING = """
+## Reading the numbers
+
+- `invoke doctor` runs its probes at once (and starts the docker ones before its own configuration
+  is even imported), but it also starts a Python process with invoke and pydantic (≈0.25 s here,
+  `invoke config` alone), which the raw commands do not pay. With the stand-in, each `docker model`
+  call also starts two Python processes where Docker's plugin is one Go binary.
+- `invoke setup --local-llm` verifies more than `docker compose up` does: a streamed and a plain chat
+  completion, the API from inside the backend container and the backend's `/health`.
+"""
+
+
 def write(out: Path, rows: list[tuple[str, str, str]], bench_rows: list[dict], server_rates: list[float],
           runs: int) -> None:
     lines = [
@@ -183,7 +195,7 @@ def write(out: Path, rows: list[tuple[str, str, str]], bench_rows: list[dict], s
            f"(`eval time` lines of llama.cpp's log)." if server_rates else "nothing (no log lines found)."),
         "llama.cpp serves one request at a time, so concurrency raises time to first token and latency while "
         "total throughput stays flat.",
-        "",
+        READING,
     ]
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
