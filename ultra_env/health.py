@@ -150,8 +150,9 @@ def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
         "completion_tokens": usage.completion_tokens, "stream_latency_s": round(streamed.latency_s, 3),
         "finish_reason": plain.finish_reason,
     }
-    msg = (f"{model}: {plain.latency_s:.2f}s, first token {data['ttft_s']:.3f}s, "
-           f"{data['tokens_per_s'] or '?'} tokens/s, tokens {usage.prompt_tokens} in / {usage.completion_tokens} out")
+    msg = (f"{model}: streamed {streamed.chunks} tokens in {streamed.latency_s:.2f}s (first after "
+           f"{data['ttft_s']:.3f}s, {data['tokens_per_s'] or '?'} tokens/s); plain {plain.latency_s:.2f}s, "
+           f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out")
     return ok(name, msg, data=data)
 
 
