@@ -97,3 +97,26 @@ def test_a_refused_connection_is_transient_and_typed() -> None:
     with pytest.raises(ProviderError) as caught:
         provider.chat(ChatRequest(PROMPT, "m", max_tokens=1, timeout=2))
     assert caught.value.kind == "connection" and caught.value.transient
+
+
+def test_health_completion_stays_within_its_budget() -> None:
+    """A server that never answers: the health check gives up after its budget, not a multiple of it
+    (the provider does not retry on top of the check's own retries)."""
+    import socket
+    import time
+
+    from ultra_env.config import Settings
+    from ultra_env.health import Retrying, _completion
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        root = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        result = _completion(root, GEMMA, Settings(), Retrying(2.0, interval=0.2))
+        elapsed = time.monotonic() - start
+    finally:
+        silent.close()
+    assert result.status.value == "failed" and "timeout" in result.msg
+    assert elapsed < 2.0 + 1.5  # one budget (+ the last attempt's floor), not three

@@ -45,10 +45,14 @@ class Retrying:
         self.interval = interval
 
     def __call__(self, attempt: Callable[[], T]) -> T:
+        return self.within(lambda _: attempt())
+
+    def within(self, attempt: Callable[[float], T]) -> T:
+        """Like a call, but each attempt is told how many seconds are left, to use as its own timeout."""
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return attempt()
+                return attempt(max(deadline - time.monotonic(), 0.5))
             except Exception:
                 if time.monotonic() + self.interval > deadline:
                     raise
@@ -127,14 +131,14 @@ def _host_api_failure(root: str, exc: dmr.DmrError, desktop: bool) -> TaskResult
 
 
 def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
-    provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH)
+    provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH, retries=0)  # `retry` retries
     name = "chat completion"
     try:
         # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
-        streamed: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True,
-                                                                         timeout=settings.timeouts.health)))
-        plain: ChatResponse = retry(lambda: provider.chat(ChatRequest(PROMPT, model, max_tokens=4,
-                                                                      timeout=settings.timeouts.health)))
+        streamed: ChatResponse = retry.within(lambda left: provider.chat(
+            ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left)))
+        plain: ChatResponse = retry.within(lambda left: provider.chat(
+            ChatRequest(PROMPT, model, max_tokens=4, timeout=left)))
     except ProviderError as exc:
         fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
         if "context" in exc.message.lower():

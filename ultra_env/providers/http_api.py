@@ -55,9 +55,10 @@ class HttpProvider:
     """``secret`` is masked as ``***`` in every message; ``transport`` (an httpx transport) is for tests."""
 
     def __init__(self, name: str, base_url: str, headers: dict[str, str], *, secret: str | None = None,
-                 transport: Any = None, proxies: bool = False) -> None:
+                 transport: Any = None, proxies: bool = False, retries: int = RETRIES) -> None:
         self.name = name
         self._proxies = proxies
+        self.retries = retries  # 0 when the caller retries itself, so that waits do not multiply
         self.base_url = base_url.rstrip("/")
         self._headers = headers
         self._secret = secret
@@ -115,11 +116,11 @@ class HttpProvider:
 
     def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
         """``on_text`` receives each piece of text as it streams in (``request.stream`` only)."""
-        for attempt in range(RETRIES + 1):
+        for attempt in range(self.retries + 1):
             try:
                 return self._stream(request, on_text) if request.stream else self._plain(request)
             except ProviderError as exc:
-                if not exc.transient or attempt == RETRIES or exc.details.get("partial"):
+                if not exc.transient or attempt == self.retries or exc.details.get("partial"):
                     raise
                 wait = exc.details.get("retry_after_s")
                 time.sleep(0.5 * (attempt + 1) if wait is None else min(wait, MAX_WAIT_S))

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError, Usage, kind_for_status
-from ultra_env.providers.http_api import HttpProvider, Stream
+from ultra_env.providers.http_api import RETRIES, HttpProvider, Stream
 
 # OpenAI's 429s that say the account is out of credit or past a spend limit, not that it is too fast.
 QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
@@ -19,9 +19,9 @@ class OpenAICompatible(HttpProvider):
     the server is known to take it, since some OpenAI-compatible servers reject fields they do not know."""
 
     def __init__(self, name: str, base_url: str, api_key: str | None = None, *, stream_usage: bool = False,
-                 transport: Any = None, proxies: bool = False) -> None:
+                 transport: Any = None, proxies: bool = False, retries: int = RETRIES) -> None:
         super().__init__(name, base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {},
-                         secret=api_key, transport=transport, proxies=proxies)
+                         secret=api_key, transport=transport, proxies=proxies, retries=retries)
         self.stream_usage = stream_usage
 
     def list_models(self, timeout: float) -> list[str]:
