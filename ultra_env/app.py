@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ultra_env import converge, envfile, sources
 from ultra_env import state as state_mod
 from ultra_env.config import Settings
-from ultra_env.errors import ConfigError, UltraError
+from ultra_env.errors import UltraError
 from ultra_env.redact import Redactor
 from ultra_env.render import TEMPLATES_DIR
 from ultra_env.report import HumanReporter, JsonReporter
@@ -89,7 +89,7 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
         )
     except UltraError as exc:
         run.add(failed("configuration", exc.cause, exc.fix))
-        run.usage_error = isinstance(exc, ConfigError)
+        run.usage_error = exc.exit_code == 2
         return None
     redactor.add(*loaded.settings.secret_values())
     run.add(ok("configuration", describe(loaded)))

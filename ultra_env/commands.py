@@ -76,8 +76,8 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
 
     interactive = (sys.stdin.isatty() and not yes) if interactive is None else interactive
     ask_secret = ask_secret or getpass.getpass
-    say = report.Say(False)
-    say.line("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
+    say = report.say
+    say("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
     probe = Invocation(inv.root, inv.templates, Options(),
                        [Flag("onboard", "profile", "hybrid")], inv.environ)
     run, ctx = begin("onboard", probe, symbols=True)
@@ -91,17 +91,17 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
     keys = [n for n, r in by_name.items() if r.area == "Cloud keys" and r.status is Status.OK]
     suggested = "local" if local_ok else ("cloud" if keys else "mock")
 
-    say.line("\nStep 2 of 4 · the profile")
+    say("\nStep 2 of 4 · the profile")
     for option in Profile:
         mark = "*" if option.value == suggested else " "
-        say.line(f"  {mark} {option.value:<7} {PROFILE_HELP[option]}")
+        say(f"  {mark} {option.value:<7} {PROFILE_HELP[option]}")
     chosen = profile or suggested
     if interactive and not profile:
         chosen = ask(f"Profile [{suggested}]: ").strip() or suggested
-    say.line(f"  → {chosen}")
+    say(f"  → {chosen}")
 
     environ = dict(inv.environ)
-    say.line("\nStep 3 of 4 · API keys")
+    say("\nStep 3 of 4 · API keys")
     if chosen in ("cloud", "hybrid") and interactive:
         for name, provider in ctx.settings.providers.items():
             if provider.api_key is None:
@@ -109,10 +109,10 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
                 if value:
                     environ[provider.key_var] = value
     else:
-        say.line("  none asked" + (" (the profile needs none)" if chosen in ("local", "mock") else
+        say("  none asked" + (" (the profile needs none)" if chosen in ("local", "mock") else
                                   " (not interactive: add them to .env)"))
 
-    say.line("\nStep 4 of 4 · setting up")
+    say("\nStep 4 of 4 · setting up")
     chosen_inv = Invocation(inv.root, inv.templates, inv.options, [f for f in inv.flags if f.path != "profile"],
                             environ)
     code = cmd_profile(chosen_inv, chosen)

@@ -306,15 +306,9 @@ def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO
     write(stream, redactor("\n".join(lines + errors)) + "\n")
 
 
-class Say:
-    """Plain lines for people; silent when the run prints JSON."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def line(self, text: str) -> None:
-        if not self.quiet:
-            write(sys.stdout, text + "\n")
+def say(text: str) -> None:
+    """A plain line for people (onboarding's steps)."""
+    write(sys.stdout, text + "\n")
 
 
 def print_summary(settings: Any, root: Any, *, ok: bool, stream: TextIO | None = None) -> None:
