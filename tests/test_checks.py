@@ -92,9 +92,10 @@ CASES = {
     "Desktop too old on macOS": (lambda f: replace(f, host_os="macOS", docker_version=Probe(
         value=parse_docker_version(text("docker/version-desktop-4.25-windows.json")))), "local",
         "Docker Desktop version", "older than 4.40.0", "docker desktop enable model-runner --tcp 12434"),
-    "Desktop for Linux": (lambda f: replace(f, docker_version=Probe(
-        value=parse_docker_version(text("docker/version-desktop-4.48-macos.json")))), "local",
-        "Docker Desktop for Linux", "does not run on Docker Desktop for Linux", "docker-model-plugin"),
+    "runner not running on Desktop for Linux": (lambda f: replace(f, docker_version=Probe(
+        value=parse_docker_version(text("docker/version-desktop-4.48-linux.json"))), model_status=Probe(
+        value=mr.parse_status_json(text("dmr/status-json-not-running.json")))), "local",
+        "runner", "is not running", "docker model install-runner"),
     "compose missing": (lambda f: replace(f, docker_info=info(compose=None)), "mock",
                         "docker compose", "not found", "docker-compose-plugin"),
     "plugin missing on Engine": (lambda f: replace(f, docker_info=info(model=None)), "local",
@@ -109,9 +110,6 @@ CASES = {
     "runner not running on Engine": (lambda f: replace(f, model_status=Probe(
         value=mr.parse_status_json(text("dmr/status-json-not-running.json")))), "local",
         "runner", "is not running", "docker model install-runner"),
-    "host TCP off on Desktop": (lambda f: replace(healthy(**DESKTOP_MAC), ports={8000: (True, None), 12434: (True, None)},
-                                                  host_api=Probe(value="http://localhost:12434", error="ConnectError")),
-                                "local", "API from the host", "host-side TCP is off", "--tcp 12434"),
     "port 12434 taken by another program": (lambda f: replace(f, ports={8000: (True, None), 12434: (False, "nginx (pid 42)")},
                                                               host_api=Probe(value="http://localhost:12434", error="404")),
                                             "local", "API from the host", "held by nginx (pid 42)", "free port 12434"),
@@ -130,6 +128,33 @@ def test_each_problem_fails_with_its_fix(case: str) -> None:
     assert results[name].status is Status.FAILED, results[name]
     assert cause in results[name].msg
     assert fix in results[name].fix
+
+
+def test_desktop_for_linux_is_probed_not_assumed() -> None:
+    """Desktop for Linux runs Model Runner as a plain Engine would (reference section 1): with the
+    plugin and a running runner, nothing fails."""
+    linux = parse_docker_version(text("docker/version-desktop-4.48-linux.json"))
+    results = run_checks(replace(healthy(), docker_version=Probe(value=linux)), settings("local"))
+    assert [r for r in results if r.status is Status.FAILED] == []
+    assert "Docker Desktop 4.48.0" in by_name(results)["daemon"].msg
+
+
+def test_host_tcp_off_is_a_warning_because_the_cli_still_works() -> None:
+    facts = replace(healthy(**DESKTOP_MAC), ports={8000: (True, None), 12434: (True, None)},
+                    host_api=Probe(value="http://localhost:12434", error="ConnectError"))
+    result = by_name(run_checks(facts, settings("local")))["API from the host"]
+    assert result.status is Status.WARN and "host-side TCP is off" in result.msg and "docker model CLI" in result.msg
+    assert result.fix == "docker desktop enable model-runner --tcp 12434"
+
+
+def test_the_host_port_comes_from_host_url() -> None:
+    facts = replace(healthy(**DESKTOP_MAC), ports={8000: (True, None), 13555: (False, "nginx (pid 42)")},
+                    host_api=Probe(value="http://localhost:13555", error="404"))
+    s = settings("local", ULTRA_ENV_MODEL_RUNNER__HOST_URL="http://localhost:13555")
+    result = by_name(run_checks(facts, s))["API from the host"]
+    assert result.status is Status.FAILED and "port 13555 is held by nginx" in result.msg
+    tcp = by_name(run_checks(replace(facts, ports={8000: (True, None), 13555: (True, None)}), s))["API from the host"]
+    assert tcp.fix == "docker desktop enable model-runner --tcp 13555"
 
 
 def test_a_missing_model_disk_need_counts_only_models_to_pull() -> None:

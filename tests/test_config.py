@@ -84,7 +84,7 @@ def test_cloud_keys_come_from_dotenv_and_the_environment_wins(tmp_path: Path) ->
 def test_models_from_env_json_are_normalised(tmp_path: Path) -> None:
     environ = {"ULTRA_ENV_MODELS": '[{"name": "gemma3:270M-Q4_K_M", "context_size": 2048}, {"name": "smollm2", "key": "small"}]'}
     models = load(tmp_path, environ=environ).settings.models
-    assert [m.name for m in models] == ["ai/gemma3:270m-q4_k_m", "ai/smollm2:latest"]
+    assert [m.name for m in models] == ["ai/gemma3:270M-Q4_K_M", "ai/smollm2:latest"]
 
 
 @pytest.mark.parametrize(

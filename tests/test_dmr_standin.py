@@ -1,8 +1,10 @@
-"""Tests of the DMR stand-in itself, against the literal formats of the reference
+"""Tests of the DMR stand-in itself: the literal behaviour of docker/model-runner as its source
+shows it (facts in /tmp/research/dmr-upstream-facts.md) and the reference formats
 (/work/shared/reference/docker-model-runner.md), old and new CLI output."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -19,15 +21,20 @@ import httpx
 import pytest
 
 if __package__:
-    from .dmr_standin import llama, names, plugin, server, state
+    from .dmr_standin import allowlist, goformat, llama, names, plugin, releases, server, state
 else:
-    from dmr_standin import llama, names, plugin, server, state
+    from dmr_standin import allowlist, goformat, llama, names, plugin, releases, server, state
 
 GEMMA = "ai/gemma3:270M-Q4_K_M"
-GEMMA_TAG = "ai/gemma3:270m-q4_k_m"
+GEMMA_LOWER = "ai/gemma3:270m-q4_k_m"
+GEMMA_BYTES = 253_113_024
 FORMATS = ["new", "old"]
 SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
-PROGRESS = re.compile(r"^Downloaded \d+\.\d\dMB of \d+\.\d\dMB$")
+PROGRESS = re.compile(r"^Downloaded \d+\.\d\d(B|kB|MB) of \d+\.\d\dMB$")
+PLAIN = "text/plain; charset=utf-8"
+GATED = "hf.co/Org/Gated-GGUF:Q4_K_M"
+GATED_TAG = "huggingface.co/org/gated-gguf:Q4_K_M"
+TOKEN = "hf_standin_token"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -62,6 +69,18 @@ def home(tmp_path: Path, gemma: state.Entry) -> Path:
 
 
 @pytest.fixture
+def gated(home: Path, gguf: Path) -> str:
+    """A gated Hugging Face repo in the registry, readable with TOKEN."""
+    entry = state.registry_entry(
+        GATED, gguf, quantization="Q4_K_M", parameters="268.10 M", architecture="gemma3",
+        context_size=32768, model_id="sha256:" + "1" * 64, gated=True,
+    )
+    state.add_to_registry(home, entry)
+    state.update(home, hf_token=TOKEN)
+    return GATED
+
+
+@pytest.fixture
 def api(home: Path) -> Iterator[server.ServerHandle]:
     handle = server.start(home, 0)
     try:
@@ -85,13 +104,17 @@ def docker_config(tmp_path: Path, home: Path) -> Path:
 
 @pytest.fixture
 def run(docker_config: Path) -> Run:
-    """Runs the plugin the way the docker CLI does: `docker-model model ARGS...`."""
+    """Runs the plugin the way the docker CLI does: `docker-model model ARGS...`, with
+    MODEL_RUNNER_NO_AUTO_INSTALL=1 unless `env` says otherwise (a None value unsets)."""
     executable = docker_config / "cli-plugins" / "docker-model"
 
-    def invoke(*args: str, plugin_args: tuple[str, ...] = ("model",)) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+    def invoke(
+        *args: str, plugin_args: tuple[str, ...] = ("model",), env: dict[str, str | None] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        merged = {**os.environ, "MODEL_RUNNER_NO_AUTO_INSTALL": "1", **(env or {})}
+        clean = {k: v for k, v in merged.items() if v is not None}
         return subprocess.run(
-            [str(executable), *plugin_args, *args], capture_output=True, text=True, timeout=60, env=env
+            [str(executable), *plugin_args, *args], capture_output=True, text=True, timeout=90, env=clean
         )
 
     return invoke
@@ -110,34 +133,114 @@ def docker_cli(docker_config: Path, request: pytest.FixtureRequest) -> Run:
     return invoke
 
 
-def pull(http: httpx.Client, name: str = GEMMA) -> list[dict[str, Any]]:
-    with http.stream("POST", "/models/create", json={"from": name}) as response:
+def events(http: httpx.Client, name: str = GEMMA, **body: Any) -> list[dict[str, Any]]:
+    """A pull read as JSON lines (`Accept: application/json`)."""
+    headers = {"Accept": "application/json"}
+    with http.stream("POST", "/models/create", json={"from": name, **body}, headers=headers) as response:
         assert response.status_code == 200
         return [json.loads(line) for line in response.iter_lines() if line]
 
 
-# --- names (reference section 5) -------------------------------------------------------------
+pull = events
 
 
-@pytest.mark.parametrize(
-    ("given", "normalised"),
-    [
-        ("smollm2", "ai/smollm2:latest"),
-        ("ai/smollm2", "ai/smollm2:latest"),
-        ("ai/smollm2:360M-Q4_K_M", "ai/smollm2:360m-q4_k_m"),
-        ("hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S",
-         "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_s"),
-        (GEMMA, GEMMA_TAG),
-    ],
-)
-def test_normalise(given: str, normalised: str) -> None:
+def plain_error(response: httpx.Response, status: int, body: str) -> None:
+    """Go's http.Error: the status, text/plain; charset=utf-8, the message and a newline."""
+    assert response.status_code == status
+    assert response.headers["content-type"] == PLAIN
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text == body + "\n"
+
+
+# --- names (item 2: pkg/distribution/distribution/client.go normalizeModelName) --------------
+
+
+# normalize_test.go TestNormalizeModelName, case for case
+UPSTREAM_NORMALIZE_TABLE = [
+    ("gemma3", "ai/gemma3:latest"),
+    ("gemma3:v1", "ai/gemma3:v1"),
+    ("myorg/model", "myorg/model:latest"),
+    ("myorg/model:v2", "myorg/model:v2"),
+    ("ai/gemma3:latest", "ai/gemma3:latest"),
+    ("registry.example.com/model", "registry.example.com/model:latest"),
+    ("registry.example.com/model:v1", "registry.example.com/model:v1"),
+    ("registry.example.com/myorg/model:v1", "registry.example.com/myorg/model:v1"),
+    ("1234567890ab", "1234567890ab"),
+    ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    ("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    ("", ""),
+    ("   ", ""),
+    ("  gemma3  ", "ai/gemma3:latest"),
+    ("model:", "ai/model:latest"),
+    ("myorg/model:", "myorg/model:latest"),
+    ("abc123", "ai/abc123:latest"),
+    ("model-xyz", "ai/model-xyz:latest"),
+    ("MyModel", "ai/mymodel:latest"),
+    ("hf.co/org/model", "huggingface.co/org/model:latest"),
+    ("hf.co/org/model:Q4_K_M", "huggingface.co/org/model:Q4_K_M"),
+    ("huggingface.co/org/model", "huggingface.co/org/model:latest"),
+    ("huggingface.co/org/model:Q4_K_M", "huggingface.co/org/model:Q4_K_M"),
+]
+
+
+@pytest.mark.parametrize(("given", "normalised"), UPSTREAM_NORMALIZE_TABLE)
+def test_normalise_matches_upstream_table(given: str, normalised: str) -> None:
     assert names.normalise(given) == normalised
 
 
-def test_display_strips_ai_and_latest() -> None:
+@pytest.mark.parametrize(("given", "normalised"), [
+    (GEMMA, GEMMA),
+    ("gemma3:270M-Q4_K_M", GEMMA),
+    ("AI/Gemma3:270M-Q4_K_M", GEMMA),
+    ("ai/smollm2:360M-Q4_K_M", "ai/smollm2:360M-Q4_K_M"),
+    ("hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S", "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_S"),
+    (GATED, GATED_TAG),
+])
+def test_normalise_keeps_the_tag_case(given: str, normalised: str) -> None:
+    assert names.normalise(given) == normalised
+    assert names.normalise(GEMMA_LOWER) != names.normalise(GEMMA)
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    (GEMMA, True), ("smollm2", True), (GATED, True), ("1234567890ab", True),
+    ("Not A Name!", False), ("", False), ("ai/x:bad tag", False),
+])
+def test_reference_validity(name: str, valid: bool) -> None:
+    assert names.is_valid(name) is valid
+
+
+def test_display_strips_defaults() -> None:
     assert names.display("ai/smollm2:latest") == "smollm2"
-    assert names.display(GEMMA_TAG) == "gemma3:270m-q4_k_m"
+    assert names.display(GEMMA) == "gemma3:270M-Q4_K_M"
+    assert names.display("docker.io/ai/gemma3:v1") == "gemma3:v1"
     assert names.display("huggingface.co/x/y:latest") == "huggingface.co/x/y"
+
+
+def test_gemma_is_registered_under_the_capital_tag(home: Path) -> None:
+    assert state.GEMMA_NAME == GEMMA
+    assert list(state.load(home)["registry"]) == [GEMMA]
+
+
+# --- Go text conventions --------------------------------------------------------------------
+
+
+def test_html_escape_is_gos_not_pythons() -> None:
+    text = """<a href="x">it's & </a>"""
+    assert goformat.html_escape(text) == "&lt;a href=&#34;x&#34;&gt;it&#39;s &amp; &lt;/a&gt;"
+    assert goformat.html_escape(text) != html.escape(text)
+    assert goformat.html_unescape(goformat.html_escape(text)) == text
+
+
+def test_go_json_escapes_html_characters() -> None:
+    assert goformat.marshal({"m": "<&>"}) == '{"m":"\\u003c\\u0026\\u003e"}'
+    assert goformat.marshal({"m": "<&>"}, escape_html=False) == '{"m":"<&>"}'
+
+
+@pytest.mark.parametrize(("size", "text"), [(0, "0.00B"), (999, "999.00B"), (8_388_608, "8.39MB"), (GEMMA_BYTES, "253.11MB")])
+def test_progress_sizes_are_go_units_custom_size(size: int, text: str) -> None:
+    assert goformat.custom_size(size) == text
 
 
 # --- plugin metadata, status, version ----------------------------------------------------------
@@ -181,26 +284,23 @@ def test_status_text_running(home: Path, api: server.ServerHandle, run: Run, fmt
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("how", ["api down", "config says not running"])
-def test_status_text_not_running(home: Path, run: Run, request: pytest.FixtureRequest, fmt: str, how: str) -> None:
-    state.update(home, format=fmt)
-    if how != "api down":
-        request.getfixturevalue("api")
-        state.update(home, running=False)
+def test_status_text_not_running_on_503(home: Path, api: server.ServerHandle, run: Run, fmt: str) -> None:
+    state.update(home, format=fmt, running=False)
     result = run("status")
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == "Docker Model Runner is not running"
-    assert "What's next:" in result.stdout
-    assert "\x1b[1m" in result.stdout
-    assert "docker desktop enable model-runner" in result.stdout
+    assert "\x1b[1m\nWhat's next:\x1b[0m\n" in result.stdout
+    assert "    Enable Docker Model Runner via the CLI → docker desktop enable model-runner\n" in result.stdout
+    assert "Settings->AI->Enable Docker Model Runner" in result.stdout
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("running", [True, False])
 def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, running: bool) -> None:
     state.update(home, format=fmt, running=running)
-    result = run("status", "--json")
-    assert result.returncode == 0
+    # the old plugins panic with MODEL_RUNNER_NO_AUTO_INSTALL (test_old_plugins_panic): leave it unset here
+    result = run("status", "--json", env={"MODEL_RUNNER_NO_AUTO_INSTALL": None})
+    assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert len(result.stdout.strip().splitlines()) == 1
     status = json.loads(result.stdout)
@@ -209,10 +309,11 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
     if fmt == "new":
         assert list(status) == ["running", "backends", "kind", "endpoint", "endpointHost"]
         assert status["kind"] == "Docker Engine"
-        assert status["endpointHost"] == f"http://localhost:{port}/engines/v1/"
+        assert status["endpoint"] == f"http://host.docker.internal:{port}/v1/"  # CLI v1.0.6
+        assert status["endpointHost"] == f"http://127.0.0.1:{port}/v1/"
     else:
         assert list(status) == ["running", "backends", "endpoint"]
-    assert status["endpoint"] == f"http://172.17.0.1:{port}/engines/v1/"
+        assert status["endpoint"] == f"http://172.17.0.1:{port}/engines/v1/"
     if running:
         prefix = "Running: " if fmt == "new" else "running llama.cpp version: "
         assert status["backends"]["llama.cpp"].startswith(prefix)
@@ -220,21 +321,101 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
         assert status["backends"] == {}
 
 
-def test_status_json_not_running_when_api_down(home: Path, run: Run) -> None:
+# item 5: cmd/cli/commands/status.go jsonStatus and its history (76ea6d78, 07eb5dab)
+@pytest.mark.parametrize(("cli", "kind", "rootless", "endpoint", "endpoint_host"), [
+    ("v1.0.5", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ("v1.0.8", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ("v1.0.9", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ("v1.1.5", "Docker Engine", True, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ("v1.2.6", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ("v1.0.6", "Docker Desktop", False, "http://model-runner.docker.internal/v1/", "http://localhost/exp/vDD4.40/v1/"),
+    ("v1.0.6", "Docker Engine (Manual Install)", False, "http://localhost:{p}/v1/", "http://localhost:{p}/v1/"),
+    ("v1.0.6", "Docker Cloud", False, "http://127.0.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+])
+def test_status_json_new_endpoints(
+    home: Path, api: server.ServerHandle, run: Run, cli: str, kind: str, rootless: bool, endpoint: str, endpoint_host: str
+) -> None:
+    state.update(home, cli_version=cli, kind=kind, rootless=rootless)
+    status = json.loads(run("status", "--json").stdout)
+    assert status["kind"] == kind
+    assert status["endpoint"] == endpoint.format(p=api.port)
+    assert status["endpointHost"] == endpoint_host.format(p=api.port)
+
+
+def test_status_json_overrides(home: Path, api: server.ServerHandle, run: Run) -> None:
+    state.update(home, endpoint="http://gw:1/engines/v1/", endpoint_host="http://h:2/engines/v1/")
+    status = json.loads(run("status", "--json").stdout)
+    assert (status["endpoint"], status["endpointHost"]) == ("http://gw:1/engines/v1/", "http://h:2/engines/v1/")
+    state.update(home, bridge_gateway="10.9.0.1", cli_version="v1.1.0", endpoint=None, endpoint_host=None)
+    assert json.loads(run("status", "--json").stdout)["endpoint"] == f"http://10.9.0.1:{api.port}/v1/"
+
+
+@pytest.mark.parametrize(("server_version", "answers"), [("v0.9.0", False), ("v1.0.0", True), ("v1.1.0", True)])
+def test_v1_alias_only_on_servers_from_v1_0_0(home: Path, http: httpx.Client, server_version: str, answers: bool) -> None:
+    state.update(home, server_version=server_version)
+    assert http.get("/engines/v1/models").status_code == 200
+    assert (http.get("/v1/models").status_code == 200) is answers
+
+
+# item 6: cmd/cli/desktop/desktop.go Status + handleQueryError, commands/utils.go handleClientError
+@pytest.mark.parametrize("args", [("status", "--json"), ("status",)])
+def test_status_with_the_api_refusing_connections(home: Path, run: Run, args: tuple[str, ...]) -> None:
+    port = state.load(home)["port"]
+    result = run(*args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f'Failed to get Docker Model Runner status: error querying /models: Get "http://localhost:{port}/models": '
+        f"dial tcp 127.0.0.1:{port}: connect: connection refused\n"
+    )
+
+
+def test_status_json_on_503_is_not_running_with_exit_0(home: Path, api: server.ServerHandle, run: Run) -> None:
+    state.update(home, running=False)
     result = run("status", "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["running"] is False
 
 
-def test_status_json_desktop_kind_and_overrides(home: Path, api: server.ServerHandle, run: Run) -> None:
-    state.update(home, kind="Docker Desktop")
-    status = json.loads(run("status", "--json").stdout)
-    assert status["kind"] == "Docker Desktop"
-    assert status["endpoint"] == "http://model-runner.docker.internal/v1/"
-    assert status["endpointHost"] == "http://localhost/exp/vDD4.40/v1/"
-    state.update(home, kind="Docker Engine", endpoint="http://gw:1/engines/v1/", endpoint_host="http://h:2/engines/v1/")
-    status = json.loads(run("status", "--json").stdout)
-    assert (status["endpoint"], status["endpointHost"]) == ("http://gw:1/engines/v1/", "http://h:2/engines/v1/")
+# item 7: the nil runner dereference of model-cli v0.1.31 … cmd/cli v1.0.4 (fixed by 76ea6d78)
+@pytest.mark.parametrize("cli", ["v0.1.31", "v0.1.42", "v0.1.46", "v1.0.0", "v1.0.4"])
+@pytest.mark.parametrize("kind", ["Docker Engine", "Docker Cloud"])
+def test_old_plugins_panic_on_status_json(home: Path, api: server.ServerHandle, run: Run, cli: str, kind: str) -> None:
+    state.update(home, format="old", cli_version=cli, kind=kind)
+    result = run("status", "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == "panic: runtime error: invalid memory address or nil pointer dereference"
+    assert lines[1].startswith("[signal SIGSEGV: segmentation violation code=0x1 addr=0x8 pc=0x")
+    assert lines[2:4] == ["", "goroutine 1 [running]:"]
+    package = "github.com/docker/model-cli/commands" if cli < "v0.1.43" else "github.com/docker/model-runner/cmd/cli/commands"
+    assert lines[4].startswith(f"{package}.jsonStatus(0x0, ")
+    text = run("status")
+    assert text.returncode == 0 and text.stdout.startswith("Docker Model Runner is running\n")
+
+
+@pytest.mark.parametrize(("cli", "kind", "no_auto_install"), [
+    ("v1.0.5", "Docker Engine", "1"),
+    ("v1.0.4", "Docker Desktop", "1"),
+    ("v1.0.4", "Docker Engine (Manual Install)", "1"),
+    ("v1.0.4", "Docker Engine", None),
+])
+def test_no_panic_outside_that_range(
+    home: Path, api: server.ServerHandle, run: Run, cli: str, kind: str, no_auto_install: str | None
+) -> None:
+    assert not releases.status_json_panics(cli, kind, bool(no_auto_install))
+    state.update(home, format="new" if cli == "v1.0.5" else "old", cli_version=cli, kind=kind)
+    result = run("status", "--json", env={"MODEL_RUNNER_NO_AUTO_INSTALL": no_auto_install})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["running"] is True
+
+
+def test_panic_needs_the_api_to_answer(home: Path, run: Run) -> None:
+    state.update(home, format="old", cli_version="v1.0.2")
+    result = run("status", "--json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Failed to get Docker Model Runner status: error querying /models: ")
 
 
 @pytest.mark.parametrize("up", [True, False])
@@ -261,7 +442,7 @@ def test_unknown_subcommand_fails(home: Path, run: Run) -> None:
     assert "unknown command" in result.stderr
 
 
-# --- list, pull, rm, configure, inspect ---------------------------------------------------------
+# --- list, pull, rm, tag, configure, inspect ---------------------------------------------------
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -272,35 +453,47 @@ def test_pull_progress_and_success(home: Path, api: server.ServerHandle, run: Ru
     lines = result.stdout.splitlines()
     assert len(lines) > 2
     assert all(PROGRESS.match(line) for line in lines[:-1]), lines[:-1]
+    assert lines[0] == "Downloaded 8.39MB of 253.11MB"
     assert lines[-2] == "Downloaded 253.11MB of 253.11MB"
     expected = "Model pulled successfully" if fmt == "new" else f"Model {GEMMA} pulled successfully"
     assert lines[-1] == expected
     again = run("pull", GEMMA)
     assert again.returncode == 0
     if fmt == "new":
-        assert again.stdout.splitlines() == ["Using cached model: 253.11MB"]
+        assert again.stdout.splitlines() == ["Using cached model: 241.39MiB"]
     else:
         assert again.stdout.splitlines()[-1] == expected
 
 
-@pytest.mark.parametrize("model", ["ai/does-not-exist", "Not A Name!"])
-def test_pull_failure(home: Path, api: server.ServerHandle, run: Run, model: str) -> None:
+@pytest.mark.parametrize(("model", "status", "body"), [
+    ("ai/does-not-exist", "404 Not Found", "Model not found"),
+    (GEMMA_LOWER, "404 Not Found", "Model not found"),
+    ("Not A Name!", "400 Bad Request", "Invalid model reference"),
+])
+def test_pull_failure(home: Path, api: server.ServerHandle, run: Run, model: str, status: str, body: str) -> None:
+    state.update(home, cli_version="v1.1.29")  # trims the body
     result = run("pull", model)
     assert result.returncode == 1
-    assert result.stderr.startswith("Failed to pull model: ")
+    assert result.stderr == f"Failed to pull model: pulling {model} failed with status {status}: {body}\n"
+    assert "Retrying" not in result.stderr
 
 
-def test_pull_not_running(home: Path, run: Run) -> None:
+def test_pull_with_the_api_refusing_connections(home: Path, run: Run) -> None:
+    state.update(home, cli_version="v1.0.0")  # before automatic retries (0652fa56)
+    port = state.load(home)["port"]
     result = run("pull", GEMMA)
     assert result.returncode == 1
-    assert result.stderr.startswith("Failed to pull model: ")
+    assert result.stderr == (
+        f'Failed to pull model: error querying /models/create: Post "http://localhost:{port}/models/create": '
+        f"dial tcp 127.0.0.1:{port}: connect: connection refused\n"
+    )
 
 
 def test_pull_error_inside_stream_fails(home: Path, api: server.ServerHandle, run: Run) -> None:
     state.update(home, inject={"create_error": {"message": "unexpected EOF", "after_progress": 2}})
     result = run("pull", GEMMA)
     assert result.returncode == 1
-    assert result.stderr.strip() == "Failed to pull model: unexpected EOF"
+    assert result.stderr == "Failed to pull model: Error: unexpected EOF\n"
     assert json.loads(run("ls", "--json").stdout) == []
 
 
@@ -308,8 +501,16 @@ def test_pull_retries_cut_downloads(home: Path, api: server.ServerHandle, run: R
     state.update(home, inject={"create_network_failures": 1})
     result = run("pull", GEMMA)
     assert result.returncode == 0, result.stderr
-    assert "Retrying download (attempt 1/4) in 1s..." in result.stderr
+    assert result.stderr == "Retrying download (attempt 1/3) in 1s...\n"  # CLI v1.0.6: 3 retries
     assert result.stdout.splitlines()[-1] == "Model pulled successfully"
+
+
+def test_pull_retries_four_times_on_recent_clis(home: Path, api: server.ServerHandle, run: Run) -> None:
+    state.update(home, cli_version="v1.1.37", inject={"create_network_failures": 2})
+    result = run("pull", GEMMA)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "Retrying download (attempt 1/4) in 1s...\nRetrying download (attempt 2/4) in 2s...\n"
+    assert result.stdout.splitlines().count("") == 2  # the empty stdout line before each retry (6e9c2031)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -323,13 +524,23 @@ def test_list_json_and_ls(home: Path, api: server.ServerHandle, run: Run, fmt: s
     models = json.loads(result.stdout)
     assert isinstance(models, list) and len(models) == 1
     model = models[0]
-    assert set(model) >= {"id", "tags", "created", "config"}
+    assert set(model) == {"id", "tags", "created", "config"}
     assert SHA256.match(model["id"])
-    assert model["tags"] == [GEMMA_TAG]
+    assert model["tags"] == [GEMMA]
     assert isinstance(model["created"], int)
-    assert set(model["config"]) >= {"format", "quantization", "parameters", "architecture", "size", "context_size"}
-    assert model["config"]["format"] == "gguf"
+    assert model["config"] == {
+        "format": "gguf", "quantization": "Q4_K_M", "parameters": "268.10 M" if fmt == "old" else "268.10M",
+        "architecture": "gemma3", "size": "241.39 MiB" if fmt == "old" else "241.39MiB", "context_size": 32768,
+    }
     assert run("ls", "--json").stdout == result.stdout
+
+
+def test_list_filter(home: Path, api: server.ServerHandle, run: Run) -> None:
+    run("pull", GEMMA)
+    state.add_tag(home, GEMMA, "ai/gemma3:second")
+    assert json.loads(run("ls", "--json", "gemma3").stdout)[0]["tags"] == [GEMMA, "ai/gemma3:second"]
+    assert json.loads(run("ls", "--json", "gemma3:second").stdout)[0]["tags"] == ["ai/gemma3:second"]
+    assert run("ls", "--json", "gemma3:270m-q4_k_m").stdout == "null\n"
 
 
 def test_list_openai_and_text(home: Path, api: server.ServerHandle, run: Run) -> None:
@@ -337,27 +548,86 @@ def test_list_openai_and_text(home: Path, api: server.ServerHandle, run: Run) ->
     openai = json.loads(run("list", "--openai").stdout)
     assert openai["object"] == "list"
     assert [set(m) >= {"id", "object", "created", "owned_by"} for m in openai["data"]] == [True]
-    assert openai["data"][0]["id"] == GEMMA_TAG
+    assert openai["data"][0]["id"] == GEMMA
     assert openai["data"][0]["object"] == "model"
     assert openai["data"][0]["owned_by"] == "docker"
     lines = run("ls").stdout.splitlines()
     for column in ("MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "SIZE"):
         assert column in lines[0]
-    assert lines[1].split()[0] == "gemma3:270m-q4_k_m"
+    assert lines[1].split()[0] == "gemma3:270M-Q4_K_M"
 
 
 def test_rm(home: Path, api: server.ServerHandle, run: Run) -> None:
     run("pull", GEMMA)
     result = run("rm", "gemma3:270M-Q4_K_M")
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0] == f"Untagged: {GEMMA_TAG}"
+    assert result.stdout.splitlines()[0] == f"Untagged: {GEMMA}"
     assert SHA256.match(result.stdout.splitlines()[1].removeprefix("Deleted: "))
     missing = run("rm", "gemma3:270M-Q4_K_M")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "Failed to remove model: no such model: gemma3:270M-Q4_K_M"
+    assert missing.stderr == "Failed to remove model: no such model: gemma3:270M-Q4_K_M\n"
     run("pull", GEMMA)
+    assert run("rm", GEMMA_LOWER).returncode == 1  # the tag compares exactly
     assert run("rm", "-f", GEMMA).returncode == 0
     assert json.loads(run("ls", "--json").stdout) == []
+
+
+def test_rm_of_one_tag_keeps_the_model(home: Path, api: server.ServerHandle, run: Run, http: httpx.Client) -> None:
+    run("pull", GEMMA)
+    state.add_tag(home, GEMMA, "ai/gemma3:second")
+    model_id = http.get("/models").json()[0]["id"]
+    plain_error(http.delete(f"/models/{model_id}"), 409, (
+        f'error while deleting model: unable to delete "{model_id}" (must be forced) '
+        "due to multiple tag references: resource conflict"
+    ))
+    result = run("rm", "ai/gemma3:second")
+    assert result.stdout == "Untagged: ai/gemma3:second\n"
+    assert http.get("/models").json()[0]["tags"] == [GEMMA]
+
+
+# item 3: `docker model tag` (cmd/cli/commands/tag.go) and POST /models/{name}/tag
+def test_tag_command(home: Path, api: server.ServerHandle, run: Run, http: httpx.Client) -> None:
+    run("pull", GEMMA)
+    result = run("tag", "gemma3:270M-Q4_K_M", "ai/gemma3:second")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'Model "gemma3:270M-Q4_K_M" tagged successfully with "ai/gemma3:second"\n'
+    assert http.get("/models").json()[0]["tags"] == [GEMMA, "ai/gemma3:second"]
+    missing = run("tag", "ai/nothing", "ai/x:y")
+    assert missing.returncode == 1
+    assert missing.stderr == "failed to tag model: tagging failed with status 404 Not Found: model not found\n\n"
+
+
+def test_tag_route(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    response = http.post(f"/models/{GEMMA}/tag", params={"repo": "myorg/mine", "tag": "v1"})
+    assert response.status_code == 201
+    assert response.json() == {"message": 'Model tagged successfully with "myorg/mine:v1"', "target": "myorg/mine:v1"}
+    plain_error(http.post(f"/models/{GEMMA}/tag", params={"repo": "x"}), 400, "missing repo or tag query parameter")
+
+
+# item 3: pkg/inference/models/api.go ToOpenAI: one entry per model, id = first tag
+@pytest.mark.parametrize("prefix", ["/engines/v1", "/engines/llama.cpp/v1", "/v1"])
+def test_openai_listing_has_one_entry_per_model(home: Path, http: httpx.Client, run: Run, prefix: str) -> None:
+    pull(http)
+    state.add_tag(home, GEMMA, "ai/gemma3:second")
+    state.add_tag(home, GEMMA, "myorg/gemma:v1")
+    assert http.get("/models").json()[0]["tags"] == [GEMMA, "ai/gemma3:second", "myorg/gemma:v1"]
+    listing = http.get(f"{prefix}/models").json()
+    assert [m["id"] for m in listing["data"]] == [GEMMA]
+    assert [m["id"] for m in json.loads(run("ls", "--openai").stdout)["data"]] == [GEMMA]
+    assert http.get(f"{prefix}/models/ai/gemma3:second").json()["id"] == GEMMA
+
+
+def test_openai_dmr_metadata_from_server_v1_1_29(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    assert "dmr" not in http.get("/engines/v1/models").json()["data"][0]
+    state.update(home, server_version="v1.1.29")
+    dmr = http.get("/engines/v1/models").json()["data"][0]["dmr"]
+    assert dmr == {"context_window": 32768, "architecture": "gemma3", "parameters": "268.10M",
+                   "quantization": "Q4_K_M", "size": "241.39MiB"}
+
+
+# --- configure: allowlist (item 8) and read-back / loss (item 9) -------------------------------
 
 
 @pytest.mark.parametrize("verb", ["configure", "config"])
@@ -365,17 +635,117 @@ def test_configure_is_recorded(home: Path, api: server.ServerHandle, run: Run, v
     run("pull", GEMMA)
     result = run(verb, "--context-size", "4096", GEMMA, "--", "--temp", "0")
     assert result.returncode == 0, result.stderr
-    recorded = state.load(home)["configurations"][GEMMA_TAG]
-    assert recorded == {"model": GEMMA, "context_size": 4096, "runtime_flags": ["--temp", "0"]}
+    recorded = state.load(home)["configurations"][GEMMA]
+    assert {k: recorded[k] for k in ("model", "context_size", "runtime_flags")} == {
+        "model": GEMMA, "context_size": 4096, "runtime_flags": ["--temp", "0"]
+    }
+    assert (recorded["backend"], recorded["mode"]) == ("llama.cpp", "completion")
+
+
+def test_allowlist_data_is_upstreams() -> None:
+    assert {"-c", "--ctx-size", "--temp", "-ngl", "--jinja", "--embeddings", "-v"} <= allowlist.LLAMA_CPP
+    assert not {"--model", "-m", "--log-file", "--mmproj", "--lora", "--host", "--port"} & allowlist.LLAMA_CPP
+    assert len(allowlist.LLAMA_CPP) == 251 and len(allowlist.VLLM) == 26
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--log-file", "x"], 'runtime flag "--log-file" is not allowed for backend "llama.cpp"'),
+    (["--seed", "-1"], 'runtime flag "-1" is not allowed for backend "llama.cpp"'),
+    (["--seed=--log-file=x"], 'invalid flag "--seed=--log-file=x": value cannot start with \'-\' unless followed by a digit'),
+    (["--chat-template", "a/b"], "invalid runtime flag \"a/b\": paths are not allowed (contains '/' or '\\\\')"),
+    (["--chat-template", "a\\b"], "invalid runtime flag \"a\\\\b\": paths are not allowed (contains '/' or '\\\\')"),
+])
+def test_configure_refuses_flags_off_the_allowlist(
+    home: Path, api: server.ServerHandle, run: Run, http: httpx.Client, flags: list[str], message: str
+) -> None:
+    run("pull", GEMMA)
+    plain_error(http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": flags}), 500, message)
+    result = run("configure", GEMMA, "--", *flags)
+    assert result.returncode == 1
+    assert result.stderr == f"{message}\n (500 Internal Server Error)\n"
+    assert state.load(home)["configurations"] == {}
+
+
+def test_configure_accepts_allowed_flags_and_old_servers_check_nothing(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    assert http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--seed=-1", "-ngl", "0"]}).status_code == 202
+    state.update(home, server_version="v1.0.14")
+    assert http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--log-file", "/x"]}).status_code == 202
+
+
+def test_configure_on_an_unknown_backend(http: httpx.Client) -> None:
+    plain_error(http.post("/engines/vllm/_configure", json={"model": GEMMA}), 404, "backend not found")
+
+
+def test_read_back_applied_configuration(home: Path, api: server.ServerHandle, run: Run, http: httpx.Client) -> None:
+    assert http.get("/engines/_configure").json() == []
+    pull(http)
+    assert run("configure", "--context-size", "8192", "gemma3:270M-Q4_K_M", "--", "--temp", "0").returncode == 0
+    model_id = http.get("/models").json()[0]["id"]
+    expected = [{
+        "Backend": "llama.cpp", "Model": GEMMA, "ModelID": model_id, "Mode": "completion",
+        "Config": {"context-size": 8192, "runtime-flags": ["--temp", "0"]},
+    }]
+    response = http.get("/engines/_configure")
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == expected
+    assert http.get("/engines/_configure", params={"model": GEMMA}).json() == expected
+    assert http.get("/engines/_configure", params={"model": "ai/other"}).json() == []
+    shown = run("configure", "show", GEMMA)
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout) == expected
+    assert '\n  {\n    "Backend": "llama.cpp",' in shown.stdout
+
+
+def test_read_back_route_appeared_in_server_v1_0_10(home: Path, http: httpx.Client) -> None:
+    state.update(home, server_version="v1.0.9")
+    assert http.get("/engines/_configure").status_code == 404
+
+
+@pytest.mark.parametrize(("args", "dropped", "message"), [
+    (("--all",), True, "No models are running."),
+    ((GEMMA, "--backend", "llama.cpp"), True, "No such model(s) running."),
+    ((GEMMA,), False, "No such model(s) running."),
+])
+def test_unload_drops_the_configuration(
+    home: Path, api: server.ServerHandle, run: Run, http: httpx.Client, args: tuple[str, ...], dropped: bool, message: str
+) -> None:
+    pull(http)
+    run("configure", "--context-size", "8192", GEMMA)
+    result = run("unload", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == message + "\n"
+    assert (http.get("/engines/_configure").json() == []) is dropped
+
+
+def test_unload_route(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    http.post("/engines/_configure", json={"model": GEMMA, "context-size": 8192})
+    response = http.post("/engines/unload", json={"all": False, "backend": "llama.cpp", "models": [GEMMA]})
+    assert response.json() == {"unloaded_runners": 0}
+    assert http.get("/engines/_configure").json() == []
+
+
+def test_restarted_runner_has_no_configuration(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    http.post("/engines/_configure", json={"model": GEMMA, "context-size": 8192})
+    handle = server.start(home, 0)
+    try:
+        assert httpx.get(f"{handle.url}/engines/_configure").json() == []
+    finally:
+        handle.stop()
 
 
 def test_inspect(home: Path, api: server.ServerHandle, run: Run) -> None:
     run("pull", GEMMA)
-    model = json.loads(run("inspect", "gemma3:270m-q4_k_m").stdout)
-    assert model["tags"] == [GEMMA_TAG]
+    model = json.loads(run("inspect", "gemma3:270M-Q4_K_M").stdout)
+    assert model["tags"] == [GEMMA]
+    assert json.loads(run("inspect", "gemma3").stdout)["tags"] == [GEMMA]  # partial name
     openai = json.loads(run("inspect", "--openai", GEMMA).stdout)
-    assert openai["id"] == GEMMA_TAG and openai["object"] == "model"
-    assert run("inspect", "ai/nothing").returncode == 1
+    assert openai["id"] == GEMMA and openai["object"] == "model"
+    missing = run("inspect", "ai/nothing")
+    assert missing.returncode == 1
+    assert missing.stderr == "Failed to get model ai/nothing: ai/nothing: model not found\n"
 
 
 def test_invocations_are_logged(home: Path, api: server.ServerHandle, run: Run) -> None:
@@ -406,63 +776,185 @@ def test_models_route_matches_list_json(home: Path, http: httpx.Client, run: Run
     assert http.get("/models").json() == json.loads(run("ls", "--json").stdout)
 
 
-@pytest.mark.parametrize("name", ["gemma3:270M-Q4_K_M", GEMMA, GEMMA_TAG, "AI/Gemma3:270m-Q4_K_M"])
-def test_get_model_normalised_matching(http: httpx.Client, name: str) -> None:
+@pytest.mark.parametrize("name", ["gemma3:270M-Q4_K_M", GEMMA, "AI/Gemma3:270M-Q4_K_M", "gemma3"])
+def test_get_model_matching(http: httpx.Client, name: str) -> None:
     pull(http)
     response = http.get(f"/models/{name}")
     assert response.status_code == 200
-    assert response.json()["tags"] == [GEMMA_TAG]
+    assert response.json()["tags"] == [GEMMA]
 
 
-def test_get_model_absent_is_404(http: httpx.Client) -> None:
+@pytest.mark.parametrize("name", [GEMMA_LOWER, "ai/smollm2", "gemma"])
+def test_get_model_absent_is_404(http: httpx.Client, name: str) -> None:
     pull(http)
-    assert http.get("/models/gemma3").status_code == 404
-    assert http.get("/models/ai/smollm2").status_code == 404
+    plain_error(http.get(f"/models/{name}"), 404, "model not found")
 
 
 @pytest.mark.parametrize("query", ["", "?force=true"])
 def test_delete_model(http: httpx.Client, query: str) -> None:
-    assert http.delete(f"/models/{GEMMA}{query}").status_code == 404
+    plain_error(http.delete(f"/models/{GEMMA}{query}"), 404, "error while deleting model: model not found")
     pull(http)
     response = http.delete(f"/models/{GEMMA}{query}")
     assert response.status_code == 200
+    assert [list(item) for item in response.json()] == [["Untagged"], ["Deleted"]]
     assert http.get("/models").json() == []
 
 
-def test_create_stream(http: httpx.Client) -> None:
-    events = pull(http)
-    assert {e["type"] for e in events} <= {"progress", "success", "warning", "error"}
-    progress = [e for e in events if e["type"] == "progress"]
-    assert progress
-    for event in progress:
-        assert isinstance(event["message"], str)
-        assert event["total"] == 253_113_024
-        assert set(event["layer"]) >= {"id", "size", "current"}
-    assert progress[-1]["layer"]["current"] == progress[-1]["layer"]["size"]
-    assert events[-1]["type"] == "success"
-    cached = pull(http)
-    assert [e["type"] for e in cached] == ["success"]
+def test_create_stream_as_json(http: httpx.Client) -> None:
+    with http.stream("POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["transfer-encoding"] == "chunked"
+        lines = [line for line in response.iter_lines() if line]
+    first = json.loads(lines[0])
+    assert list(first) == ["type", "message", "total", "layer", "mode"]
+    assert first["type"] == "progress" and first["mode"] == "pull"
+    assert first["message"] == "Downloaded: 8.00 MB"
+    assert first["total"] == GEMMA_BYTES
+    assert set(first["layer"]) == {"id", "size", "current"}
+    progress = [json.loads(line) for line in lines if json.loads(line)["type"] == "progress"]
+    assert progress[-1]["layer"]["current"] == progress[-1]["layer"]["size"] == GEMMA_BYTES
+    assert json.loads(lines[-1]) == {
+        "type": "success", "message": "Model pulled successfully", "total": 0,
+        "layer": {"size": 0, "current": 0}, "mode": "pull",
+    }
+    assert events(http) == [{
+        "type": "success", "message": "Using cached model: 241.39MiB", "total": 0,
+        "layer": {"size": 0, "current": 0}, "mode": "pull",
+    }]
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"from": "Not A Name!"}, 400),
-    ({"nope": GEMMA}, 400),
-    ({"from": "ai/does-not-exist"}, 404),
+# item 1: manager.go picks the writer, http_handler.go progressResponseWriter escapes it
+@pytest.mark.parametrize("accept", [None, "text/plain", "application/json, text/plain", "*/*"])
+def test_create_stream_is_html_escaped_text_otherwise(http: httpx.Client, accept: str | None) -> None:
+    headers = {"Accept": accept} if accept else {}
+    if accept is None:
+        http.headers.pop("Accept", None)
+    with http.stream("POST", "/models/create", json={"from": GEMMA}, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/plain"
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[0].startswith("{&#34;type&#34;:&#34;progress&#34;,&#34;message&#34;:&#34;Downloaded: ")
+    assert all('"' not in line for line in lines)
+    assert json.loads(goformat.html_unescape(lines[-1]))["type"] == "success"
+
+
+def test_escaping_of_quotes_and_html_characters(home: Path, http: httpx.Client, run: Run) -> None:
+    message = """it's "bad" <x> & y"""
+    state.update(home, inject={"create_error": {"message": message, "after_progress": 1}})
+    http.headers.pop("Accept", None)
+    with http.stream("POST", "/models/create", json={"from": GEMMA}) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[1] == (
+        "{&#34;type&#34;:&#34;error&#34;,&#34;message&#34;:&#34;Error: it&#39;s \\&#34;bad\\&#34; "
+        "\\u003cx\\u003e \\u0026 y&#34;,&#34;total&#34;:0,&#34;layer&#34;:{&#34;size&#34;:0,&#34;current&#34;:0},"
+        "&#34;mode&#34;:&#34;pull&#34;}"
+    )
+    assert lines[2] == f"error while pulling model: writing image to store: {message}"  # http.Error, unescaped
+    result = run("pull", GEMMA)  # the stand-in CLI unescapes, as progress.go does
+    assert result.stderr == f"Failed to pull model: Error: {message}\n"
+
+
+# item 10: errors before the stream (http_handler.go handleCreateModel)
+@pytest.mark.parametrize(("body", "status", "text"), [
+    ({"from": "Not A Name!"}, 400, "Invalid model reference"),
+    ({"nope": GEMMA}, 400, "Invalid model reference"),
+    ({"from": 7}, 400, "invalid request body"),
+    ({"from": "ai/does-not-exist"}, 404, "Model not found"),
+    ({"from": GEMMA_LOWER}, 404, "Model not found"),
 ])
-def test_create_errors_before_stream(http: httpx.Client, body: dict[str, str], status: int) -> None:
-    assert http.post("/models/create", json=body).status_code == status
+def test_create_errors_before_stream(http: httpx.Client, body: dict[str, Any], status: int, text: str) -> None:
+    plain_error(http.post("/models/create", json=body), status, text)
+
+
+def test_create_of_a_newer_format_is_422(home: Path, http: httpx.Client, gguf: Path) -> None:
+    entry = state.registry_entry(
+        "ai/future:latest", gguf, quantization="Q4_K_M", parameters="1 M", architecture="x", context_size=None,
+        model_id="sha256:" + "2" * 64, media_type="application/vnd.docker.ai.model.config.v0.9+json",
+    )
+    state.add_to_registry(home, entry)
+    plain_error(http.post("/models/create", json={"from": "ai/future"}), 422, (
+        'error while pulling model: config type "application/vnd.docker.ai.model.config.v0.9+json" is not supported '
+        '(supported: "application/vnd.docker.ai.model.config.v0.1+json", "application/vnd.docker.ai.model.config.v0.2+json", '
+        '"application/vnd.cncf.model.config.v1+json") - try upgrading: unsupported model config media type'
+    ))
+
+
+def test_gated_model_needs_the_bearer_token(http: httpx.Client, gated: str) -> None:
+    plain_error(http.post("/models/create", json={"from": gated}), 401, "Unauthorized")
+    plain_error(http.post("/models/create", json={"from": gated, "bearer-token": "wrong"}), 401, "Unauthorized")
+    assert events(http, gated, **{"bearer-token": TOKEN})[-1]["message"] == "Model pulled successfully"
+    assert http.get("/models").json()[0]["tags"] == [GATED_TAG]
+
+
+@pytest.mark.parametrize("cli", ["v1.0.6", "v1.2.0"])
+def test_cli_sends_hf_token_for_hugging_face_pulls(home: Path, api: server.ServerHandle, run: Run, gated: str, cli: str) -> None:
+    state.update(home, cli_version=cli)
+    denied = run("pull", gated, env={"HF_TOKEN": None})
+    assert denied.returncode == 1
+    assert denied.stderr.startswith(f"Failed to pull model: pulling {gated} failed with status 401 Unauthorized: Unauthorized")
+    allowed = run("pull", gated, env={"HF_TOKEN": TOKEN})
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.splitlines()[-1] == "Model pulled successfully"
+
+
+def test_huggingface_co_pulls_carry_the_token_from_cli_v1_1_12(home: Path, api: server.ServerHandle, run: Run, gated: str) -> None:
+    long_form = "huggingface.co/Org/Gated-GGUF:Q4_K_M"
+    state.update(home, cli_version="v1.1.11")
+    assert run("pull", long_form, env={"HF_TOKEN": TOKEN}).returncode == 1
+    state.update(home, cli_version="v1.1.12")
+    assert run("pull", long_form, env={"HF_TOKEN": TOKEN}).returncode == 0
 
 
 def test_create_injected_http_error(home: Path, http: httpx.Client) -> None:
     state.update(home, inject={"create_http_error": {"status": 401, "message": "unauthorized"}})
-    assert http.post("/models/create", json={"from": GEMMA}).status_code == 401
+    plain_error(http.post("/models/create", json={"from": GEMMA}), 401, "unauthorized")
+
+
+@pytest.mark.parametrize(("cli", "status", "retried"), [
+    ("v1.1.29", 500, False),
+    ("v1.1.29", 502, True),
+    ("v1.0.6", 500, True),  # before a27c84f4 every 5xx was retried
+    ("v1.1.29", 404, False),
+])
+def test_pull_retry_rule(home: Path, api: server.ServerHandle, run: Run, cli: str, status: int, retried: bool) -> None:
+    state.update(home, cli_version=cli, inject={"create_http_error": {"status": status, "message": "boom"}})
+    started = time.monotonic()
+    result = run("pull", GEMMA)
+    assert result.returncode == 1
+    error = f"pulling {GEMMA} failed with status {goformat.status_text(status)}: boom"
+    if retried:
+        assert result.stderr.splitlines()[:3] == [f"Retrying download (attempt {n}/3) in {d}s..." for n, d in ((1, 1), (2, 2), (3, 4))]
+        exhausted = "download failed after 3 retries" if cli == "v1.1.29" else "failed to download after 3 retries"
+        assert result.stderr.splitlines()[3].startswith(f"Failed to pull model: {exhausted}: {error}")
+        assert time.monotonic() - started >= 7
+    else:
+        assert result.stderr == f"Failed to pull model: {error}\n"
+
+
+def test_pull_on_503_ends_with_the_not_running_hint(home: Path, api: server.ServerHandle, run: Run) -> None:
+    state.update(home, cli_version="v1.0.1", inject={"create_http_error": {"status": 503, "message": "x"}})
+    result = run("pull", GEMMA)
+    assert result.returncode == 1
+    assert "Retrying download (attempt 3/3) in 4s...\n" in result.stderr
+    assert result.stderr.endswith(
+        "Docker Model Runner is not running. Please start it and try again.\n\n\x1b[1m\nWhat's next:\x1b[0m\n"
+        "    Enable Docker Model Runner via the CLI → docker desktop enable model-runner\n"
+        "    Enable Docker Model Runner via the GUI → Go to Settings->AI->Enable Docker Model Runner\n"
+    )
 
 
 def test_create_error_inside_200_stream(home: Path, http: httpx.Client) -> None:
     state.update(home, inject={"create_error": {"message": "layer digest mismatch", "after_progress": 1}})
-    events = pull(http)
-    assert events[0]["type"] == "progress"
-    assert events[-1] == {"type": "error", "message": "layer digest mismatch"}
+    with http.stream("POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line]
+    assert json.loads(lines[0])["type"] == "progress"
+    assert json.loads(lines[1]) == {
+        "type": "error", "message": "Error: layer digest mismatch", "total": 0,
+        "layer": {"size": 0, "current": 0}, "mode": "pull",
+    }
+    assert lines[2:] == ["error while pulling model: writing image to store: layer digest mismatch"]
     assert http.get("/models").json() == []
 
 
@@ -479,20 +971,42 @@ def test_openai_models(http: httpx.Client, prefix: str) -> None:
     pull(http)
     listing = http.get(f"{prefix}/models").json()
     assert listing["object"] == "list"
-    assert [(m["id"], m["object"], m["owned_by"]) for m in listing["data"]] == [(GEMMA_TAG, "model", "docker")]
+    assert [(m["id"], m["object"], m["owned_by"]) for m in listing["data"]] == [(GEMMA, "model", "docker")]
+    plain_error(http.get(f"{prefix}/models/{GEMMA_LOWER}"), 404,
+                f"error while getting model: get model '\"{GEMMA_LOWER}\"': model not found")
 
 
+# item 4: inference errors are http.Error plain text (pkg/inference/scheduling/http_handler.go)
 @pytest.mark.parametrize("route", ["chat/completions", "completions", "embeddings"])
-def test_inference_for_model_not_pulled_is_openai_404(http: httpx.Client, route: str) -> None:
+def test_inference_for_model_not_pulled_is_plain_404(http: httpx.Client, route: str) -> None:
     response = http.post(f"/engines/v1/{route}", json={"model": GEMMA, "messages": [], "prompt": "x", "input": "x"})
-    assert response.status_code == 404
-    assert isinstance(response.json()["error"]["message"], str)
+    plain_error(response, 404, f"error while getting model: get model '\"{GEMMA}\"': model not found")
+
+
+def test_inference_request_errors(home: Path, http: httpx.Client) -> None:
+    plain_error(http.post("/engines/v1/chat/completions", json={"messages": []}), 400, "model is required")
+    plain_error(http.post("/engines/v1/chat/completions", content=b"{"), 400, "invalid request")
+    plain_error(http.post("/engines/nope/v1/chat/completions", json={"model": GEMMA}), 404, "backend not found")
+
+
+def test_inference_on_a_backend_not_installed_is_412(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    state.update(home, backends={"llama.cpp": "Running: llama.cpp version: c55bce4", "vllm": "Not Installed"})
+    plain_error(http.post("/engines/vllm/v1/chat/completions", json={"model": GEMMA}), 412,
+                'backend "vllm" is not installed; run: docker model install-runner --backend vllm')
+
+
+def test_inference_when_the_runner_does_not_load_is_500(home: Path, http: httpx.Client) -> None:
+    pull(http)
+    state.update(home, inject={"inference_load_error": "error waiting for runner to be ready: llama.cpp terminated unexpectedly"})
+    plain_error(http.post("/engines/v1/chat/completions", json={"model": GEMMA}), 500,
+                "unable to load runner: error waiting for runner to be ready: llama.cpp terminated unexpectedly")
 
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/"), ("GET", "/models"), ("GET", f"/models/{GEMMA}"), ("POST", "/models/create"),
     ("DELETE", f"/models/{GEMMA}"), ("GET", "/engines/status"), ("GET", "/version"),
-    ("GET", "/engines/v1/models"), ("POST", "/engines/v1/chat/completions"),
+    ("GET", "/engines/v1/models"), ("POST", "/engines/v1/chat/completions"), ("GET", "/engines/_configure"),
 ])
 def test_everything_is_503_when_not_running(home: Path, http: httpx.Client, method: str, path: str) -> None:
     state.update(home, running=False)
@@ -540,6 +1054,14 @@ def test_docker_cli_runs_the_plugin(home: Path, api: server.ServerHandle, docker
 
 
 @pytest.mark.docker
+def test_docker_cli_passes_on_the_panic_exit_code(home: Path, api: server.ServerHandle, docker_cli: Run) -> None:
+    state.update(home, format="old", cli_version="v1.0.2")
+    result = docker_cli("model", "status", "--json")
+    assert result.returncode == 2
+    assert result.stderr.startswith("panic: runtime error: invalid memory address or nil pointer dereference\n")
+
+
+@pytest.mark.docker
 def test_docker_cli_without_plugin(docker_config: Path, docker_cli: Run) -> None:
     plugin.uninstall(docker_config / "cli-plugins")
     result = docker_cli("model", "status")
@@ -578,7 +1100,7 @@ CHAT = {"model": GEMMA, "messages": [{"role": "user", "content": "Say hello."}],
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize("prefix", ["/engines/v1", "/engines/llama.cpp/v1"])
+@pytest.mark.parametrize("prefix", ["/engines/v1", "/engines/llama.cpp/v1", "/v1"])
 def test_chat_completion(llm_http: httpx.Client, prefix: str) -> None:
     response = llm_http.post(f"{prefix}/chat/completions", json=CHAT)
     assert response.status_code == 200, response.text
@@ -606,13 +1128,16 @@ def test_chat_completion_stream(llm_http: httpx.Client) -> None:
 
 
 @pytest.mark.llm
-def test_text_completion(llm_http: httpx.Client) -> None:
+def test_text_completion_and_ps(llm_http: httpx.Client) -> None:
     response = llm_http.post("/engines/v1/completions", json={"model": "gemma3:270M-Q4_K_M", "prompt": "Hi", "max_tokens": 4})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "text_completion"
     assert body["model"] == "gemma3:270M-Q4_K_M"
     assert body["usage"]["completion_tokens"] > 0
+    running = llm_http.get("/engines/ps").json()
+    assert [(r["backend_name"], r["model_name"], r["mode"]) for r in running] == [("llama.cpp", "gemma3:270M-Q4_K_M", "completion")]
+    assert llm_http.post("/engines/unload", json={"all": True}).json() == {"unloaded_runners": 1}
 
 
 @pytest.mark.llm

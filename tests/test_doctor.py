@@ -94,8 +94,10 @@ def test_docker_not_installed(project: Project, tmp_path: Path) -> None:
 
 
 @pytest.mark.compose
-def test_docker_desktop_for_linux(project: Project, tmp_path: Path) -> None:
-    """Only `docker version`/`docker info` are played (Desktop's answers); the rest is the real CLI."""
+def test_docker_desktop_for_linux_is_probed_not_assumed(project: Project, tmp_path: Path) -> None:
+    """Only `docker version`/`docker info` are played (Desktop's answers); the rest is the real CLI.
+    Desktop for Linux runs Model Runner as Engine does (cmd/cli/desktop/context.go): what fails is
+    what the probes show, here the missing plugin, with Engine's fix."""
     real = shutil.which("docker")
     fake_bin = tmp_path / "fake-bin"
     fake_bin.mkdir()
@@ -103,7 +105,7 @@ def test_docker_desktop_for_linux(project: Project, tmp_path: Path) -> None:
     fake.write_text(
         "#!/bin/sh\n"
         f'case "$1" in\n'
-        f'  version) cat "{FIXTURES}/docker/version-desktop-4.48-macos.json" ;;\n'
+        f'  version) cat "{FIXTURES}/docker/version-desktop-4.48-linux.json" ;;\n'
         f'  info) echo \'{{"OperatingSystem": "Docker Desktop", "ClientInfo": {{"Plugins": []}}}}\' ;;\n'
         f'  *) exec "{real}" "$@" ;;\n'
         "esac\n"
@@ -112,5 +114,6 @@ def test_docker_desktop_for_linux(project: Project, tmp_path: Path) -> None:
     result = project.invoke("doctor", "--json", PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     found = tasks(result)
     assert "Docker Desktop 4.48.0" in found["daemon"]["msg"]
-    assert found["Docker Desktop for Linux"]["status"] == "failed"
-    assert "--profile cloud" in found["Docker Desktop for Linux"]["fix"]
+    assert "Docker Desktop for Linux" not in found
+    plugin = found["docker model plugin"]
+    assert plugin["status"] == "failed" and "sudo apt-get install docker-model-plugin" in plugin["fix"]

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, Project, StandIn
+from conftest import GEMMA, REPO, Project, StandIn
 
 pytestmark = [pytest.mark.compose, pytest.mark.llm]
-TAG = "ai/gemma3:270m-q4_k_m"
+TAG = GEMMA  # normalised, the tag keeps its case
 
 
 @pytest.fixture

@@ -83,4 +83,4 @@ def test_a_pull_killed_half_way_is_finished_by_the_next_run(project: Project, dm
     status = again.json()["tasks"][-1]["status"]
     assert status in ("changed", "ok")  # restarted (changed) or finished by the runner meanwhile (ok)
     listed = project.invoke("models.list", "--json", **dmr.env).json()
-    assert [m["name"] for m in listed] == ["ai/gemma3:270m-q4_k_m"]
+    assert [m["name"] for m in listed] == ["ai/gemma3:270M-Q4_K_M"]

@@ -14,7 +14,8 @@ import yaml
 from ultra_env.config import Profile, Settings
 from ultra_env.envfile import parse
 from ultra_env.render import (
-    DESKTOP_CONTAINER_URL, ENGINE_CONTAINER_URL, ENGINE_EXTRA_HOST, Target, render_compose, render_env,
+    DESKTOP_CONTAINER_URL, ENGINE_EXTRA_HOST, HOST_GATEWAY, Target, compose_support, engine_container_url,
+    render_compose, render_env,
 )
 from ultra_env.sources import Flag, load
 
@@ -23,6 +24,7 @@ SECRETS = {"OPENAI_API_KEY": "sk-PLANTED-openai-0001", "ANTHROPIC_API_KEY": "sk-
 GENERATED = {"POSTGRES_PASSWORD": "pg-PLANTED-0004", "REDIS_PASSWORD": "redis-PLANTED-0005"}
 TARGETS = {
     "models": Target(models_block=True, desktop=False),
+    "models-2.38.0": Target(models_block=True, desktop=False, model_var=False),
     "fallback-engine": Target(models_block=False, desktop=False),
     "fallback-desktop": Target(models_block=False, desktop=True),
 }
@@ -74,16 +76,22 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
 
     local = settings.features.local_llm
     apps = [s for s in ("backend", "worker") if s in services]
+    for app in apps:  # endpoints handed out as host.docker.internal (CLI 1.0.5-1.0.8) resolve on Engine
+        assert HOST_GATEWAY.replace(":host-gateway", "=host-gateway") in services[app]["extra_hosts"]
     if local and target == "models":
         assert config["models"]["llm"]["model"] == settings.models[0].name
         for app in apps:
             assert services[app]["models"] == {"llm": {"endpoint_var": "MODEL_RUNNER_URL",
                                                        "model_var": "DEFAULT_LOCAL_MODEL"}}
+    elif local and target == "models-2.38.0":
+        for app in apps:  # Compose 2.38.0 rejects model_var: the name comes through the environment
+            assert services[app]["models"] == {"llm": {"endpoint_var": "MODEL_RUNNER_URL"}}
+            assert services[app]["environment"]["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
     else:
         assert "models" not in config
         assert all("models" not in services[app] for app in apps)
-    if local and target != "models":
-        url = DESKTOP_CONTAINER_URL if target == "fallback-desktop" else ENGINE_CONTAINER_URL
+    if local and not target.startswith("models"):
+        url = DESKTOP_CONTAINER_URL if target == "fallback-desktop" else engine_container_url(12434)
         for app in apps:
             assert services[app]["environment"]["MODEL_RUNNER_URL"] == url
             assert services[app]["environment"]["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
@@ -97,6 +105,23 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     assert env["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
     assert env["DEFAULT_MODEL"] != env["DEFAULT_LOCAL_MODEL"]
     assert env["OPENAI_API_KEY"] == SECRETS["OPENAI_API_KEY"]
+
+
+@pytest.mark.parametrize(("version", "support"), [
+    ("2.37.9", (False, False)), ("v2.38.0", (True, False)), ("2.38.0-desktop.1", (True, False)),
+    ("2.38.1", (True, True)), ("v2.39.2", (True, True)), ("v5.6.1", (True, True)), ("1.29.2", (False, False)),
+    (None, (True, True)), ("unknown", (True, True)),
+])
+def test_what_compose_supports_by_version(version: str | None, support: tuple[bool, bool]) -> None:
+    """models: from 2.38.0; model_var in its long form from 2.38.1 (compose-go v2.7.1); unknown: the newest."""
+    assert compose_support(version) == support
+
+
+def test_the_fallback_url_takes_the_port_from_host_url(tmp_path: Path) -> None:
+    environ = {"ULTRA_ENV_MODEL_RUNNER__HOST_URL": "http://localhost:13555", "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off"}
+    settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
+    text = render_compose(settings, Target(models_block=False))
+    assert '"http://model-runner.docker.internal:13555/engines/v1"' in text and "12434" not in text
 
 
 def test_several_models_get_their_own_variables(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from ultra_env import state as state_mod
 from ultra_env.config import Settings
 from ultra_env.errors import UltraError
 from ultra_env.redact import Redactor
-from ultra_env.render import TEMPLATES_DIR
+from ultra_env.render import TEMPLATES_DIR, Target
 from ultra_env.report import HumanReporter, JsonReporter
 from ultra_env.runner import Options, Run, failed, ok
 from ultra_env.sources import Flag, Loaded
@@ -56,6 +56,7 @@ class Context:
     state: state_mod.State
     dotenv: envfile.EnvDoc | None
     loaded: Loaded
+    target: Target | None = None  # what the render was made for (set by the render step)
 
     @property
     def settings(self) -> Settings:
@@ -64,6 +65,11 @@ class Context:
     @property
     def root(self) -> Path:
         return self.inv.root
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """``.env``'s values with the process environment over them (how keys and tokens are found)."""
+        return {**(self.dotenv.values() if self.dotenv else {}), **self.inv.environ}
 
 
 def start(command: str, inv: Invocation, *, quiet: bool = False, symbols: bool = False) -> tuple[Run, Redactor]:

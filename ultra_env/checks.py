@@ -8,14 +8,21 @@ from collections.abc import Callable, Iterator
 from ultra_env.config import Settings
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import DockerVersion
-from ultra_env.facts.gather import Facts, stack_ports
+from ultra_env.facts.gather import Facts, Probe, stack_ports
 from ultra_env.facts.versions import at_least
+from ultra_env.render import MODEL_VAR_SINCE, MODELS_SINCE, compose_support
 from ultra_env.runner import Status, TaskResult
 
 DOCKER, COMPOSE, DMR, PORTS, DISK, KEYS = "Docker", "Compose", "Model Runner", "Ports", "Disk", "Cloud keys"
-ENABLE_DMR = "docker desktop enable model-runner --tcp 12434"
-DMR_PORT = 12434
 DEFAULT_MODEL_MB = 1024  # a model whose size is not configured is assumed to need this much
+# Plugins that panic on `status --json` on Docker Engine when MODEL_RUNNER_NO_AUTO_INSTALL is set
+# (reference section 3; fixed upstream in docker/model-runner 1b6f2ce8).
+PANICKING_PLUGINS = ("0.1.31", "1.0.4")
+
+
+def enable_tcp(settings: Settings) -> str:
+    """The command that makes Docker Desktop's Model Runner listen on the configured host port."""
+    return f"docker desktop enable model-runner --tcp {settings.model_runner.host_port}"
 
 
 def result(area: str, name: str, status: Status, msg: str, fix: str | None = None) -> TaskResult:
@@ -64,18 +71,15 @@ def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
 
 
 def _desktop_checks(facts: Facts, settings: Settings, value: DockerVersion) -> Iterator[TaskResult]:
-    if facts.host_os == "Linux":
-        yield result(DOCKER, "Docker Desktop for Linux", Status.FAILED,
-                     "Docker Model Runner does not run on Docker Desktop for Linux",
-                     "use Docker Engine with the model plugin (docker context use default; "
-                     "sudo apt-get install docker-model-plugin), or --profile cloud / --profile mock")
-        return
+    # Desktop for Linux has no Model Runner of its own: the CLI treats it as a plain Engine with
+    # an auto-installed runner (reference section 1), so the plugin and runner probes decide.
     minimum = {"macOS": settings.min_versions.desktop_macos, "Windows": settings.min_versions.desktop_windows,
                "WSL2": settings.min_versions.desktop_windows}.get(facts.host_os)
     if minimum and at_least(value.desktop_version, minimum) is False:
         yield result(DOCKER, "Docker Desktop version", Status.FAILED,
                      f"Docker Desktop {value.desktop_version} is older than {minimum}, the first with Model Runner "
-                     f"on {facts.host_os}", "update Docker Desktop (Settings → Software updates), then " + ENABLE_DMR)
+                     f"on {facts.host_os}",
+                     "update Docker Desktop (Settings → Software updates), then " + enable_tcp(settings))
 
 
 def compose_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -85,11 +89,15 @@ def compose_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
                "sudo apt-get install docker-compose-plugin (or dnf install docker-compose-plugin)")
         yield result(COMPOSE, "docker compose", Status.FAILED, f"Docker Compose v2 not found ({compose.error})", fix)
         return
-    minimum = settings.min_versions.compose_models
-    if settings.features.local_llm and at_least(compose.value, minimum) is False:
+    models_block, model_var = compose_support(compose.value)
+    if settings.features.local_llm and not models_block:
         yield result(COMPOSE, "docker compose", Status.WARN,
-                     f"Compose {compose.value} predates top-level models: ({minimum}); explicit URLs are rendered instead",
-                     "update Docker Compose to 2.38 or newer (Docker Desktop 4.43+)")
+                     f"Compose {compose.value} predates top-level models: ({MODELS_SINCE}); explicit URLs are "
+                     "rendered instead", "update Docker Compose to 2.38.1 or newer (Docker Desktop 4.43+)")
+        return
+    if settings.features.local_llm and not model_var:
+        yield result(COMPOSE, "docker compose", Status.OK,
+                     f"Compose {compose.value}: models: without model_var (from {MODEL_VAR_SINCE})")
         return
     yield result(COMPOSE, "docker compose", Status.OK, f"Compose {compose.value}")
 
@@ -104,7 +112,8 @@ def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult
     assert facts.model_status is not None and facts.host_api is not None
     plugin = facts.plugin("model")
     if plugin.missing or mr.plugin_missing(facts.model_status.output):
-        fix = (f"update Docker Desktop to 4.40+ (Apple silicon) / 4.41+ (Windows), then {ENABLE_DMR}" if facts.desktop
+        fix = (f"update Docker Desktop to 4.40+ (Apple silicon) / 4.41+ (Windows), then {enable_tcp(settings)}"
+               if facts.desktop and facts.host_os != "Linux"
                else "sudo apt-get install docker-model-plugin (Debian/Ubuntu) or sudo dnf install docker-model-plugin (Fedora/RHEL)")
         yield result(DMR, "docker model plugin", Status.FAILED, "the `docker model` CLI plugin is not installed", fix)
         return
@@ -121,16 +130,42 @@ def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult
                      "sudo apt-get install --only-upgrade docker-model-plugin")
     else:
         yield result(DMR, "docker model plugin", Status.OK, f"{plugin.value} ({plugin.output})")
-    yield from _runner(facts)
+    yield from _status_json(facts, plugin)
+    yield from _runner(facts, settings)
 
 
-def _runner(facts: Facts) -> Iterator[TaskResult]:
+def _status_json(facts: Facts, plugin: Probe) -> Iterator[TaskResult]:
+    """A plugin whose ``status --json`` prints no JSON: the runner was read another way; say which
+    plugin misbehaves and how to update it."""
+    status: mr.RunnerStatus | None = facts.model_status.value if facts.model_status else None
+    said = status.json_error if status is not None else None
+    if said is None:
+        return
+    low, high = PANICKING_PLUGINS
+    version = plugin.value if plugin.ok else None
+    known = bool(at_least(version, low)) and not at_least(version, _next_patch(high))
+    why = (f"plugin {version} panics on `docker model status --json` on Docker Engine when "
+           f"MODEL_RUNNER_NO_AUTO_INSTALL is set ({low} to {high} do)" if known
+           else f"`docker model status --json` printed no JSON (plugin {version or 'version unknown'})")
+    fix = "update Docker Desktop" if facts.desktop else "sudo apt-get install --only-upgrade docker-model-plugin"
+    yield result(DMR, "docker model status --json", Status.WARN,
+                 f"{why}: {said}; read from `docker model status` ({status.source}) instead", fix)
+
+
+def _next_patch(version: str) -> str:
+    major, minor, patch = version.split(".")
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
+def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     status_probe = facts.model_status
     status: mr.RunnerStatus | None = status_probe.value
+    linux_desktop = facts.desktop and facts.host_os == "Linux"
     if status is None or not status.running:
         why = "not running" if status is not None else f"status unknown ({status_probe.error})"
-        fix = (ENABLE_DMR + " (or Settings → AI → Enable Docker Model Runner), then wait for "
-               "`docker model status`") if facts.desktop else "docker model install-runner --gpu auto (or: docker model start-runner)"
+        fix = (enable_tcp(settings) + " (or Settings → AI → Enable Docker Model Runner), then wait for "
+               "`docker model status`") if facts.desktop and not linux_desktop else (
+            "docker model install-runner --gpu auto (or: docker model start-runner)")
         yield result(DMR, "runner", Status.FAILED, f"Docker Model Runner is {why}", fix)
         return
     backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items()) or "no backend reported"
@@ -146,17 +181,22 @@ def _runner(facts: Facts) -> Iterator[TaskResult]:
     if api.ok:
         yield result(DMR, "API from the host", Status.OK, f"{root}/models answers")
     else:
-        holder = facts.ports.get(DMR_PORT, (True, None))
+        port = settings.model_runner.host_port
+        holder = facts.ports.get(port, (True, None))
         if not holder[0] and holder[1] and "model" not in holder[1]:
             yield result(DMR, "API from the host", Status.FAILED,
-                         f"port {DMR_PORT} is held by {holder[1]}, not by Model Runner",
-                         f"stop {holder[1]} or free port {DMR_PORT}, then restart Model Runner")
-        elif facts.desktop:
-            yield result(DMR, "API from the host", Status.FAILED,
-                         f"{root} does not answer ({api.error}): host-side TCP is off", ENABLE_DMR)
+                         f"port {port} is held by {holder[1]}, not by Model Runner",
+                         f"stop {holder[1]} or free port {port}, then restart Model Runner")
+        elif facts.desktop and not linux_desktop:
+            # The CLI still reaches the runner through Docker's socket: models.*, setup and health use it.
+            yield result(DMR, "API from the host", Status.WARN,
+                         f"{root} does not answer ({api.error}): host-side TCP is off; ultra-env uses the docker "
+                         "model CLI instead", enable_tcp(settings))
         else:
-            yield result(DMR, "API from the host", Status.FAILED, f"{root} does not answer ({api.error})",
-                         "docker model reinstall-runner, or set model_runner.host_url to where the API listens")
+            yield result(DMR, "API from the host", Status.WARN,
+                         f"{root} does not answer ({api.error}); ultra-env uses the docker model CLI instead",
+                         "set model_runner.host_url to where the API listens (the endpointHost of "
+                         "`docker model status --json`), or docker model reinstall-runner")
 
 
 def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:

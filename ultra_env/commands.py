@@ -13,7 +13,8 @@ from ultra_env.config import Settings
 from ultra_env.runner import Options, Status, changed, failed, ok, skipped
 from ultra_env.sources import Flag
 from ultra_env.steps import (
-    doctor, health, last_line, llm_targets, project_of, pull_models, render_files, stack_up,
+    configure_models, connect_runner, doctor, health, last_line, llm_targets, project_of, pull_models, render_files,
+    stack_up,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +54,16 @@ def cmd_setup(inv: Invocation, early: Prefetch | None = None) -> int:
         return run.finish()
     if not render_files(ctx, facts):
         return run.finish()
-    if ctx.settings.features.local_llm and not pull_models(ctx):
+    local = ctx.settings.features.local_llm
+    conn = connect_runner(ctx, facts) if local else None
+    if conn is not None and not pull_models(ctx, conn=conn):
         return run.finish()
     from ultra_env import http
 
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
-    if stack_up(ctx) and not inv.options.check:
+    if not stack_up(ctx) or (conn is not None and not configure_models(ctx, conn, facts)):
+        return run.finish()
+    if not inv.options.check:
         health(ctx, facts)
     return run.finish()
 
@@ -220,8 +225,11 @@ def cmd_models_list(inv: Invocation) -> int:
     run, ctx = begin("models.list", inv, quiet=True)
     if ctx is None:
         return run.finish()
+    conn = local_models.connect(ctx.settings, ctx.variables)
+    if conn.note is not None:
+        report.note(conn.note, ctx.redactor)
     try:
-        models = local_models.api_for(ctx.settings).models()
+        models = conn.models()
     except dmr.DmrError as exc:
         run.add(failed("models", exc.cause, exc.fix or "invoke doctor"))
         return run.finish()
@@ -231,7 +239,8 @@ def cmd_models_list(inv: Invocation) -> int:
 
 def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str], bool]) -> int:
     """``--force`` (inv.options.force) removes a model even while it is loaded."""
-    from ultra_env import dmr, local_models
+    from ultra_env import dmr
+    from ultra_env.modelnames import InvalidModelName
 
     run, ctx = begin("models.rm", inv)
     if ctx is None:
@@ -241,16 +250,19 @@ def cmd_models_rm(inv: Invocation, name: str, *, yes: bool, ask: Callable[[str],
         run.usage_error = True
         return run.finish()
     try:
-        api = local_models.api_for(ctx.settings)
-        if api.find(name) is None:
+        conn = connect_runner(ctx)
+        if not any(m.has(name) for m in conn.models()):
             run.add(ok(f"remove {name}", "not present"))
         elif inv.options.check:
             run.add(changed(f"remove {name}", "would remove"))
         else:
-            api.remove(name, force=inv.options.force)
-            run.add(changed(f"remove {name}", "removed"))
-    except (dmr.DmrError, ValueError) as exc:
-        run.add(failed(f"remove {name}", getattr(exc, "cause", str(exc)), getattr(exc, "fix", None)))
+            conn.runner.remove(name, force=inv.options.force)
+            run.add(changed(f"remove {name}", "removed" + (" (through the docker model CLI)" if conn.via_cli else "")))
+    except dmr.DmrError as exc:
+        run.add(failed(f"remove {name}", exc.cause, exc.fix))
+    except InvalidModelName as exc:
+        run.add(failed(f"remove {name}", str(exc), "invoke models.list"))
+        run.usage_error = True
     return run.finish()
 
 

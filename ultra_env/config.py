@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ultra_env import modelnames
+from ultra_env import modelnames, runtime_flags
 
 ENV_PREFIX = "ULTRA_ENV_"
 CONFIG_FILE = "ultra-env.toml"
@@ -64,7 +65,16 @@ class ModelSpec(Strict):
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
     required: bool = Field(True, description="Health fails when a required model is not served (all are pulled).")
     size_mb: int | None = Field(None, ge=1, description="Download size, for the disk check before a pull.")
-    runtime_flags: list[str] = Field(default_factory=list, description="llama.cpp flags passed by Compose.")
+    runtime_flags: list[str] = Field(
+        default_factory=list, description="llama.cpp flags (only those Model Runner allows; no paths).")
+
+    @field_validator("runtime_flags")
+    @classmethod
+    def _flags(cls, value: list[str]) -> list[str]:
+        refused = runtime_flags.problem(value)
+        if refused:
+            raise ValueError(f"{refused}: Model Runner would refuse it (see its allowlist in docs/models.md)")
+        return value
 
     @field_validator("key")
     @classmethod
@@ -162,9 +172,14 @@ class ModelRunner(Strict):
             raise ValueError("use an http(s) URL such as http://localhost:12434")
         return value.rstrip("/") if value else value
 
+    @property
+    def host_port(self) -> int:
+        """The port the API listens on, from ``host_url`` (where DMR publishes it on the host)."""
+        parts = urlsplit(self.host_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
 
 class MinVersions(Strict):
-    compose_models: str = Field("2.38.0", description="Compose that understands top-level models:.")
     desktop_macos: str = Field("4.40.0", description="Docker Desktop with Model Runner on macOS.")
     desktop_windows: str = Field("4.41.0", description="Docker Desktop with Model Runner on Windows.")
     model_plugin: str = Field("0.1.31", description="docker-model-plugin that Compose's models: needs (Engine).")

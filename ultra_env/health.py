@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from ultra_env import compose, dmr, http, proc
+from ultra_env.checks import enable_tcp
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.gather import Probe, api_root
-from ultra_env.modelnames import normalize
+from ultra_env.local_models import Connection, config_for, connect
 from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.providers.openai_compat import OpenAICompatible
 from ultra_env.runner import TaskResult, failed, ok, skipped, warn
 
 T = TypeVar("T")
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
-ENABLE_TCP = "docker desktop enable model-runner --tcp 12434"
 
 # Run inside the backend container: can it reach the endpoint it was given?
 INSIDE = """
@@ -60,15 +60,22 @@ class Retrying:
 
 
 def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retrying,
-               status: mr.RunnerStatus | None = None) -> list[TaskResult]:
+               status: mr.RunnerStatus | None = None, environ: Mapping[str, str] | None = None) -> list[TaskResult]:
     """Every check, in a stable order. The prerequisites run one after another; the completion,
     the view from inside the stack and the backend's /health then run at the same time."""
     results: list[TaskResult] = []
     last: list[Callable[[], TaskResult]] = []
     if settings.features.local_llm:
-        root = _prerequisites(settings, desktop, retry, status, results)
-        if root is not None:
-            last += [lambda: _completion(root, settings.models[0].name, settings, retry), lambda: _inside(project, retry)]
+        conn = _prerequisites(settings, desktop, retry, status, results, environ or {})
+        if conn is not None:
+            model = settings.models[0].name
+            if isinstance(conn.runner, dmr.Api):
+                root = conn.runner.root
+                last.append(lambda: _completion(root, model, settings, retry))
+            else:
+                results.append(skipped("chat completion", "the API does not answer from the host: the completion is "
+                                       "checked from inside the stack"))
+            last.append(lambda: _inside(project, retry))
     else:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
     last.append(lambda: backend_health(settings.ports.backend, retry))
@@ -78,55 +85,86 @@ def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retr
 
 
 def _prerequisites(settings, desktop: bool, retry: Retrying, status: mr.RunnerStatus | None,
-                   results: list[TaskResult]) -> str | None:
-    """Runner running, API from the host, required models served; the API root when all hold."""
+                   results: list[TaskResult], environ: Mapping[str, str]) -> Connection | None:
+    """Runner running, API from the host (or the CLI), required models present; the way to the
+    runner when all hold."""
     if status is None or not status.running:
         try:
-            status = retry(lambda: _running(settings.timeouts.probe))
+            status = retry(lambda: _running(settings.timeouts.probe, settings.model_runner.host_url))
         except dmr.DmrError as exc:
-            results.append(failed("runner running", exc.cause, ENABLE_TCP if desktop else
+            results.append(failed("runner running", exc.cause, enable_tcp(settings) if desktop else
                                   "docker model start-runner (or: docker model install-runner)"))
             return None
     results.append(ok("runner running", f"{status.kind or 'Docker Model Runner'}; "
                       + ", ".join(f"{k}: {v}" for k, v in status.backends.items())))
-    root = api_root(Probe(value=status), settings.model_runner.host_url)
-    api = dmr.Api(root, timeout=settings.timeouts.probe)
+    conn = connect(settings, environ, status=status, desktop=desktop)
+    if conn.note is not None:
+        results.append(conn.note)
     try:
-        retry(api.models)
+        present = retry(conn.models)
     except dmr.DmrError as exc:
-        results.append(_host_api_failure(root, exc, desktop))
+        results.append(_host_api_failure(settings, conn, exc, desktop))
         return None
-    results.append(ok("API from the host", f"{root}/models answers"))
+    if isinstance(conn.runner, dmr.Api):
+        results.append(ok("API from the host", f"{conn.runner.root}/models answers"))
     wanted = [m.name for m in settings.models if m.required]
-    try:
-        served = {normalize(i) for i in retry(api.openai_models) if i}
-    except dmr.DmrError as exc:
-        results.append(failed("models served", exc.cause, "invoke doctor"))
-        return None
-    missing = [m for m in wanted if m not in served]
+    missing = [name for name in wanted if not any(m.has(name) for m in present)]
+    where = f"{conn.runner.root}/models" if isinstance(conn.runner, dmr.Api) else "docker model list"
     if missing:
-        results.append(failed("models served", f"not served by {root}{dmr.OPENAI_PATH}: {', '.join(missing)}",
+        results.append(failed("models served", f"not in {where}: {', '.join(missing)}",
                               f"invoke models.pull --model {missing[0]}"))
         return None
     results.append(ok("models served", ", ".join(wanted)))
-    return root
+    results += context_sizes(settings, conn)
+    return conn
 
 
-def _running(timeout: float):
-    status = dmr.status(timeout)
+def context_sizes(settings, conn: Connection) -> list[TaskResult]:
+    """The context size the runner really applies, read back: it is lost when the runner restarts
+    (and, users report, when an idle model unloads), and then falls back to 4096."""
+    wanted = [m for m in settings.models if m.context_size]
+    if not wanted:
+        return []
+    try:
+        configs = conn.runner.applied()
+    except dmr.DmrError as exc:
+        return [warn("context size", f"could not be read back: {exc.cause}", exc.fix)]
+    if configs is None:
+        return [skipped("context size", "this Model Runner cannot report what it applies (needs v1.0.10+)")]
+    results = []
+    for model in wanted:
+        name = f"context size {model.name}"
+        have = config_for(conn, configs, model.name)
+        applied = have.context_size if have is not None else None
+        if applied == model.context_size:
+            results.append(ok(name, f"{applied} tokens, as configured"))
+            continue
+        said = f"{applied} tokens" if applied else "nothing (the runner's default, 4096)"
+        results.append(warn(name, f"the runner applies {said}, the configuration says {model.context_size} "
+                            "(lost when the runner restarts or the model is unloaded)",
+                            f"invoke setup (applies it again), or docker model configure --context-size "
+                            f"{model.context_size} {model.name}"))
+    return results
+
+
+def _running(timeout: float, api: str):
+    status = dmr.status(timeout, api)
     if not status.running:
         raise dmr.DmrError("Docker Model Runner is not running")
     return status
 
 
-def _host_api_failure(root: str, exc: dmr.DmrError, desktop: bool) -> TaskResult:
-    port = int(root.rsplit(":", 1)[-1]) if root.rsplit(":", 1)[-1].isdigit() else None
+def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bool) -> TaskResult:
+    if not isinstance(conn.runner, dmr.Api):
+        return failed("models served", exc.cause, exc.fix or "invoke doctor")
+    root = conn.runner.root
+    port = urlsplit(root).port
     holder = None if port is None or host.port_free(port) else host.port_holder(port)
     if holder and "model" not in holder:
         return failed("API from the host", f"{exc.cause}: port {port} is held by {holder}",
                       f"stop {holder}, or set model_runner.host_url to where Model Runner listens")
     if desktop:
-        return failed("API from the host", f"{exc.cause}: host-side TCP support is off", ENABLE_TCP)
+        return failed("API from the host", f"{exc.cause}: host-side TCP support is off", enable_tcp(settings))
     return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
 
 

@@ -47,3 +47,14 @@ def get(url: str, *, timeout: float) -> Any:
             return http.get(url)
     except httpx.HTTPError as exc:
         raise HttpError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+
+
+def post(url: str, *, json: Any, timeout: float) -> Any:
+    """POST a JSON body to ``url``; returns the httpx Response (any status) or raises HttpError."""
+    import httpx
+
+    try:
+        with client(timeout) as http:
+            return http.post(url, json=json)
+    except httpx.HTTPError as exc:
+        raise HttpError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None

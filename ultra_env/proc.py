@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -76,3 +77,46 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise CommandTimeout(argv, timeout) from exc
     return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    on_line: Callable[[str], None],
+    env: Mapping[str, str] | None = None,
+) -> Completed:
+    """Like ``run``, but each line of stdout goes to ``on_line`` as it is printed (a pull's progress).
+
+    The whole run is bounded by ``timeout`` seconds: past it the process is killed and
+    CommandTimeout raised. stderr is collected and returned with the rest.
+    """
+    full_env = {**os.environ, **env} if env else None
+    start = time.monotonic()
+    try:
+        process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   text=True, errors="replace", env=full_env)
+    except FileNotFoundError as exc:
+        raise CommandNotFound(argv, "command not found") from exc
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(5)
+    seconds = time.monotonic() - start
+    if seconds >= timeout and process.returncode < 0:
+        raise CommandTimeout(argv, timeout)
+    return Completed(tuple(argv), process.returncode, "".join(lines), "".join(errors), seconds)

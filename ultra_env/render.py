@@ -15,6 +15,7 @@ from typing import Any
 from ultra_env.config import Settings
 from ultra_env.envfile import quote
 from ultra_env.errors import UltraError
+from ultra_env.facts.versions import at_least
 
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
 ENV_TEMPLATE = "env.j2"
@@ -23,9 +24,13 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 ENDPOINT_VAR = "MODEL_RUNNER_URL"
 MODEL_VAR = "DEFAULT_LOCAL_MODEL"
 DESKTOP_CONTAINER_URL = "http://model-runner.docker.internal/engines/v1"
-ENGINE_CONTAINER_URL = "http://model-runner.docker.internal:12434/engines/v1"
 ENGINE_EXTRA_HOST = "model-runner.docker.internal:host-gateway"
+# CLI v1.0.5-v1.0.8 and rootless setups hand out http://host.docker.internal:PORT/v1/ as the
+# endpoint (reference section 3): on Engine it resolves in a container only through this entry.
+HOST_GATEWAY = "host.docker.internal:host-gateway"
 EXAMPLE_PASSWORD = "change-me"
+MODELS_SINCE = "2.38.0"  # top-level models: (reference section 1)
+MODEL_VAR_SINCE = "2.38.1"  # model_var in the long form (compose-go v2.7.1; section 6)
 
 BACKEND_HEALTHCHECK = [
     "CMD", "python3", "-c",
@@ -42,8 +47,17 @@ FRONTEND_HEALTHCHECK = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.
 class Target:
     """What the machine offers that changes the rendering."""
 
-    models_block: bool = True  # Compose >= 2.38 understands top-level `models:`
+    models_block: bool = True  # Compose >= 2.38.0 understands top-level `models:`
     desktop: bool = False  # Docker Desktop (vs Docker Engine)
+    model_var: bool = True  # Compose >= 2.38.1 takes `model_var` in a service's `models:`
+    runner_endpoint: str | None = None  # the runner's container-facing endpoint (`status --json`), if known
+
+
+def compose_support(version: str | None) -> tuple[bool, bool]:
+    """(top-level ``models:``, ``model_var``) for a Compose version; an unknown one is taken as new."""
+    if version is None or at_least(version, MODELS_SINCE) is None:
+        return True, True
+    return bool(at_least(version, MODELS_SINCE)), bool(at_least(version, MODEL_VAR_SINCE))
 
 
 @dataclass(frozen=True)
@@ -66,10 +80,16 @@ def bindings(settings: Settings) -> list[Binding]:
     return out
 
 
+def engine_container_url(port: int) -> str:
+    return f"http://model-runner.docker.internal:{port}/engines/v1"
+
+
 def container_url(settings: Settings, target: Target) -> str:
     if settings.model_runner.container_url:
         return settings.model_runner.container_url
-    return DESKTOP_CONTAINER_URL if target.desktop else ENGINE_CONTAINER_URL
+    if target.runner_endpoint:
+        return target.runner_endpoint
+    return DESKTOP_CONTAINER_URL if target.desktop else engine_container_url(settings.model_runner.host_port)
 
 
 def compose_context(settings: Settings, target: Target) -> dict[str, Any]:
@@ -77,12 +97,14 @@ def compose_context(settings: Settings, target: Target) -> dict[str, Any]:
     models = bindings(settings) if local else []
     use_block = local and target.models_block
     fallback_env: dict[str, str] = {}
-    extra_hosts: list[str] = []
+    extra_hosts = [HOST_GATEWAY]
     if local and not use_block:
         url = container_url(settings, target)
         fallback_env = {var: value for b in models for var, value in ((b.endpoint_var, url), (b.model_var, b.name))}
-        if not target.desktop and not settings.model_runner.container_url:
-            extra_hosts = [ENGINE_EXTRA_HOST]
+        if not target.desktop and "model-runner.docker.internal" in url:
+            extra_hosts.append(ENGINE_EXTRA_HOST)
+    elif use_block and not target.model_var:
+        fallback_env = {b.model_var: b.name for b in models}  # Compose 2.38.0: the name through the environment
     database = {
         "DATABASE_URL": "postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}",
         "REDIS_URL": "redis://:${REDIS_PASSWORD}@redis:6379/0",
@@ -115,6 +137,7 @@ def compose_context(settings: Settings, target: Target) -> dict[str, Any]:
         "ports": settings.ports,
         "apps": apps,
         "models_block": use_block,
+        "model_var": target.model_var,
         "models": models if use_block else [],
     }
 

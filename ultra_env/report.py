@@ -306,6 +306,12 @@ def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO
     write(stream, redactor("\n".join(lines + errors)) + "\n")
 
 
+def note(result: TaskResult, redactor: Redactor) -> None:
+    """A warning beside a listing (on stderr, so the listing itself stays machine-readable)."""
+    fix = f"\n      fix: {result.fix}" if result.fix else ""
+    write(sys.stderr, redactor(f"note: {result.msg}{fix}") + "\n")
+
+
 def say(text: str) -> None:
     """A plain line for people (onboarding's steps)."""
     write(sys.stdout, text + "\n")

@@ -4,6 +4,8 @@ run in the Context and says whether the run may go on."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,32 +30,49 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
     info = facts.docker_info if facts is not None else gather.docker_info(settings.timeouts.probe)
     target, report = target_for(settings, info)
     ctx.run.add(report)
+    if not target.models_block and not settings.model_runner.container_url:
+        # Without models:, the services get what Compose would have given them: the runner's own
+        # container-facing endpoint from `docker model status --json`, when it names one.
+        found = facts.model_status if facts is not None and facts.model_status is not None else \
+            gather.model_status(settings.timeouts.probe, settings.model_runner.host_url)
+        endpoint = found.value.endpoint if found.value is not None else None
+        target = replace(target, runner_endpoint=usable_endpoint(endpoint))
     return target
+
+
+def usable_endpoint(endpoint: str | None) -> str | None:
+    """A status endpoint that names a host (old plugins printed ``http://:0/engines/v1/``)."""
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    return endpoint.rstrip("/") if parts.hostname and parts.port != 0 else None
 
 
 def target_for(settings: Settings, info: Probe) -> tuple[Target, TaskResult]:
     from ultra_env.facts.gather import plugin_probe
-    from ultra_env.facts.versions import at_least
+    from ultra_env.render import MODEL_VAR_SINCE, MODELS_SINCE, compose_support
 
     desktop = bool(info.value and info.value.desktop)
     compose = plugin_probe(info, "compose")
     kind = "Docker Desktop" if desktop else "Docker Engine"
     mode = settings.model_runner.compose_models
     name = "detect compose"
+    models_block, model_var = compose_support(compose.value if compose.ok else None)
     if mode != "auto":
-        return Target(models_block=mode == "on", desktop=desktop), ok(
+        return Target(models_block=mode == "on", desktop=desktop, model_var=model_var), ok(
             name, f"models: {mode} (model_runner.compose_models); {kind}")
-    minimum = settings.min_versions.compose_models
+    target = Target(models_block=models_block, desktop=desktop, model_var=model_var)
     if not compose.ok:
-        return Target(models_block=True, desktop=desktop), warn(
-            name, f"Compose not found ({compose.error}); rendering for Compose ≥ {minimum}",
-            "install Docker Compose v2.38 or newer (Docker Desktop 4.43+)")
-    if at_least(compose.value, minimum):
-        return Target(models_block=True, desktop=desktop), ok(
-            name, f"Compose {compose.value} ({kind}): top-level models: supported")
-    return Target(models_block=False, desktop=desktop), warn(
-        name, f"Compose {compose.value} predates models: (needs {minimum}); rendering explicit Model Runner URLs",
-        "update Docker Compose to 2.38+ (Docker Desktop 4.43+)")
+        return target, warn(name, f"Compose not found ({compose.error}); rendering for Compose ≥ {MODEL_VAR_SINCE}",
+                            "install Docker Compose v2.38.1 or newer (Docker Desktop 4.43+)")
+    if not models_block:
+        return target, warn(
+            name, f"Compose {compose.value} predates models: (needs {MODELS_SINCE}); rendering explicit Model Runner "
+            "URLs, and setup applies context sizes itself", "update Docker Compose to 2.38.1+ (Docker Desktop 4.43+)")
+    if not model_var:
+        return target, ok(name, f"Compose {compose.value} ({kind}): models: with endpoint_var only (model_var needs "
+                          f"{MODEL_VAR_SINCE}); the model name goes in the environment")
+    return target, ok(name, f"Compose {compose.value} ({kind}): top-level models: supported")
 
 
 _VERB = {"create": "created", "update": "updated", "overwrite": "overwritten", "mode": "fixed"}
@@ -67,7 +86,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     from ultra_env import render
 
     opts = ctx.inv.options
-    target = detect_target(ctx, facts)
+    target = ctx.target = detect_target(ctx, facts)
     try:
         compose_text = render.render_compose(ctx.settings, target, ctx.inv.templates)
         generated = converge.generated_secrets(ctx.dotenv)
@@ -219,12 +238,43 @@ def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
     return facts
 
 
-def pull_models(ctx: Context, models: list | None = None) -> bool:
+def connect_runner(ctx: Context, facts: Facts | None = None):  # -> local_models.Connection
+    """How this run reaches Model Runner; says once when it must go through the CLI."""
+    from ultra_env import local_models
+
+    status = facts.model_status.value if facts is not None and facts.model_status is not None else None
+    conn = local_models.connect(ctx.settings, ctx.variables, status=status, desktop=bool(facts and facts.desktop))
+    if conn.note is not None:
+        ctx.run.add(conn.note)
+    return conn
+
+
+def pull_models(ctx: Context, models: list | None = None, conn=None) -> bool:
     from ultra_env import local_models, report
 
     progress = (lambda event: None) if ctx.inv.options.json else report.PullProgress()
-    results = local_models.pull(local_models.api_for(ctx.settings), models or ctx.settings.models,
+    results = local_models.pull(conn or connect_runner(ctx), models or ctx.settings.models,
                                 check=ctx.inv.options.check, on_progress=progress)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+FLAGS_THROUGH_COMPOSE = "1.0.6"  # Compose passes runtime flags only to plugins this new (reference section 6)
+
+
+def configure_models(ctx: Context, conn, facts: Facts | None = None) -> bool:
+    """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
+    the runtime flags when the plugin is too old for Compose to pass them."""
+    from ultra_env import local_models
+    from ultra_env.facts.versions import at_least
+
+    target = ctx.target or Target()
+    plugin = facts.plugin("model").value if facts is not None else None
+    old_plugin = at_least(plugin, FLAGS_THROUGH_COMPOSE) is False
+    models = [m for m in ctx.settings.models
+              if not target.models_block or (m.runtime_flags and old_plugin)]
+    results = local_models.configure(conn, models, check=ctx.inv.options.check)
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)
@@ -235,7 +285,8 @@ def health(ctx: Context, facts: Facts | None = None) -> bool:
 
     known = facts.model_status.value if facts is not None and facts.model_status is not None else None
     results = checks.run_checks(ctx.settings, project_of(ctx), desktop=bool(facts and facts.desktop),
-                                retry=checks.Retrying(ctx.settings.timeouts.health), status=known)
+                                retry=checks.Retrying(ctx.settings.timeouts.health), status=known,
+                                environ=ctx.variables)
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)
@@ -351,12 +402,17 @@ def last_line(text: str) -> str:
 
 def llm_targets(ctx: Context, provider: str | None = None, model: str | None = None) -> list:
     """The enabled providers (filtered by ``provider``/``model``); adds a failed task when none is left."""
-    from ultra_env import local_models
+    from ultra_env import dmr, local_models
     from ultra_env.modelnames import normalize
     from ultra_env.providers import registry
 
-    root = local_models.api_for(ctx.settings).root if ctx.settings.features.local_llm else None
-    environ = {**(ctx.dotenv.values() if ctx.dotenv else {}), **ctx.inv.environ}  # endpoint keys: .env, env
+    root = None
+    if ctx.settings.features.local_llm:
+        conn = local_models.connect(ctx.settings, ctx.variables)
+        if conn.note is not None:  # the CLI cannot answer a prompt: the local model needs the API
+            ctx.run.add(conn.note)
+        root = conn.runner.root if isinstance(conn.runner, dmr.Api) else ctx.settings.model_runner.host_url
+    environ = ctx.variables  # endpoint keys: .env, env
     found = registry.targets(ctx.settings, root, environ)
     if provider:
         found = [t for t in found if t.provider.name == provider]

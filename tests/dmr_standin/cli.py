@@ -1,8 +1,16 @@
-"""The stand-in `docker-model` CLI plugin (run through the launcher that `plugin.install` writes)."""
+"""The stand-in `docker-model` CLI plugin (run through the launcher that `plugin.install` writes).
+
+Follows docker/model-runner `cmd/cli/commands/` (status.go, pull.go, list.go, rm.go, tag.go,
+configure.go, configure_show.go, unload.go, inspect.go, utils.go handleClientError) and
+`cmd/cli/desktop/` (desktop.go Pull/withRetries/isRetryableError/Remove/Tag/ConfigureBackend,
+progress.go displayProgressSimple), in the version given by `cli_version` where releases differ
+(see `releases`). Errors end the command as main.go does: the error on stderr, exit 1.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -10,13 +18,17 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from . import formats
-from .client import ApiError, Client, NotRunning, model_path
-from .names import normalise
-from .state import State, load, log_invocation
+from . import formats, goformat, releases
+from .client import ApiError, Client, ServiceUnavailable, StreamCut, Unreachable, model_path
+from .names import is_valid, repository
+from .state import State, load, log_invocation, versions
 
-PULL_RETRIES = 4
-RETRY_DELAY_SECONDS = 1
+# cmd/cli/desktop/desktop.go isRetryableError: substrings of retryable network errors
+RETRYABLE_PATTERNS = (
+    "connection refused", "connection reset", "broken pipe", "timeout", "temporary failure",
+    "no such host", "no route to host", "network is unreachable", "i/o timeout", "stream error",
+    "internal_error", "protocol_error",
+)
 
 
 class UsageError(Exception):
@@ -27,173 +39,343 @@ class Failure(Exception):
     """Ends the command: message on stderr, exit 1."""
 
 
+class Attempt(Exception):
+    """One pull attempt failed; `retry` says whether withRetries tries again."""
+
+    def __init__(self, error: Exception | str, retry: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry = retry
+
+
+def is_retryable(error: Exception | str) -> bool:
+    if isinstance(error, (StreamCut, ServiceUnavailable)):
+        return True
+    text = str(error).lower()
+    return any(pattern in text for pattern in RETRYABLE_PATTERNS)
+
+
 class Cli:
     def __init__(self, state: State, out: TextIO, err: TextIO) -> None:
         self.state = state
         self.client = Client(state)
         self.out = out
         self.err = err
+        self.cli_version = versions(state)[0]
 
     def say(self, text: str) -> None:
         self.out.write(text if text.endswith("\n") else text + "\n")
         self.out.flush()
 
-    def not_running(self, action: str) -> Failure:
-        return Failure(f"{action}: {formats.NOT_RUNNING}")
+    def client_error(self, error: Exception | str, action: str) -> Failure:
+        """`cmd/cli/commands/utils.go` handleClientError: ErrServiceUnavailable (even wrapped)
+        becomes the not-running text, anything else `<action>: <error>`."""
+        if isinstance(error, ServiceUnavailable):
+            return Failure(formats.not_running_error(self.state))
+        return Failure(f"{action}: {error}")
+
+    # --- status (status.go) ---------------------------------------------------------------
 
     def status(self, args: list[str]) -> int:
         as_json = _flag(args, "--json")
         _no_more(args)
-        try:
-            running = self.client.alive()
-            backends = self.client.json("GET", "/engines/status") if running else {}
-        except (ApiError, NotRunning) as exc:
-            raise Failure(f"Failed to get Docker Model Runner status: {exc}") from exc
+        running, backends = self.probe()
         if as_json:
+            no_auto_install = bool(os.environ.get("MODEL_RUNNER_NO_AUTO_INSTALL"))
+            if releases.status_json_panics(self.cli_version, self.state["kind"], no_auto_install):
+                self.err.write(formats.status_panic(self.state))
+                self.err.flush()
+                return 2  # Go's exit status for an unrecovered panic
             self.say(formats.status_json(self.state, running, backends))
             return 0
         self.say(formats.status_text(self.state, running, backends))
         return 0 if running else 1
 
+    def probe(self) -> tuple[bool, dict[str, str]]:
+        """desktop.Status: `GET /models` (503 → not running, transport error → failure), then
+        `GET /engines/status`."""
+        try:
+            status, body = self.client.request("GET", "/models")
+        except ServiceUnavailable:
+            return False, {}
+        except Unreachable as exc:
+            raise Failure(f"Failed to get Docker Model Runner status: {exc}") from exc
+        if status != 200:
+            raise Failure(f"Failed to get Docker Model Runner status: unexpected status code: {status}")
+        try:
+            backends = self.client.json("GET", "/engines/status")
+        except (ApiError, ServiceUnavailable, Unreachable, ValueError) as exc:
+            self.err.write(f"failed to parse status response: {exc}\n")
+            backends = {}
+        return True, backends or {}
+
     def version(self, args: list[str]) -> int:
         _no_more(args)
         try:
             server = self.client.json("GET", "/version")["version"]
-        except (ApiError, NotRunning, KeyError, TypeError, ValueError):
+        except (ApiError, ServiceUnavailable, Unreachable, KeyError, TypeError, ValueError):
             server = None
         self.say(formats.version_text(self.state, server))
         return 0
+
+    # --- list (list.go) -------------------------------------------------------------------
 
     def list(self, args: list[str]) -> int:
         as_json, openai = _flag(args, "--json"), _flag(args, "--openai")
         quiet = _flag(args, "--quiet") or _flag(args, "-q")
         wanted = args.pop(0) if args else None
         _no_more(args)
+        route = "/engines/v1/models" if openai else "/models"
         try:
-            models: list[dict[str, Any]] = self.client.json("GET", "/models")
-        except NotRunning as exc:
-            raise self.not_running("Failed to list models") from exc
+            listing: Any = self.client.json("GET", route)
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise self.client_error(exc, "Failed to list models") from exc
         except ApiError as exc:
-            raise Failure(f"Failed to list models: {exc}") from exc
-        if wanted is not None:
-            models = [m for m in models if normalise(wanted) in m["tags"]]
+            raise Failure(f"Failed to list models: failed to list models: {goformat.status_text(exc.status)}") from exc
         if openai:
-            data = [
-                {"id": tag, "object": "model", "created": m["created"], "owned_by": "docker"}
-                for m in models
-                for tag in m["tags"]
-            ]
-            self.say(formats.dump_indented({"object": "list", "data": data}))
-        elif as_json:
-            self.say(formats.dump_indented(models))
+            if wanted is not None:
+                listing["data"] = [m for m in listing["data"] if _matches(m["id"], _filter(wanted))]
+            self.out.write(formats.dump_indented(listing))
+            return 0
+        models: list[dict[str, Any]] | None = listing
+        if wanted is not None:
+            kept = []
+            for model in listing:
+                tags = [t for t in model.get("tags", []) if _matches(t, _filter(wanted))]
+                if tags:
+                    kept.append({**model, "tags": tags})
+            models = kept or None  # Go marshals the empty filtered (nil) slice as null
+        if as_json:
+            self.out.write(formats.dump_indented(models))
         elif quiet:
-            self.say("".join(m["id"].removeprefix("sha256:")[:12] + "\n" for m in models))
+            self.out.write("".join(m["id"][7:19] + "\n" for m in models or []))
         else:
-            self.say(formats.list_table(self.state, models))
+            self.out.write(formats.list_table(self.state, models or []))
         return 0
+
+    # --- pull (pull.go, desktop.go Pull) --------------------------------------------------
 
     def pull(self, args: list[str]) -> int:
         if len(args) != 1:
-            raise UsageError('"pull" requires exactly 1 argument: MODEL')
+            raise UsageError(_requires("pull", 1, "MODEL"))
         model = args[0]
-        if not self.client.alive():
-            raise self.not_running("Failed to pull model")
-        last_error = ""
-        for attempt in range(PULL_RETRIES + 1):
+        token = os.environ.get("HF_TOKEN") if releases.sends_hf_token(self.cli_version, model) else None
+        policy = releases.pull_retry_policy(self.cli_version)
+        last: Attempt | None = None
+        for attempt in range(policy.retries + 1):
             if attempt:
-                self.err.write(
-                    f"Retrying download (attempt {attempt}/{PULL_RETRIES}) in {RETRY_DELAY_SECONDS}s...\n"
-                )
+                delay = 1 << (attempt - 1)
+                if policy.blank_line:
+                    self.say("")
+                self.err.write(f"Retrying download (attempt {attempt}/{policy.retries}) in {goformat.duration(delay)}...\n")
                 self.err.flush()
-                time.sleep(RETRY_DELAY_SECONDS)
+                time.sleep(delay)
             try:
-                cached_total = self._pull_once(model)
-            except (NotRunning, ConnectionError, OSError, ValueError) as exc:
-                last_error = str(exc) or type(exc).__name__
-                continue
-            except ApiError as exc:
-                raise Failure(f"Failed to pull model: {exc}") from exc
-            self.say(formats.pull_success(self.state, model, cached_total))
+                message = self._pull_once(model, token, policy)
+            except Attempt as failed:
+                last = failed
+                if failed.retry:
+                    continue
+                raise self.client_error(failed.error, "Failed to pull model") from None
+            self.say(formats.pull_success(self.state, model, message))
             return 0
-        raise Failure(f"Failed to pull model: {last_error}")
+        assert last is not None
+        if policy.retries == 0:
+            raise self.client_error(last.error, "Failed to pull model")
+        if isinstance(last.error, ServiceUnavailable):  # wrapped with %w: errors.Is still matches
+            raise self.client_error(last.error, "Failed to pull model")
+        raise self.client_error(policy.exhausted_message(str(last.error)), "Failed to pull model")
 
-    def _pull_once(self, model: str) -> int | None:
-        """One create stream; returns the cached size or None; raises ConnectionError if cut."""
-        for event in self.client.create(model):
-            kind, message = event.get("type"), event.get("message", "")
-            if kind == "progress":
-                layer = event.get("layer") or {}
-                current = int(layer.get("current", 0))
-                self.say(formats.progress_line(current, int(event.get("total") or layer.get("size", 0))))
-            elif kind == "warning":
-                self.err.write(f"Warning: {message}\n")
-            elif kind == "error":
-                raise ApiError(200, message)
-            elif kind == "success":
-                return int(event.get("total", 0)) if message.startswith("Using cached model") else None
-        raise ConnectionError("download interrupted: stream ended before success")
+    def _pull_once(self, model: str, token: str | None, policy: releases.RetryPolicy) -> str:
+        """One create stream, shown as displayProgressSimple shows it; returns the success message."""
+        final, shown, layers, unparsed = "", False, {}, []
+        try:
+            for line in self.client.create(model, token):
+                if not line:
+                    continue
+                try:
+                    event = json.loads(goformat.html_unescape(line))
+                except ValueError:
+                    unparsed.append(line)
+                    continue
+                kind, message = event.get("type"), event.get("message", "")
+                if kind == "progress":
+                    shown = True
+                    layer = event.get("layer") or {}
+                    layers[layer.get("id", "")] = int(layer.get("current", 0))
+                    self.say(formats.progress_line(sum(layers.values()), int(event.get("total") or 0)))
+                elif kind == "success":
+                    final = message
+                elif kind == "warning":
+                    self.err.write(f"Warning: {message}\n")
+                elif kind == "error":
+                    raise Attempt(message, is_retryable(message))
+        except ServiceUnavailable as exc:
+            raise Attempt(exc, True) from exc
+        except Unreachable as exc:
+            raise Attempt(exc, is_retryable(exc)) from exc
+        except StreamCut as exc:
+            raise Attempt(exc, True) from exc
+        except ApiError as exc:
+            body = exc.body.strip() if policy.trims_body else exc.body
+            status = goformat.status_text(exc.status)
+            if exc.status == 422 and policy.trims_body:
+                text = f"pulling {model} failed with status {status}: unsupported model config media type: {body}"
+                text += "\n" + formats.BOLD + "\nWhat's next:" + formats.RESET + "\n    Upgrade Docker Model Runner to the latest version to support this model"
+            else:
+                text = f"pulling {model} failed with status {status}: {body}"
+            raise Attempt(text, policy.should_retry_status(exc.status)) from exc
+        if not final and not shown and unparsed:
+            raise Attempt("unexpected response from server (not valid progress data): " + "\n".join(unparsed)[:4096], False)
+        return final
+
+    # --- rm, tag, inspect -----------------------------------------------------------------
 
     def rm(self, args: list[str]) -> int:
         force = _flag(args, "-f") or _flag(args, "--force")
         if not args:
-            raise UsageError('"rm" requires at least 1 argument: MODEL')
+            raise UsageError(_requires("rm", 1, "[MODEL...]", at_least=True))
         for model in args:
+            path = f"{model_path(model)}?force={'true' if force else 'false'}"
             try:
-                status, body = self.client.request(
-                    "DELETE", model_path(model) + ("?force=true" if force else "")
-                )
-            except NotRunning as exc:
-                raise self.not_running("Failed to remove model") from exc
+                status, body = self.client.request("DELETE", path)
+            except (ServiceUnavailable, Unreachable) as exc:
+                raise self.client_error(exc, "Failed to remove model") from exc
+            if status == 404:
+                raise Failure(f"Failed to remove model: no such model: {model}")
             if status != 200:
-                raise Failure(f"Failed to remove model: {body.decode(errors='replace').strip()}")
+                raise Failure(
+                    f"Failed to remove model: removing {model} failed with status "
+                    f"{goformat.status_text(status)}: {body.decode(errors='replace')}"
+                )
             for item in json.loads(body):
                 for key, value in item.items():
                     self.say(f"{key}: {value}")
         return 0
 
-    def configure(self, args: list[str]) -> int:
-        runtime_flags: list[str] = []
-        if "--" in args:
-            cut = args.index("--")
-            args, runtime_flags = args[:cut], args[cut + 1 :]
-        context_size = _option(args, "--context-size")
-        if len(args) != 1:
-            raise UsageError('"configure" requires exactly 1 argument: MODEL')
-        body: dict[str, Any] = {"model": args[0], "runtime-flags": runtime_flags}
-        if context_size is not None:
-            try:
-                body["context-size"] = int(context_size)
-            except ValueError as exc:
-                raise UsageError(f'invalid argument "{context_size}" for "--context-size"') from exc
+    def tag(self, args: list[str]) -> int:
+        """tag.go: `POST /models/SOURCE/tag?repo=R&tag=T` (201). Assumed: `repo` as typed, without the
+        `docker.io/` that reference.Tag.String() puts in front of hub names at HEAD."""
+        if len(args) != 2:
+            raise UsageError(_requires("tag", 2, "SOURCE TARGET"))
+        source, target = args
+        if not is_valid(target):
+            raise Failure(f"invalid tag: invalid reference {goformat.quote(target)}: invalid reference format")
+        repo = repository(target)
+        tag = target[len(repo) + 1:] if len(target) > len(repo) else "latest"
+        path = f"{model_path(source)}/tag?repo={quote(repo, safe='/:')}&tag={quote(tag)}"
         try:
-            self.client.json("POST", "/engines/_configure", body)
-        except NotRunning as exc:
-            raise self.not_running("Failed to configure backend") from exc
-        except ApiError as exc:
-            raise Failure(f"Failed to configure backend: {exc}") from exc
+            status, body = self.client.request("POST", path)
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise Failure(f"failed to tag model: {exc}") from exc
+        if status != 201:
+            raise Failure(
+                f"failed to tag model: tagging failed with status {goformat.status_text(status)}: {body.decode(errors='replace')}"
+            )
+        self.say(f"Model {goformat.quote(source)} tagged successfully with {goformat.quote(target)}")
         return 0
 
     def inspect(self, args: list[str]) -> int:
         openai = _flag(args, "--openai")
         if len(args) != 1:
-            raise UsageError('"inspect" requires exactly 1 argument: MODEL')
+            raise UsageError(_requires("inspect", 1, "MODEL"))
         model = args[0]
         path = ("/engines/v1/models/" + quote(model, safe="/:@")) if openai else model_path(model)
         try:
             status, body = self.client.request("GET", path)
-        except NotRunning as exc:
-            raise self.not_running("Failed to inspect model") from exc
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise self.client_error(exc, f"Failed to get model {model}") from exc
+        if status == 404:
+            raise Failure(f"Failed to get model {model}: {model}: model not found")
         if status != 200:
-            raise Failure(f"Failed to inspect model: {_error_text(body)}")
-        self.say(formats.dump_indented(json.loads(body)))
+            raise Failure(f"Failed to get model {model}: failed to list models: {goformat.status_text(status)}")
+        self.out.write(formats.dump_indented(json.loads(body)))
+        return 0
+
+    # --- configure, unload (configure.go, configure_show.go, unload.go) -------------------
+
+    def configure(self, args: list[str]) -> int:
+        if args[:1] == ["show"]:
+            return self.configure_show(args[1:])
+        runtime_flags: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, runtime_flags = args[:cut], args[cut + 1:]
+        context_size = _option(args, "--context-size")
+        if len(args) != 1:
+            raise UsageError(f"Exactly one model must be specified, got {len(args)}: {args}")
+        body: dict[str, Any] = {"model": args[0]}
+        if context_size is not None:
+            try:
+                body["context-size"] = int(context_size)
+            except ValueError as exc:
+                raise UsageError(f'invalid argument "{context_size}" for "--context-size" flag') from exc
+        if runtime_flags:
+            body["runtime-flags"] = runtime_flags
+        try:
+            status, answer = self.client.request("POST", "/engines/_configure", body)
+        except ServiceUnavailable as exc:
+            raise Failure(str(exc)) from exc
+        except Unreachable as exc:
+            raise Failure(str(exc)) from exc
+        if status == 409:
+            raise Failure(answer.decode(errors="replace"))
+        if status != 202:
+            raise Failure(f"{answer.decode(errors='replace')} ({goformat.status_text(status)})")
+        return 0
+
+    def configure_show(self, args: list[str]) -> int:
+        path = "/engines/_configure" + (f"?model={quote(args[0], safe='')}" if args else "")
+        try:
+            status, body = self.client.request("GET", path)
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise Failure(str(exc)) from exc
+        if status != 200:
+            raise Failure(f"listing configs failed with status {goformat.status_text(status)}: {body.decode(errors='replace')}")
+        self.say(goformat.marshal(json.loads(body), indent="  "))
+        return 0
+
+    def unload(self, args: list[str]) -> int:
+        all_models = _flag(args, "--all")
+        backend = _option(args, "--backend") or ""
+        if all_models and args:
+            raise UsageError("'docker model unload' does not take MODEL when --all is specified.")
+        if not all_models and not args:
+            raise UsageError("'docker model unload' requires MODEL unless --all is specified.")
+        body = {"all": all_models, "backend": backend, "models": args}
+        try:
+            answer = self.client.json("POST", "/engines/unload", body)
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise self.client_error(exc, "Failed to unload models") from exc
+        except ApiError as exc:
+            raise Failure(f"Failed to unload models: unloading failed with status {goformat.status_text(exc.status)}: {exc.body}") from exc
+        count = int(answer["unloaded_runners"])
+        if count:
+            self.say(f"Unloaded {count} model(s).")
+        else:
+            self.say("No models are running." if all_models else "No such model(s) running.")
         return 0
 
 
-def _error_text(body: bytes) -> str:
-    try:
-        return str(json.loads(body)["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return body.decode(errors="replace").strip()
+def _filter(wanted: str) -> str:
+    """list.go normalizeModelFilter: `ai/` prefixed when there is no '/'."""
+    return wanted if "/" in wanted else "ai/" + wanted
+
+
+def _matches(tag: str, wanted: str) -> bool:
+    """list.go matchesModelFilter: exact tag with ':', else the repository."""
+    if ":" in wanted:
+        return tag == wanted
+    return tag.split(":", 1)[0] == wanted
+
+
+def _requires(command: str, n: int, usage: str, at_least: bool = False) -> str:
+    count = f"at least {n}" if at_least else str(n)
+    return (
+        f"'docker model {command}' requires {count} argument(s).\n\n"
+        f"Usage:  docker model {command} {usage}\n\n"
+        f"See 'docker model {command} --help' for more information"
+    )
 
 
 def _flag(args: list[str], name: str) -> bool:
@@ -225,12 +407,14 @@ USAGE = """Usage:  docker model COMMAND
 Docker Model Runner (stand-in for tests)
 
 Commands:
-  configure   Configure runtime options for a model
+  configure   Configure runtime options for a model (configure show: what is applied)
   inspect     Display detailed information on one model
   list        List the models pulled to your local environment
-  pull        Pull a model to your local environment
+  pull        Pull a model from Docker Hub or HuggingFace to your local environment
   rm          Remove local models downloaded from Docker Hub
   status      Check if the Docker Model Runner is running
+  tag         Tag a model
+  unload      Unload running models
   version     Show the Docker Model Runner version
 """
 
@@ -241,8 +425,11 @@ COMMANDS: dict[str, Callable[[Cli, list[str]], int]] = {
     "ls": Cli.list,
     "pull": Cli.pull,
     "rm": Cli.rm,
+    "tag": Cli.tag,
     "configure": Cli.configure,
     "config": Cli.configure,
+    "unload": Cli.unload,
+    "stop": Cli.unload,
     "inspect": Cli.inspect,
 }
 
@@ -264,7 +451,7 @@ def main(argv: list[str], home: Path, out: TextIO = sys.stdout, err: TextIO = sy
     try:
         return command(Cli(state, out, err), args[1:])
     except UsageError as exc:
-        err.write(f"{exc}\n\n{USAGE}")
+        err.write(f"{exc}\n")
         return 1
     except Failure as exc:
         err.write(f"{exc}\n")

@@ -1,21 +1,26 @@
-"""What the `docker model` CLI prints, old and new format (reference section 3)."""
+"""What the `docker model` CLI prints, old and new format (reference section 3).
+
+Follows docker/model-runner `cmd/cli/commands/status.go` (jsonStatus, textStatus),
+`cmd/cli/commands/utils.go` (printNextSteps, handleClientError), `cmd/cli/desktop/progress.go`
+(displayProgressSimple) and, for the versions that panic, the Go runtime's panic report.
+Simplification (assumed): the `BACKEND STATUS DETAILS` table is tied to format "new" and the
+`Status:` lines to "old", although upstream switched at CLI v1.1.1 (860b40d9).
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from . import goformat, releases
 from .names import display
 from .state import Entry, State, versions
 
 NOT_RUNNING = "Docker Model Runner is not running"
 ENABLE_VIA_CLI = "Enable Docker Model Runner via the CLI → docker desktop enable model-runner"
-ENABLE_VIA_GUI = (
-    "Enable Docker Model Runner via the GUI → Go to Settings->Features in development->"
-    "Enable Docker Model Runner"
-)
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
+# cmd/cli/commands/utils.go errNotRunning, used by every command but status on a 503
+NOT_RUNNING_RETRY = "Docker Model Runner is not running. Please start it and try again.\n"
 
 
 def metadata(state: State) -> dict[str, str]:
@@ -38,16 +43,36 @@ def default_backends(state: State) -> dict[str, str]:
 
 
 def endpoints(state: State) -> tuple[str, str]:
-    """(`endpoint`, `endpointHost`) of `status --json` for the configured kind."""
+    """(`endpoint`, `endpointHost`) of `status --json` (`cmd/cli/commands/status.go` jsonStatus).
+
+    New format (CLI >= v1.0.5, 76ea6d78): `/v1/` endpoints; Engine hands out
+    host.docker.internal on v1.0.5-v1.0.8 and when rootless, the bridge gateway from v1.0.9
+    (07eb5dab); Cloud has no runner info here (the CLI's 127.0.0.1 fallback). Old format: the
+    `/engines/v1/` endpoint, the runner's gateway binding on Engine/Cloud.
+    Assumed: PORT is the stand-in's real port where upstream prints its constant 12434/12435.
+    """
     port, kind, new = state["port"], state["kind"], state["format"] == "new"
-    if kind == "Docker Desktop":
-        endpoint = "http://model-runner.docker.internal/" + ("v1/" if new else "engines/v1/")
-        host = "http://localhost/exp/vDD4.40/v1/"
-    elif kind in ("Docker Engine (Manual Install)", "Docker Cloud"):
+    cli, _ = versions(state)
+    if new:
+        if kind == "Docker Desktop":
+            endpoint, host = "http://model-runner.docker.internal/v1/", "http://localhost/exp/vDD4.40/v1/"
+        elif kind == "Docker Engine (Manual Install)":
+            endpoint = host = f"http://localhost:{port}/v1/"
+        elif kind == "Docker Cloud":
+            endpoint = host = f"http://127.0.0.1:{port}/v1/"
+        else:
+            gateway = (
+                state["bridge_gateway"]
+                if releases.engine_endpoint_uses_gateway(cli, bool(state["rootless"]))
+                else "host.docker.internal"
+            )
+            endpoint, host = f"http://{gateway}:{port}/v1/", f"http://127.0.0.1:{port}/v1/"
+    elif kind == "Docker Desktop":
+        endpoint = host = "http://model-runner.docker.internal/engines/v1/"
+    elif kind == "Docker Engine (Manual Install)":
         endpoint = host = f"http://localhost:{port}/engines/v1/"
     else:
-        endpoint = f"http://172.17.0.1:{port}/engines/v1/"
-        host = f"http://localhost:{port}/engines/v1/"
+        endpoint = host = f"http://{state['bridge_gateway']}:{port}/engines/v1/"
     return state["endpoint"] or endpoint, state["endpoint_host"] or host
 
 
@@ -58,13 +83,52 @@ def status_json(state: State, running: bool, backends: dict[str, str]) -> str:
         body |= {"kind": state["kind"], "endpoint": endpoint, "endpointHost": endpoint_host}
     else:
         body["endpoint"] = endpoint
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return goformat.marshal(body)
+
+
+def next_steps(state: State) -> str:
+    """`cmd/cli/commands/utils.go` printNextSteps with the two enable hints."""
+    cli, _ = versions(state)
+    steps = (ENABLE_VIA_CLI, releases.next_steps_gui(cli))
+    return f"{BOLD}\nWhat's next:{RESET}\n" + "".join(f"    {step}\n" for step in steps)
+
+
+def not_running_error(state: State) -> str:
+    """handleClientError for ErrServiceUnavailable: the error text main() prints."""
+    return NOT_RUNNING_RETRY + "\n" + next_steps(state).rstrip("\n")
+
+
+def connection_error(method: str, port: int, path: str, reason: str = "connect: connection refused") -> str:
+    """Go's *url.Error for a refused dial, behind handleQueryError's `error querying <path>: `
+    (`cmd/cli/desktop/desktop.go`). Assumed: the CLI's `localhost` resolves to 127.0.0.1."""
+    return f'error querying {path.split("?")[0]}: {method} "http://localhost:{port}{path}": dial tcp 127.0.0.1:{port}: {reason}'
+
+
+def status_panic(state: State) -> str:
+    """The Go runtime's report of the nil dereference in jsonStatus (model-cli v0.1.31 ... cmd/cli v1.0.4):
+    `standaloneRunner.gatewayIP` sits at offset 8, hence addr=0x8. The frame arguments and pc are
+    assumed (they vary per build)."""
+    package, line = releases.panic_frame(versions(state)[0])
+    source = "commands/status.go" if package.endswith("model-cli/commands") else "cmd/cli/commands/status.go"
+    return (
+        "panic: runtime error: invalid memory address or nil pointer dereference\n"
+        "[signal SIGSEGV: segmentation violation code=0x1 addr=0x8 pc=0x1b4c3e5]\n"
+        "\n"
+        "goroutine 1 [running]:\n"
+        f"{package}.jsonStatus(0x0, {{0x1, {{0xc0004a2000, 0x2f, 0x30}}, {{0x0, 0x0}}}}, 0xc000496fc0)\n"
+        f"\t/src/{source}:{line} +0x85\n"
+        f"{package}.newStatusCmd.func1(0xc0001d2908, {{0x2a8d1e0, 0x0, 0x0}})\n"
+        f"\t/src/{source}:40 +0x1b1\n"
+        "github.com/spf13/cobra.(*Command).execute(0xc0001d2908, {0xc0001a61a0, 0x1, 0x1})\n"
+        "\t/go/pkg/mod/github.com/spf13/cobra@v1.9.1/command.go:1015 +0xa94\n"
+        "main.main()\n"
+        "\t/src/main.go:15 +0x1d\n"
+    )
 
 
 def status_text(state: State, running: bool, backends: dict[str, str]) -> str:
     if not running:
-        steps = "".join(f"    {step}\n" for step in (ENABLE_VIA_CLI, ENABLE_VIA_GUI))
-        return f"{NOT_RUNNING}\n{BOLD}\nWhat's next:{RESET}\n{steps}"
+        return f"{NOT_RUNNING}\n{next_steps(state)}"
     if state["format"] == "old":
         lines = [f"{name}: {status}" for name, status in backends.items() if status != "not running"]
         return "Docker Model Runner is running\n\nStatus:\n" + "".join(f"{line}\n" for line in lines)
@@ -142,20 +206,29 @@ def human_age(created: int, now: float | None = None) -> str:
 
 
 def megabytes(n: int) -> str:
-    return f"{n / 1000 / 1000:.2f}MB"
+    """docker/go-units CustomSize with base 1000, as `Downloaded … of …` uses it."""
+    return goformat.custom_size(float(n))
 
 
 def progress_line(current: int, total: int) -> str:
+    """`cmd/cli/desktop/progress.go` displayProgressSimple, one line per progress event."""
     return f"Downloaded {megabytes(current)} of {megabytes(total)}"
 
 
-def pull_success(state: State, model: str, cached_total: int | None) -> str:
+def server_progress_message(current: int) -> str:
+    """`pkg/distribution/internal/progress/reporter.go` PullMsg (deprecated `message` field)."""
+    return f"Downloaded: {current / 1024 / 1024:.2f} MB"
+
+
+def pull_success(state: State, model: str, message: str) -> str:
+    """The CLI prints the success event's message verbatim (`cmd/cli/commands/pull.go`); the old
+    format's `Model X pulled successfully` is the reference's older form."""
     if state["format"] == "old":
         return f"Model {model} pulled successfully"
-    if cached_total is not None:
-        return f"Using cached model: {megabytes(cached_total)}"
-    return "Model pulled successfully"
+    return message
 
 
 def dump_indented(value: Any) -> str:
-    return json.dumps(value, indent=4, ensure_ascii=False)
+    """`cmd/cli/commands/formatter/json.go` ToStandardJSON: 4-space indent, no HTML escaping,
+    trailing newline."""
+    return goformat.encode(value, escape_html=False, indent="    ")

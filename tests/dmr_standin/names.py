@@ -1,34 +1,78 @@
-"""Model references as DMR normalises them (reference section 5)."""
+"""Model references as the real runner normalises, validates and displays them.
+
+- `normalise` follows docker/model-runner `pkg/distribution/distribution/client.go`
+  normalizeModelName (and its `normalize_test.go` table): the tag keeps its case.
+- `is_valid` follows the reference grammar that `pkg/distribution/oci/reference` gets from
+  github.com/distribution/reference (lower-case repository components, tag `[\\w][\\w.-]{0,127}`).
+- `display` follows `cmd/cli/commands/utils.go` stripDefaultsFromModelName.
+"""
 
 from __future__ import annotations
 
 import re
 
-_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_HEX = re.compile(r"^[0-9a-f]+$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
 _REFERENCE = re.compile(
-    rf"^(?:{_COMPONENT}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[a-z0-9_][a-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    rf"^{_DOMAIN}{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
 )
 
 
+def looks_like_id(ref: str) -> bool:
+    """12 or 64 lower-case hex characters (`looksLikeID`)."""
+    return len(ref) in (12, 64) and bool(_HEX.match(ref))
+
+
+def looks_like_digest(ref: str) -> bool:
+    """`sha256:` + 64 lower-case hex characters (`looksLikeDigest`)."""
+    return ref.startswith("sha256:") and len(ref) == 71 and bool(_HEX.match(ref[7:]))
+
+
 def normalise(name: str) -> str:
-    """Lower-case; `hf.co/` → `huggingface.co/`; no `/` → `ai/` prefix; no tag → `:latest`."""
-    ref = name.strip().lower()
+    """Trim; `hf.co/` → `huggingface.co/`; IDs/digests unchanged (the store resolves them);
+    no tag → `:latest`; no registry and no `/` → `ai/`; lower-case the name, never the tag."""
+    ref = name.strip()
+    if not ref:
+        return ref
     if ref.startswith("hf.co/"):
         ref = "huggingface.co/" + ref[len("hf.co/"):]
-    if "/" not in ref:
-        ref = "ai/" + ref
-    last = ref.rsplit("/", 1)[-1]
-    if ":" not in last and "@" not in last:
-        ref += ":latest"
-    return ref
+    if looks_like_id(ref) or looks_like_digest(ref):
+        return ref
+    last_slash, last_colon = ref.rfind("/"), ref.rfind(":")
+    repo, tag = ref, "latest"
+    if last_colon > last_slash:
+        repo, tag = ref[:last_colon], ref[last_colon + 1:] or "latest"
+    first_slash = repo.find("/")
+    has_registry = first_slash > 0 and "." in repo[:first_slash]
+    if not has_registry and "/" not in repo:
+        repo = "ai/" + repo
+    return repo.lower() + ":" + tag
 
 
 def is_valid(name: str) -> bool:
-    return bool(name.strip()) and _REFERENCE.match(normalise(name)) is not None
+    """Whether the normalised reference parses (else the runner answers 400 Invalid model reference)."""
+    ref = normalise(name)
+    return bool(ref) and (looks_like_id(ref) or looks_like_digest(ref) or _REFERENCE.match(ref) is not None)
+
+
+def is_hugging_face(ref: str) -> bool:
+    """`IsHuggingFaceReference`: `huggingface.co/` or `hf.co/` prefix."""
+    return ref.startswith(("huggingface.co/", "hf.co/"))
+
+
+def repository(tag: str) -> str:
+    """`ai/gemma3:270M-Q4_K_M` → `ai/gemma3` (the ':' after the last '/')."""
+    slash, colon = tag.rfind("/"), tag.rfind(":")
+    return tag[:colon] if colon > slash else tag
 
 
 def display(tag: str) -> str:
-    """The `list` table's MODEL NAME: `ai/` and `:latest` stripped."""
-    shown = tag[len("ai/"):] if tag.startswith("ai/") else tag
-    return shown[: -len(":latest")] if shown.endswith(":latest") else shown
+    """The `list` table's MODEL NAME: default registry, `ai/` and `:latest` stripped."""
+    shown = tag
+    for registry in ("index.docker.io/", "docker.io/"):
+        if shown.startswith(registry):
+            shown = shown[len(registry):]
+            break
+    shown = shown.removeprefix("ai/")
+    return shown.removesuffix(":latest")

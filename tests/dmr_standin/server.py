@@ -1,5 +1,10 @@
 """The stand-in DMR HTTP API (reference section 4); inference is proxied to a real llama.cpp server.
 
+Routes follow docker/model-runner `pkg/routing/router.go`, `pkg/inference/models/http_handler.go`
+(models, tags, OpenAI model listings) and `pkg/inference/scheduling/http_handler.go` (inference,
+status, ps, unload, _configure). Errors are Go `http.Error` plain text, as upstream writes them.
+The pull stream is in `pulls`, the proxying to llama.cpp in `inference`.
+
 Run: `python -m tests.dmr_standin.server --home DIR --port P [--host H]` from the repository
 root, or `start(home, port)` in-process (returns a handle with `.url` and `.stop()`).
 """
@@ -7,28 +12,21 @@ root, or `start(home, port)` in-process (returns a handle with `.url` and `.stop
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
 import signal
-import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import formats
+from . import formats, goformat, inference, pulls, releases, scheduling
 from .llama import LlamaHandle, start_llama
-from .names import is_valid, normalise
-from .state import Entry, State, find, load, openai_model, public, update, version_at_least, versions
-
-CHUNK = 8 * 2**20
-INFERENCE_ROUTES = ("chat/completions", "completions", "embeddings")
+from .names import normalise
+from .state import Entry, State, find, find_partial, grouped, load, openai_model, public, tags_of, update, versions
 
 
 class StandinServer(ThreadingHTTPServer):
@@ -66,10 +64,6 @@ class StandinServer(ThreadingHTTPServer):
             self.llamas.clear()
 
 
-def _openai_error(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
 class Handler(BaseHTTPRequestHandler):
     server: StandinServer
     protocol_version = "HTTP/1.0"
@@ -88,252 +82,251 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self.dispatch("DELETE")
 
+    # --- responses ------------------------------------------------------------------------
+
+    def http_error(self, status: int, message: str) -> None:
+        """Go's `http.Error`: text/plain; charset=utf-8, nosniff, the message and a newline."""
+        self.send_bytes(status, (message + "\n").encode(), "text/plain; charset=utf-8", nosniff=True)
+
     def send_text(self, status: int, text: str) -> None:
-        self.send_bytes(status, (text + "\n").encode(), "text/plain; charset=utf-8")
+        self.http_error(status, text)
 
-    def send_json(self, status: int, value: Any) -> None:
-        self.send_bytes(status, json.dumps(value).encode(), "application/json")
+    def send_json(self, status: int, value: Any, *, newline: bool = True) -> None:
+        """`json.NewEncoder(w).Encode` (newline) or `w.Write(json.Marshal(v))` (none)."""
+        body = goformat.encode(value) if newline else goformat.marshal(value)
+        self.send_bytes(status, body.encode(), "application/json")
 
-    def send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+    def send_bytes(self, status: int, body: bytes, content_type: str, *, nosniff: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if nosniff:
+            self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def send_empty(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def read_json(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"null")
 
+    # --- routing --------------------------------------------------------------------------
+
     def dispatch(self, method: str) -> None:
         state = load(self.server.home)
         url = urlsplit(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
+        path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
         if not state["running"]:
-            self.send_text(503, "Service Unavailable")
+            self.http_error(503, "Service Unavailable")
             return
         _, server_version = versions(state)
         if method == "GET" and path == "/":
-            self.send_text(200, root_text(state, server_version))
+            self.send_bytes(200, (root_text(state, server_version) + "\n").encode(), "text/plain; charset=utf-8")
         elif method == "GET" and path == "/models":
-            self.send_json(200, [public(tag, e) for tag, e in state["models"].items()])
+            self.send_json(200, [public(tags, e, server_version) for tags, e in grouped(state["models"])])
         elif method == "POST" and path == "/models/create":
-            self.create(state)
-        elif path.startswith("/models/") and method in ("GET", "DELETE"):
-            self.model(method, state, path[len("/models/"):], query.get("force", ["false"])[0] == "true")
+            pulls.create(self, state)
+        elif method == "POST" and path.startswith("/models/") and path.endswith("/tag"):
+            self.tag(state, path[len("/models/"):-len("/tag")], query)
+        elif method == "GET" and path.startswith("/models/"):
+            self.get_model(state, path[len("/models/"):], server_version)
+        elif method == "DELETE" and path.startswith("/models/"):
+            self.delete_model(path[len("/models/"):], query)
         elif method == "GET" and path == "/engines/status":
-            self.send_json(200, formats.default_backends(state))
-        elif method == "POST" and path == "/engines/_configure":
-            self.configure()
-        elif method == "GET" and path == "/version" and version_at_least(server_version, "v1.0.30"):
-            self.send_json(200, {"version": server_version})
-        elif (tail := openai_tail(path, server_version)) is not None:
-            self.openai(method, state, tail)
+            self.send_json(200, formats.default_backends(state), newline=False)
+        elif method == "GET" and path == "/engines/ps":
+            self.send_json(200, scheduling.running(state))
+        elif method == "POST" and path == "/engines/unload":
+            self.unload()
+        elif method == "POST" and (backend := configure_backend(path)) is not None:
+            self.configure(state, backend or scheduling.DEFAULT_BACKEND, server_version)
+        elif method == "GET" and path == "/engines/_configure" and releases.reads_back_configs(server_version):
+            model = query.get("model", [""])[0]
+            self.send_json(200, scheduling.applied(state, model))
+        elif method == "GET" and path == "/version" and releases.has_version_route(server_version):
+            self.send_json(200, {"version": server_version}, newline=False)
+        elif (route := openai_route(path, server_version)) is not None:
+            backend, tail = route
+            self.openai(method, state, backend, tail, server_version)
         else:
-            self.send_text(404, "404 page not found")
+            self.http_error(404, "404 page not found")
 
-    def model(self, method: str, state: State, name: str, force: bool) -> None:
-        found = find(state["models"], name)
+    # --- models (pkg/inference/models/http_handler.go) ------------------------------------
+
+    def get_model(self, state: State, name: str, server_version: str) -> None:
+        found = find_partial(state["models"], name)
         if found is None:
-            self.send_text(404, f"no such model: {name}")
-            return
-        tag, entry = found
-        if method == "GET":
-            self.send_json(200, public(tag, entry))
-            return
-
-        def remove(s: State) -> None:
-            s["models"].pop(tag, None)
-            s["configurations"].pop(tag, None)
-            if not any(e["id"] == entry["id"] for e in s["models"].values()):
-                Path(entry["gguf"]).unlink(missing_ok=True)
-
-        update(self.server.home, remove)
-        self.send_json(200, [{"Untagged": tag}, {"Deleted": entry["id"]}])
-
-    def configure(self) -> None:
-        try:
-            body = self.read_json()
-            model = body["model"]
-            context_size = body.get("context-size")
-            flags = list(body.get("runtime-flags") or [])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.send_text(400, "invalid request body")
-            return
-        record = {"model": model, "context_size": context_size, "runtime_flags": flags}
-        update(self.server.home, lambda s: s["configurations"].__setitem__(normalise(model), record))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def create(self, state: State) -> None:
-        try:
-            name = self.read_json()["from"]
-            assert isinstance(name, str)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            self.send_text(400, 'invalid request body: expected {"from": MODEL}')
-            return
-        if not is_valid(name):
-            self.send_text(400, f"invalid reference format: {name}")
-            return
-        injected = state["inject"]["create_http_error"]
-        if injected:
-            self.send_text(int(injected["status"]), str(injected.get("message", "")))
-            return
-        tag = normalise(name)
-        entry = state["registry"].get(tag)
-        if entry is None:
-            self.send_text(404, f"model not found: {tag}")
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.end_headers()
-        try:
-            self.stream_pull(state, tag, entry)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def emit(self, event: dict[str, Any]) -> None:
-        self.wfile.write(json.dumps(event).encode() + b"\n")
-        self.wfile.flush()
-
-    def stream_pull(self, state: State, tag: str, entry: Entry) -> None:
-        total = int(entry["bytes"])
-        if tag in state["models"]:
-            self.emit({"type": "success", "message": "Using cached model", "total": total})
-            return
-        inject = state["inject"]
-        cut = self.server.create_cuts < int(inject["create_network_failures"] or 0)
-        if cut:
-            self.server.create_cuts += 1
-        error = inject["create_error"]
-        target = self.server.home / "models" / (entry["id"].removeprefix("sha256:") + ".gguf")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for count, current in enumerate(transfer(Path(entry["gguf"]), target), start=1):
-            self.emit({
-                "type": "progress",
-                "message": formats.progress_line(current, total),
-                "total": total,
-                "pulled": current,
-                "layer": {"id": entry["id"], "size": total, "current": current},
-            })
-            if cut:
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if error and count >= int(error.get("after_progress", 0)):
-                target.unlink(missing_ok=True)
-                self.emit({"type": "error", "message": str(error.get("message", "injected error"))})
-                return
-            time.sleep(float(state["pull_chunk_delay"] or 0))
-        stored = {**entry, "gguf": str(target)}
-        update(self.server.home, lambda s: s["models"].__setitem__(tag, stored))
-        self.emit({"type": "success", "message": "Model pulled successfully", "total": total})
-
-    def openai(self, method: str, state: State, tail: str) -> None:
-        models = state["models"]
-        if method == "GET" and tail == "models":
-            self.send_json(200, {"object": "list", "data": [openai_model(t, e) for t, e in models.items()]})
-        elif method == "GET" and tail.startswith("models/"):
-            found = find(models, tail[len("models/"):])
-            if found is None:
-                self.send_json(404, _openai_error(f"model {tail[len('models/'):]} not found", code="model_not_found"))
-            else:
-                self.send_json(200, openai_model(*found))
-        elif method == "POST" and tail in INFERENCE_ROUTES:
-            self.proxy(state, tail)
-        else:
-            self.send_text(404, "404 page not found")
-
-    def proxy(self, state: State, tail: str) -> None:
-        try:
-            body = self.read_json()
-            requested = body["model"]
-            assert isinstance(requested, str) and requested
-        except (ValueError, KeyError, TypeError, AssertionError):
-            self.send_json(400, _openai_error("a JSON body with a \"model\" is required"))
-            return
-        found = find(state["models"], requested)
-        if found is None:
-            self.send_json(404, _openai_error(f"model {requested} not found", code="model_not_found"))
+            self.http_error(404, "model not found")
             return
         entry = found[1]
-        body["model"] = entry["upstream_alias"]
-        try:
-            upstream = urlsplit(self.server.upstream(state, entry))
-            conn = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port or 80, timeout=600)
-            conn.request("POST", f"{upstream.path.rstrip('/')}/v1/{tail}", json.dumps(body).encode(),
-                         {"Content-Type": "application/json"})
-            response = conn.getresponse()
-        except (OSError, RuntimeError) as exc:
-            self.send_json(500, _openai_error(f"backend unavailable: {exc}", kind="server_error"))
+        self.send_json(200, public(tags_of(state["models"], entry["id"]), entry, server_version))
+
+    def delete_model(self, name: str, query: dict[str, list[str]]) -> None:
+        """`distribution/client.go` DeleteModel: a tag is untagged (and only that, if the model
+        keeps other tags); an ID with several tags needs force (409)."""
+        force = query_bool(query, "force")
+        outcome: dict[str, Any] = {}
+
+        def remove(s: State) -> None:
+            found = find(s["models"], name)
+            if found is None:
+                outcome["error"] = (404, "error while deleting model: model not found")
+                return
+            tag, entry = found
+            tags = tags_of(s["models"], entry["id"])
+            is_tag = normalise(name) != entry["id"] and "@" not in name and normalise(name) in s["models"]
+            actions: list[dict[str, str]] = []
+            if is_tag:
+                del s["models"][tag]
+                actions.append({"Untagged": tag})
+                if len(tags) > 1:
+                    outcome["actions"] = actions
+                    return
+            elif len(tags) > 1 and not force:
+                outcome["error"] = (409, (
+                    f"error while deleting model: unable to delete {goformat.quote(name)} (must be forced) "
+                    "due to multiple tag references: resource conflict"
+                ))
+                return
+            for other in tags_of(s["models"], entry["id"]):
+                del s["models"][other]
+                actions.append({"Untagged": other})
+            actions.append({"Deleted": entry["id"]})
+            s["runners"].pop(entry["id"], None)
+            Path(entry["gguf"]).unlink(missing_ok=True)
+            outcome["actions"] = actions
+
+        update(self.server.home, remove)
+        if "error" in outcome:
+            self.http_error(*outcome["error"])
+        else:
+            self.send_json(200, outcome["actions"])
+
+    def tag(self, state: State, name: str, query: dict[str, list[str]]) -> None:
+        """handleTagModel: `?repo=R&tag=T` → 201 {"message", "target"}."""
+        repo, tag = query.get("repo", [""])[0], query.get("tag", [""])[0]
+        if not repo or not tag:
+            self.http_error(400, "missing repo or tag query parameter")
+            return
+        target = f"{repo}:{tag}"
+        outcome: dict[str, bool] = {}
+
+        def change(s: State) -> None:
+            found = find_partial(s["models"], name)
+            if found is not None:
+                s["models"][normalise(target)] = found[1]
+                outcome["ok"] = True
+
+        update(self.server.home, change)
+        if not outcome:
+            self.http_error(404, "model not found")
+            return
+        message = f"Model tagged successfully with {goformat.quote(target)}"
+        self.send_json(201, {"message": message, "target": target})
+
+    # --- engines (pkg/inference/scheduling/http_handler.go) -------------------------------
+
+    def configure(self, state: State, backend: str, server_version: str) -> None:
+        if backend not in formats.default_backends(state):
+            self.http_error(404, "backend not found")
             return
         try:
-            content_type = response.getheader("Content-Type", "application/json")
-            if content_type.startswith("text/event-stream"):
-                self.relay_stream(response, content_type, requested)
+            body = self.read_json()
+        except ValueError:
+            self.http_error(400, "invalid request")
+            return
+        outcome: dict[str, Any] = {}
+
+        def change(s: State) -> None:
+            try:
+                scheduling.configure(s, body, backend, server_version)
+            except scheduling.Refused as exc:
+                outcome["refused"] = exc
+
+        update(self.server.home, change)
+        if "refused" in outcome:
+            self.http_error(outcome["refused"].status, str(outcome["refused"]))
+        else:
+            self.send_empty(202)
+
+    def unload(self) -> None:
+        try:
+            body = self.read_json()
+        except ValueError:
+            self.http_error(400, "invalid request")
+            return
+        outcome: dict[str, Any] = {}
+
+        def change(s: State) -> None:
+            try:
+                outcome["count"] = scheduling.unload(s, body)
+            except scheduling.Refused as exc:
+                outcome["refused"] = exc
+
+        update(self.server.home, change)
+        if "refused" in outcome:
+            self.http_error(outcome["refused"].status, str(outcome["refused"]))
+        else:
+            self.send_json(200, {"unloaded_runners": outcome["count"]})
+
+    def openai(self, method: str, state: State, backend: str, tail: str, server_version: str) -> None:
+        models = state["models"]
+        if method == "GET" and tail == "models":
+            data = [openai_model(tags[0], e, server_version) for tags, e in grouped(models)]
+            self.send_json(200, {"object": "list", "data": data})
+        elif method == "GET" and tail.startswith("models/"):
+            name = tail[len("models/"):]
+            found = find(models, name)
+            if found is None:
+                self.http_error(404, inference.model_not_found(name))
             else:
-                self.send_bytes(response.status, rename_model(response.read(), requested), content_type)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            conn.close()
-
-    def relay_stream(self, response: http.client.HTTPResponse, content_type: str, model: str) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        for line in response:
-            content = line.rstrip(b"\r\n")
-            if content.startswith(b"data: ") and content != b"data: [DONE]":
-                line = b"data: " + rename_model(content[len(b"data: "):], model) + line[len(content):]
-            self.wfile.write(line)
-            self.wfile.flush()
+                entry = found[1]
+                self.send_json(200, openai_model(tags_of(models, entry["id"])[0], entry, server_version))
+        elif method == "POST" and tail in inference.ROUTES:
+            inference.serve(self, state, backend, tail)
+        else:
+            self.http_error(404, "404 page not found")
 
 
-def rename_model(payload: bytes, model: str) -> bytes:
-    try:
-        value = json.loads(payload)
-    except ValueError:
-        return payload
-    if isinstance(value, dict) and "model" in value:
-        value["model"] = model
-        return json.dumps(value).encode()
-    return payload
+def query_bool(query: dict[str, list[str]], name: str) -> bool:
+    """parseBoolQueryParam: absent → false; present and empty → true; else Go's ParseBool."""
+    if name not in query:
+        return False
+    value = query[name][0]
+    return value == "" or value in ("1", "t", "T", "TRUE", "true", "True")
 
 
-def openai_tail(path: str, server_version: str) -> str | None:
-    prefixes = ["/engines/v1/", "/engines/llama.cpp/v1/"]
-    if version_at_least(server_version, "v1.0.0"):
-        prefixes.append("/v1/")
-    for prefix in prefixes:
-        if path.startswith(prefix):
-            return path[len(prefix):].rstrip("/")
+def configure_backend(path: str) -> str | None:
+    """`/engines/_configure` → "" (default backend); `/engines/{backend}/_configure` → backend."""
+    if path == "/engines/_configure":
+        return ""
+    parts = path.split("/")
+    if len(parts) == 4 and parts[1] == "engines" and parts[3] == "_configure" and parts[2]:
+        return parts[2]
+    return None
+
+
+def openai_route(path: str, server_version: str) -> tuple[str, str] | None:
+    """(backend or "", tail) for `/engines/v1/…`, `/engines/{backend}/v1/…` and, on servers
+    ≥ v1.0.0, the `/v1/…` alias."""
+    if path.startswith("/engines/v1/"):
+        return "", path[len("/engines/v1/"):].rstrip("/")
+    if releases.has_v1_alias(server_version) and path.startswith("/v1/"):
+        return "", path[len("/v1/"):].rstrip("/")
+    parts = path.split("/", 4)
+    if len(parts) == 5 and parts[1] == "engines" and parts[2] and parts[3] == "v1":
+        return parts[2], parts[4].rstrip("/")
     return None
 
 
 def root_text(state: State, server_version: str) -> str:
-    if state["kind"] != "Docker Desktop" and version_at_least(server_version, "v1.0.5"):
+    if state["kind"] != "Docker Desktop" and releases.at_least(server_version, "v1.0.5"):
         return "Docker Model Runner is running"
     return "Docker Model Runner\n\nThe service is running."
-
-
-def transfer(source: Path, target: Path) -> Iterator[int]:
-    """Hard-link (or copy) `source` to `target`, yielding bytes done per CHUNK."""
-    total = source.stat().st_size
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            done = 0
-            while chunk := src.read(CHUNK):
-                dst.write(chunk)
-                done += len(chunk)
-                yield done
-        return
-    yield from range(min(CHUNK, total), total, CHUNK)
-    yield total
 
 
 @dataclass
@@ -351,12 +344,15 @@ class ServerHandle:
 
 
 def start(home: Path, port: int = 0, host: str | None = None) -> ServerHandle:
-    """Serve the API for `home` in a background thread; records host and port in its state."""
+    """Serve the API for `home` in a background thread; records host and port in its state.
+
+    Like a (re)started runner it has no applied configurations and no loaded runners
+    (`loader.go` keeps them in memory only)."""
     home = Path(home)
     host = host or load(home)["host"]
     httpd = StandinServer((host, port), home)
     actual = int(httpd.server_address[1])
-    update(home, host=host, port=actual)
+    update(home, host=host, port=actual, configurations={}, runners={})
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     client_host = "127.0.0.1" if host in ("0.0.0.0", "") else host

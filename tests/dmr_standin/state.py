@@ -3,11 +3,16 @@
 Layout of `$DMR_STANDIN_HOME`:
 
 - `state.json`: settings (`format`, `running`, `kind`, `host`, `port`, `upstream`, ...), the
-  `registry` (what `pull` can fetch), `models` (what is pulled) and `configurations`
-  (what `configure` recorded). Every key is documented in `DEFAULTS`.
+  `registry` (what `pull` can fetch), `models` (what is pulled: one key per tag, tags of one
+  model share its `id`), `configurations` (what `configure` applied) and `runners` (what
+  inference loaded). Every key is documented in `DEFAULTS`.
 - `models/`: the pulled `.gguf` files, named by their sha256.
 - `invocations.jsonl`: one line per run of the `docker-model` plugin (argv and environment).
 - `state.lock`: serialises read-modify-write updates across processes.
+
+Tags are exact strings after `names.normalise` (docker/model-runner
+`pkg/distribution/internal/store/index.go` MatchesReference compares tags exactly), so
+`ai/gemma3:270m-q4_k_m` is not `ai/gemma3:270M-Q4_K_M`.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .names import normalise
+from . import releases
+from .names import looks_like_digest, looks_like_id, normalise, repository
 
 State = dict[str, Any]
 Entry = dict[str, Any]
@@ -40,18 +47,23 @@ DEFAULTS: State = {
     "upstream": None,  # llama.cpp base URL; None: started lazily per .gguf by the API server
     "endpoint": None,  # override of `status --json` "endpoint"
     "endpoint_host": None,  # override of `status --json` "endpointHost" (new format)
-    "cli_version": None,  # None: v1.0.6 (new) / v1.0.2 (old)
+    "cli_version": None,  # None: v1.0.6 (new) / v1.0.2 (old); versioned behaviours: see releases.py
     "server_version": None,  # None: v1.1.0 (new) / v1.0.2 (old)
     "backends": None,  # None: the format's llama.cpp "Running: ..." / "running ..." map
     "pull_chunk_delay": 0.0,  # seconds slept between progress events of a pull
+    "rootless": False,  # True: a rootless daemon (no bridge-gateway binding: Engine endpoint host.docker.internal)
+    "bridge_gateway": "172.17.0.1",  # the runner container's gateway binding that CLI >= v1.0.9 reports
+    "hf_token": None,  # the token the stand-in's Hugging Face accepts for registry entries marked gated
     "inject": {
         "create_error": None,  # {"message": str, "after_progress": int}: error event in the 200 stream
         "create_http_error": None,  # {"status": int, "message": str}: answer before the stream
         "create_network_failures": 0,  # this many create streams are cut off (CLI retries)
+        "inference_load_error": None,  # str: inference answers 500 "unable to load runner: <str>"
     },
     "registry": {},
     "models": {},
-    "configurations": {},
+    "configurations": {},  # normalised ref -> what POST /engines/_configure applied (lost on restart/unload)
+    "runners": {},  # model id -> {"backend", "model_name", "mode", "last_used"} loaded by inference
 }
 
 
@@ -125,11 +137,7 @@ def versions(state: State) -> tuple[str, str]:
 
 
 def version_at_least(version: str, minimum: str) -> bool:
-    def parts(v: str) -> tuple[int, ...]:
-        core = v.lstrip("v").split("-", 1)[0]
-        return tuple(int(p) for p in core.split(".") if p.isdigit())
-
-    return parts(version) >= parts(minimum)
+    return releases.at_least(version, minimum)
 
 
 def sha256_file(path: Path) -> str:
@@ -138,6 +146,15 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return "sha256:" + digest.hexdigest()
+
+
+MEDIA_TYPE_V01 = "application/vnd.docker.ai.model.config.v0.1+json"
+# pkg/distribution/distribution/client.go checkCompat: the config media types a runner accepts
+SUPPORTED_MEDIA_TYPES = (
+    MEDIA_TYPE_V01,
+    "application/vnd.docker.ai.model.config.v0.2+json",
+    "application/vnd.cncf.model.config.v1+json",
+)
 
 
 def registry_entry(
@@ -151,7 +168,12 @@ def registry_entry(
     model_id: str | None = None,
     created: int | None = None,
     upstream_alias: str | None = None,
+    gated: bool = False,
+    media_type: str = MEDIA_TYPE_V01,
 ) -> Entry:
+    """What the stand-in's registry serves for `name`. `gated`: a Hugging Face repo that answers
+    401 unless the pull carries `hf_token`; `media_type`: the artifact's config media type (one
+    outside SUPPORTED_MEDIA_TYPES is refused with 422, "newer than this runner")."""
     gguf = Path(gguf).resolve()
     size = gguf.stat().st_size
     return {
@@ -161,6 +183,8 @@ def registry_entry(
         "bytes": size,
         "created": created if created is not None else int(gguf.stat().st_mtime),
         "upstream_alias": upstream_alias or name,
+        "gated": gated,
+        "media_type": media_type,
         "config": {
             "format": "gguf",
             "quantization": quantization,
@@ -199,25 +223,98 @@ def add_to_registry(home: Path, entry: Entry) -> None:
 
 
 def find(models: dict[str, Entry], name: str) -> tuple[str, Entry] | None:
-    """Match a user's reference against stored tags (normalised) or ids (full or 12-hex prefix)."""
-    tag = normalise(name)
-    if tag in models:
-        return tag, models[tag]
-    wanted = name.strip().lower().removeprefix("sha256:")
-    if len(wanted) >= 12:
-        for key, entry in models.items():
-            if entry["id"].removeprefix("sha256:").startswith(wanted):
-                return key, entry
+    """The store lookup behind GetModel (`distribution/client.go` normalizeModelName + store Read):
+    a normalised tag, compared exactly, or a model ID (12 or 64 hex, or sha256:<64 hex>).
+    Returns the matched tag (the model's first tag for an ID) and the entry."""
+    ref = normalise(name)
+    if ref in models:
+        return ref, models[ref]
+    if looks_like_id(ref) or looks_like_digest(ref):
+        wanted = ref.removeprefix("sha256:")
+        for tag, entry in models.items():
+            full = entry["id"].removeprefix("sha256:")
+            if full == wanted or (len(wanted) == 12 and full.startswith(wanted)):
+                return tag, entry
     return None
 
 
-def public(tag: str, entry: Entry) -> Entry:
-    """A model as `GET /models` and `list --json` show it."""
-    return {"id": entry["id"], "tags": [tag], "created": entry["created"], "config": entry["config"]}
+def find_partial(models: dict[str, Entry], name: str) -> tuple[str, Entry] | None:
+    """`find`, then `pkg/inference/models/http_handler.go` findModelByPartialName: `name` equal to
+    the last path part of a tag's repository (`gemma3` matches `ai/gemma3:270M-Q4_K_M`)."""
+    found = find(models, name)
+    if found is not None:
+        return found
+    for tag, entry in models.items():
+        if repository(tag).rsplit("/", 1)[-1] == name:
+            return tag, entry
+    return None
 
 
-def openai_model(tag: str, entry: Entry) -> Entry:
-    return {"id": tag, "object": "model", "created": entry["created"], "owned_by": "docker"}
+def tags_of(models: dict[str, Entry], model_id: str) -> list[str]:
+    return [tag for tag, entry in models.items() if entry["id"] == model_id]
+
+
+def grouped(models: dict[str, Entry]) -> list[tuple[list[str], Entry]]:
+    """One (tags, entry) per model ID, tags in the order they were added (the store's order)."""
+    seen: dict[str, tuple[list[str], Entry]] = {}
+    for tag, entry in models.items():
+        seen.setdefault(entry["id"], ([], entry))[0].append(tag)
+    return list(seen.values())
+
+
+def add_tag(home: Path, source: str, target: str) -> str:
+    """Put `target` on the pulled model `source` (`distribution/client.go` Tag: both normalised);
+    returns the new tag. Raises KeyError if `source` is not pulled. Tests use it as a shortcut for
+    `docker model tag` / `POST /models/{name}/tag`."""
+    new_tag = normalise(target)
+
+    def change(s: State) -> None:
+        found = find(s["models"], source)
+        if found is None:
+            raise KeyError(source)
+        s["models"].setdefault(new_tag, found[1])
+
+    update(home, change)
+    return new_tag
+
+
+def rendered_config(config: Entry, server_version: str) -> Entry:
+    """The model config as the runner serializes it: omitempty fields dropped and, from server
+    v1.0.3 (`pkg/distribution/format/gguf.go` normalizeUnitString), no space before units."""
+    shown = {key: value for key, value in config.items() if value not in (None, "")}
+    if releases.normalises_units(server_version):
+        for key in ("parameters", "size"):
+            if isinstance(shown.get(key), str):
+                shown[key] = re.sub(r"([0-9]+(?:\.[0-9]+)?)\s+([A-Za-z]+)", r"\1\2", shown[key].strip())
+    return shown
+
+
+def public(tags: str | list[str], entry: Entry, server_version: str = "v1.1.0") -> Entry:
+    """A model as `GET /models` and `list --json` show it (`pkg/inference/models/api.go` Model)."""
+    tag_list = [tags] if isinstance(tags, str) else list(tags)
+    return {
+        "id": entry["id"],
+        "tags": tag_list,
+        "created": entry["created"],
+        "config": rendered_config(entry["config"], server_version),
+    }
+
+
+def openai_model(tag: str, entry: Entry, server_version: str = "v1.1.0") -> Entry:
+    """`pkg/inference/models/api.go` ToOpenAI: id = the model's first tag; the `dmr` block from
+    server v1.1.29 (ebb47fd9)."""
+    model: Entry = {"id": tag, "object": "model", "created": entry["created"], "owned_by": "docker"}
+    if releases.has_dmr_metadata(server_version):
+        config = rendered_config(entry["config"], server_version)
+        dmr = {
+            "context_window": config.get("context_size"),
+            "architecture": config.get("architecture"),
+            "parameters": config.get("parameters"),
+            "quantization": config.get("quantization"),
+            "size": config.get("size"),
+        }
+        model["dmr"] = {key: value for key, value in dmr.items() if value not in (None, "")}
+    return model
 
 
 def log_invocation(home: Path, argv: list[str]) -> None:

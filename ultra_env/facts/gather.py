@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from typing import TYPE_CHECKING
@@ -66,16 +66,27 @@ def docker_info(timeout: float) -> Probe:
 NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
 
 
-def model_status(timeout: float) -> Probe:
+def model_status(timeout: float, api: str | None = None) -> Probe:
+    """``docker model status --json``; when it prints no JSON (a CLI too old for ``--json``, or
+    one that panics on it), plain ``status``, and when that says nothing either, ``GET {api}/models``
+    (the CLI's own liveness check). ``value.source`` says which one told."""
     found = probe([DOCKER, "model", "status", "--json"], mr.parse_status_json, timeout=timeout, env=NO_AUTO_INSTALL)
-    if found.ok or mr.plugin_missing(found.output) or "--json" not in found.output:
+    if found.ok or found.missing or mr.plugin_missing(found.output):
         return found
-    # A CLI too old for `status --json` ("unknown flag: --json"): read its text form instead.
+    if found.error and found.error.startswith("Failed to get Docker Model Runner status"):
+        return found  # a real answer: the runner cannot be reached (exit 1)
+    broken = mr.broken_json(found.output)
     try:
         done = proc.run([DOCKER, "model", "status"], timeout=timeout, env=NO_AUTO_INSTALL)
     except proc.ProcError as exc:
-        return Probe(error=str(exc))
-    return Probe(value=mr.parse_status_text(done.output, done.returncode), output=done.output)
+        return Probe(error=str(exc), output=found.output)
+    text = mr.parse_status_text(done.output, done.returncode)
+    if text.running or "not running" in done.output or api is None:
+        return Probe(value=replace(text, json_error=broken), output=found.output)
+    answer = host_api(api, min(timeout, 5.0))
+    if answer.ok:
+        return Probe(value=mr.RunnerStatus(running=True, source="api", json_error=broken), output=found.output)
+    return Probe(error=f"docker model status --json: {broken}", output=found.output)
 
 
 def model_version(timeout: float) -> Probe:
@@ -227,13 +238,13 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
     early = early or Prefetch()
     pool = early.pool
     try:
-        wanted = sorted(set(stack_ports(settings).values()) | ({12434} if local else set()))
+        wanted = sorted(set(stack_ports(settings).values()) | ({settings.model_runner.host_port} if local else set()))
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
         if local:
             futures["model_version"] = pool.submit(model_version, timeout)
-            status = futures["model_status"] = pool.submit(model_status, timeout)
             configured = settings.model_runner.host_url.rstrip("/")
+            status = futures["model_status"] = pool.submit(model_status, timeout, configured)
             guess = pool.submit(host_api, configured, min(timeout, 5.0))  # usually where status will point
 
             def api_answer() -> Probe:

@@ -33,6 +33,8 @@ class RunnerStatus:
     kind: str | None = None  # Docker Desktop | Docker Engine | Docker Engine (Manual Install) | Docker Cloud
     endpoint: str | None = None  # as seen from containers
     endpoint_host: str | None = None  # as seen from the host (on Desktop: through the socket, not TCP)
+    source: str = "json"  # json | text | api: what told (text and api when `status --json` was broken)
+    json_error: str | None = None  # the first line `status --json` printed instead of JSON
 
     def backend_problems(self) -> dict[str, str]:
         """Backends whose status reads as an error (``Error: …``)."""
@@ -54,6 +56,15 @@ def parse_status_json(stdout: str) -> RunnerStatus:
     )
 
 
+def broken_json(output: str) -> str:
+    """What ``status --json`` printed instead of its JSON, in one line: a Go panic's first line
+    (plugins from model-cli v0.1.31 to cmd/cli v1.0.4 panic on Docker Engine when
+    MODEL_RUNNER_NO_AUTO_INSTALL is set, reference section 3), or that it printed nothing."""
+    lines = [line.strip() for line in strip_ansi(output).splitlines() if line.strip()]
+    panic = next((line for line in lines if line.startswith("panic:")), None)
+    return panic or (lines[0][:200] if lines else "no output")
+
+
 def parse_status_text(output: str, returncode: int) -> RunnerStatus:
     """``docker model status`` (text): the new backend table or the old ``Status:`` block."""
     text = strip_ansi(output)
@@ -71,7 +82,7 @@ def parse_status_text(output: str, returncode: int) -> RunnerStatus:
             match = re.match(r"^\s*([\w.\-]+):\s+(.+)$", line)
             if match and match.group(1) not in ("Status", "What's next"):
                 backends[match.group(1)] = match.group(2).strip()
-    return RunnerStatus(running=running, backends=backends)
+    return RunnerStatus(running=running, backends=backends, source="text")
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ def _normalized(tag: str) -> str | None:
 def parse_list_json(stdout: str) -> list[LocalModel]:
     """``docker model list --json`` (and ``GET /models``): an array of models with their tags."""
     data = json.loads(stdout or "[]")
+    if data is None:  # `list --json` prints null when a filter matched nothing
+        return []
     if not isinstance(data, list):
         raise ValueError("not a JSON array")
     models = []
@@ -142,3 +155,28 @@ def parse_list_json(stdout: str) -> list[LocalModel]:
             context_size=config.get("context_size"),
         ))
     return models
+
+
+@dataclass(frozen=True)
+class AppliedConfig:
+    """What the runner applies to a model (``GET /engines/_configure``, ``docker model configure show``)."""
+
+    model: str
+    model_id: str
+    context_size: int | None
+    runtime_flags: tuple[str, ...]
+
+
+def parse_configs(text: str) -> list[AppliedConfig]:
+    """``[{"Backend","Model","ModelID","Mode","Config":{"context-size","runtime-flags"}}]`` (capitalised:
+    ModelConfigEntry has no json tags; server >= v1.0.10, docker/model-runner scheduling/http_handler.go)."""
+    data = json.loads(text or "[]") or []
+    if not isinstance(data, list):
+        raise ValueError("not a JSON array")
+    found = []
+    for item in data:
+        config = item.get("Config") or {}
+        size = config.get("context-size")
+        found.append(AppliedConfig(str(item.get("Model", "")), str(item.get("ModelID", "")),
+                                   int(size) if size else None, tuple(config.get("runtime-flags") or ())))
+    return found
