@@ -105,7 +105,7 @@ def onboard(c, profile=None, yes=False):
 
 @task(help=_help("profile", "local-llm", "json"))
 def health(c, profile=None, local_llm=False, json=False):
-    """Verify the stack end to end: Model Runner, a real completion, the backend's /health."""
+    """Verify the stack end to end: Model Runner, a real completion, the backend, a real analysis."""
     _run("health", profile=profile, local_llm=local_llm, json=json)
 
 

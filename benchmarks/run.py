@@ -25,10 +25,15 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from dmr_standin import plugin, server, state  # noqa: E402  (the test suite's DMR stand-in)
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+import backend as backend_bench  # noqa: E402
+
 GEMMA = "ai/gemma3:270M-Q4_K_M"
-IMAGES = {
-    "ULTRA_ENV_IMAGES__BACKEND": "ultra-test/backend:1", "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15",
-    "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7", "ULTRA_ENV_IMAGES__FRONTEND": "ultra-test/frontend:1",
+MAX = 16  # tokens an analysis asks for in the backend's benchmark (benchmarks/backend.py)
+WHEELHOUSE = Path(os.environ.get("ULTRA_ENV_CACHE") or Path.home() / ".cache" / "ultra-env") / "wheelhouse"
+IMAGES = {  # as in the tests: the shipped backend built from the test Python image and the wheelhouse
+    "ULTRA_ENV_IMAGES__PYTHON": "ultra-test/python:3", "ULTRA_ENV_BACKEND__WHEELHOUSE": str(WHEELHOUSE),
+    "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15", "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7",
     "ULTRA_ENV_PULL_POLICY": "never",
 }
 
@@ -122,19 +127,37 @@ def main() -> None:
             warm_s = median(lambda: timed(invoke("render", "--profile", profile), warm_env), runs)
             b.row(f"`invoke render --profile {profile}`", f"cold {cold_s:.3f} s / warm {warm_s:.3f} s")
 
-        # 4. setup's second run vs `docker compose up -d --wait` alone, on the same stack.
+        # 4. setup's second run vs `docker compose up -d --wait` alone, on the same stack; the first run
+        #    builds the shipped backend's image (removed first, so that it is really built).
         for label, flags, extra in (("mock", ["--profile", "mock"], {}), ("local", ["--local-llm"], local_env)):
             root, env = b.project(f"setup-{label}", **extra)
             stacks.append((root.name, env))
+            subprocess.run(invoke("render", *flags), env=env, capture_output=True, timeout=300)
+            image = json.loads((root / ".ultra-env" / "state.json").read_text())["backend_image"]
+            subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, timeout=120)
             first = timed(invoke("setup", *flags), env)
             second = median(lambda: timed(invoke("setup", *flags), env), runs)
             compose = median(lambda: timed(["docker", "compose", "up", "-d", "--wait"], env, cwd=root), runs)
-            b.row(f"`invoke setup {' '.join(flags)}` first run", f"{first:.2f} s")
+            b.row(f"`invoke setup {' '.join(flags)}` first run", f"{first:.2f} s", "the backend's image built too")
             b.row(f"`invoke setup {' '.join(flags)}` second run", f"{second:.2f} s",
                   f"ratio {second / compose:.2f} to `docker compose up -d --wait` ({compose:.2f} s)")
 
-        # 5. The model, as `invoke models.bench` sees it.
+        # 5. The shipped backend: its overhead over the runner, and two models at once.
         root, env = stacks[-1][0], stacks[-1][1]
+        port = env["ULTRA_ENV_PORTS__BACKEND"]
+        cost = backend_bench.overhead(f"http://127.0.0.1:{port}", api.url, GEMMA)
+        allowed = max(0.05 * cost["direct_s"], 0.010)
+        b.row(f"`POST /api/analyze`, one local model, {MAX} tokens (through the stack's backend)",
+              f"{cost['analyze_s']:.3f} s", f"median of {cost['runs']}")
+        b.row("the same streamed completion straight at the Model Runner", f"{cost['direct_s']:.3f} s",
+              f"overhead {cost['overhead_s'] * 1000:.1f} ms ({cost['overhead_pct']:.1f} %); allowed "
+              f"{allowed * 1000:.1f} ms: {'met' if cost['overhead_s'] <= allowed else 'NOT met'}")
+        two = backend_bench.concurrency(gguf, REPO, (18791, 18792, 18793))
+        b.row("one analysis of two models on two servers (one thread each)", f"{two['both_s']:.3f} s",
+              f"each alone {two['one_s']:.3f} s / {two['two_s']:.3f} s; sum {two['one_s'] + two['two_s']:.3f} s; "
+              f"median of {two['runs']}")
+
+        # 6. The model, as `invoke models.bench` sees it.
         done = subprocess.run(invoke("models.bench", "--requests", "8", "--max-tokens", "64", "--json"),
                               env=env, capture_output=True, text=True, timeout=900)
         bench_rows = json.loads(done.stdout)["results"]
@@ -159,7 +182,14 @@ READING = """
   `invoke config` alone), which the raw commands do not pay. With the stand-in, each `docker model`
   call also starts two Python processes where Docker's plugin is one Go binary.
 - `invoke setup --local-llm` verifies more than `docker compose up` does: a streamed and a plain chat
-  completion, the API from inside the backend container and the backend's `/health`.
+  completion, the API from inside the backend container, the backend's `/api/health` and a real
+  analysis through `POST /api/analyze`.
+- The backend's overhead is everything between the prompt and the model: the HTTP hop into the
+  container (through Docker's NAT), FastAPI, a thread per model, the same completion sent on, and
+  the analysis written to PostgreSQL. Both sides stream, so both wait for the last token.
+- Two models on two servers: the backend asks both at once, so an analysis takes about as long as
+  the slower model. On this 2-core machine each server gets one thread, so that they do not slow
+  each other down through the CPU rather than through the backend.
 """
 
 

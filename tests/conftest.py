@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from support.listener import Listener
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -130,13 +132,15 @@ def project(tmp_path: Path) -> Iterator[Project]:
     yield Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1"))
 
 
-TEST_IMAGES = {
-    "ULTRA_ENV_IMAGES__BACKEND": "ultra-test/backend:1",
+WHEELHOUSE = Path(os.environ.get("ULTRA_ENV_CACHE") or Path.home() / ".cache" / "ultra-env") / "wheelhouse"
+TEST_IMAGES = {  # no registry here: the shipped backend is built from a local Python image and wheels
+    "ULTRA_ENV_IMAGES__PYTHON": "ultra-test/python:3",
+    "ULTRA_ENV_BACKEND__WHEELHOUSE": str(WHEELHOUSE),
     "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15",
     "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7",
-    "ULTRA_ENV_IMAGES__FRONTEND": "ultra-test/frontend:1",
     "ULTRA_ENV_PULL_POLICY": "never",
 }
+FRONTEND_IMAGE = "ultra-test/frontend:1"  # stands in for Ultra's own frontend image
 
 
 def free_port() -> int:
@@ -148,13 +152,30 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Project]:
-    """A project wired to the locally built test images, its own Compose project name and free
-    ports; its containers, networks and volumes are removed afterwards, even when the test fails."""
+def cloud() -> Iterator[Listener]:
+    """Where the cloud providers' base URLs point in the stack tests: a local listener that answers
+    every call with 401 (the cloud APIs cannot be reached from here; this is the boundary)."""
+    with Listener() as listener:
+        yield listener
+
+
+def cloud_env(listener: Listener) -> dict[str, str]:
+    return {"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
+            "ULTRA_ENV_PROVIDERS__ANTHROPIC__BASE_URL": listener.url,
+            "ULTRA_ENV_PROVIDERS__GOOGLE__BASE_URL": listener.url}
+
+
+@pytest.fixture
+def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> Iterator[Project]:
+    """A project wired to the locally built test images, its own Compose project name, free ports
+    and the cloud listener; its containers, networks and volumes are removed afterwards, even
+    when the test fails."""
     import uuid
 
-    missing = [image for image in TEST_IMAGES.values() if image.startswith("ultra-test/")
+    missing = [image for image in [*TEST_IMAGES.values(), FRONTEND_IMAGE] if image.startswith("ultra-test/")
                and _run(["docker", "image", "inspect", image]).returncode != 0]
+    if not any(WHEELHOUSE.glob("*.whl")):
+        missing.append(f"the wheelhouse {WHEELHOUSE}")
     if missing:
         message = f"test images missing: {', '.join(missing)} (build them: python tests/support/images.py)"
         if request.config.getoption("--require-docker"):
@@ -166,6 +187,7 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Project]:
     env = clean_environ(
         ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", ULTRA_ENV_PROJECT_NAME=name,
         ULTRA_ENV_PORTS__BACKEND=str(free_port()), ULTRA_ENV_PORTS__FRONTEND=str(free_port()), **TEST_IMAGES,
+        **cloud_env(cloud),
     )
     yield Project(root, env)
     from python_on_whales import DockerClient

@@ -89,13 +89,14 @@ def test_check_mode_reports_changes_and_writes_nothing(project: Project) -> None
 
 
 def test_diff_masks_secrets(project: Project) -> None:
-    project.invoke("render")
-    project.write(".env", project.read(".env").replace("OPENAI_API_KEY=\n", f"OPENAI_API_KEY={KEY}\n"))
+    created = project.invoke("render", "--diff", OPENAI_API_KEY=KEY)  # the whole new .env is the diff
     password = parse(project.read(".env")).values()["POSTGRES_PASSWORD"]
+    assert f"OPENAI_API_KEY={KEY}" in project.read(".env")
+    assert "+OPENAI_API_KEY=***" in created.stdout and "+POSTGRES_PASSWORD=***" in created.stdout
     shown = project.invoke("profile", "cloud", "--diff")
     assert "+ULTRA_PROFILE=cloud" in shown.stdout and "-ULTRA_PROFILE=local" in shown.stdout
-    assert "OPENAI_API_KEY=***" in shown.stdout
-    assert KEY not in shown.output and password not in shown.output
+    for output in (created.output, shown.output):
+        assert KEY not in output and password not in output
 
 
 def test_an_edited_compose_file_is_a_conflict_and_force_keeps_a_backup(project: Project) -> None:

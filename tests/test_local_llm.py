@@ -38,8 +38,18 @@ def test_setup_local_llm_end_to_end(stack: Project, dmr: StandIn) -> None:
     # The endpoint Compose injected: plugins v1.0.5-v1.0.8 hand out host.docker.internal, which
     # resolves in the backend only through the extra_hosts entry ultra-env renders on Engine.
     assert "http://host.docker.internal:" in tasks["API from inside the stack"]["msg"]
-    assert tasks["backend /health"]["status"] == "ok"
-    assert "its LLM endpoint answers" in tasks["backend /health"]["msg"]
+    assert tasks["backend image"]["status"] in ("changed", "ok")  # built by Compose from this repository
+    health = tasks["backend /api/health"]
+    assert health["status"] == "ok" and f"local:{TAG} answers" in health["msg"]
+    analysis = tasks["backend /api/analyze"]  # Ultra's job, answered by the local model through the backend
+    assert analysis["status"] == "ok" and analysis["data"]["results"][0]["model"] == TAG
+    assert analysis["data"]["results"][0]["tokens_out"] > 0 and analysis["data"]["id"]
+    import httpx
+
+    answer = httpx.post(f"http://127.0.0.1:{stack.env['ULTRA_ENV_PORTS__BACKEND']}/api/analyze",
+                        content='{"prompt":"hi"}', timeout=60)  # what a newcomer types: curl -d '{"prompt":"hi"}'
+    (result,) = answer.json()["results"]
+    assert answer.status_code == 200 and result["error"] is None and result["text"] and result["model"] == TAG
     calls = invocations(dmr)
     assert any(argv[-3:] == ["--context-size", "2048", TAG] for argv in calls), calls  # Compose configured it
     assert tasks[f"context size {TAG}"]["status"] == "ok"  # read back from the runner: 2048 is applied
@@ -199,8 +209,9 @@ def test_switching_to_cloud_and_back_keeps_keys_data_and_the_model_binding(stack
 
     backend = next(c for c in docker.compose.ps() if c.config.labels["com.docker.compose.service"] == "backend")
     env = dict(item.split("=", 1) for item in backend.config.env)
-    assert env["MODEL_RUNNER_URL"].startswith("http://host.docker.internal:")  # Compose's injection, not .env's
-    assert env["DEFAULT_LOCAL_MODEL"] == TAG
+    assert env["LLM_URL"].startswith("http://host.docker.internal:")  # Compose's injection
+    assert env["MODEL_RUNNER_URL"].endswith("/engines") and "localhost" not in env["MODEL_RUNNER_URL"]
+    assert env["DEFAULT_LOCAL_MODEL"] == TAG and env["LLM_MODEL"] == TAG
     count = docker.compose.execute("postgres", ["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
                                                 '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM '
                                                 "information_schema.tables WHERE table_name = 'kept'\""], tty=False)

@@ -14,8 +14,8 @@ import yaml
 from ultra_env.config import Profile, Settings
 from ultra_env.envfile import parse
 from ultra_env.render import (
-    DESKTOP_CONTAINER_URL, ENGINE_EXTRA_HOST, HOST_GATEWAY, Target, compose_support, engine_container_url,
-    render_compose, render_env,
+    DESKTOP_CONTAINER_URL, ENGINE_EXTRA_HOST, HOST_GATEWAY, BackendBuild, Target, compose_support,
+    engine_container_url, engines_base, for_containers, render_compose, render_env,
 )
 from ultra_env.sources import Flag, load
 
@@ -29,13 +29,16 @@ TARGETS = {
     "fallback-desktop": Target(models_block=False, desktop=True),
 }
 COMBOS = list(itertools.product(Profile, (False, True), (False, True), TARGETS))
+SHIPPED = BackendBuild("ultra-env-backend:0123456789abcdef", "./.ultra-env/build/backend-0123456789abcdef",
+                       None, {"PYTHON_IMAGE": "python:3.12-slim"})
 
 
 def settings_for(tmp_path: Path, profile: Profile, local_llm: bool, extras: bool) -> Settings:
     flags = [Flag("--profile", "profile", profile.value)]
     if local_llm:
         flags.append(Flag("--local-llm", "features.local_llm", True))
-    environ = {"ULTRA_ENV_FEATURES__WORKER": str(extras), "ULTRA_ENV_FEATURES__FRONTEND": str(extras), **SECRETS}
+    environ = {"ULTRA_ENV_FEATURES__WORKER": str(extras), "ULTRA_ENV_FEATURES__FRONTEND": str(extras),
+               "ULTRA_ENV_IMAGES__FRONTEND": "team/ultra-frontend:1", **SECRETS}
     return load(tmp_path, environ=environ, flags=flags).settings
 
 
@@ -53,7 +56,7 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     tmp_path: Path, profile: Profile, local_llm: bool, extras: bool, target: str
 ) -> None:
     settings = settings_for(tmp_path, profile, local_llm, extras)
-    compose_text = render_compose(settings, TARGETS[target])
+    compose_text = render_compose(settings, TARGETS[target], SHIPPED)
     env_text = render_env(settings, generated=GENERATED)
     (tmp_path / "docker-compose.yml").write_text(compose_text)
     (tmp_path / ".env").write_text(env_text)
@@ -73,6 +76,12 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     assert services["postgres"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
     assert set(config["volumes"]) == {"postgres-data", "redis-data"}
     assert "127.0.0.1" == services["backend"]["ports"][0]["host_ip"]
+    assert services["backend"]["image"] == SHIPPED.image and services["backend"]["pull_policy"] == "never"
+    assert services["backend"]["build"]["args"] == {"PYTHON_IMAGE": "python:3.12-slim"}
+    assert services["backend"]["build"]["context"] == str(tmp_path / ".ultra-env/build/backend-0123456789abcdef")
+    if extras:
+        assert services["worker"]["image"] == SHIPPED.image and "build" not in services["worker"]
+        assert services["worker"]["command"] == ["python3", "-m", "ultra_env.backend.worker"]
 
     local = settings.features.local_llm
     apps = [s for s in ("backend", "worker") if s in services]
@@ -81,24 +90,37 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     if local and target == "models":
         assert config["models"]["llm"]["model"] == settings.models[0].name
         for app in apps:
-            assert services[app]["models"] == {"llm": {"endpoint_var": "MODEL_RUNNER_URL",
-                                                       "model_var": "DEFAULT_LOCAL_MODEL"}}
+            assert services[app]["models"] == {"llm": {"endpoint_var": "LLM_URL", "model_var": "LLM_MODEL"}}
     elif local and target == "models-2.38.0":
         for app in apps:  # Compose 2.38.0 rejects model_var: the name comes through the environment
-            assert services[app]["models"] == {"llm": {"endpoint_var": "MODEL_RUNNER_URL"}}
-            assert services[app]["environment"]["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
+            assert services[app]["models"] == {"llm": {"endpoint_var": "LLM_URL"}}
+            assert services[app]["environment"]["LLM_MODEL"] == settings.models[0].name
     else:
         assert "models" not in config
         assert all("models" not in services[app] for app in apps)
     if local and not target.startswith("models"):
         url = DESKTOP_CONTAINER_URL if target == "fallback-desktop" else engine_container_url(12434)
         for app in apps:
-            assert services[app]["environment"]["MODEL_RUNNER_URL"] == url
-            assert services[app]["environment"]["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
+            assert services[app]["environment"]["LLM_URL"] == url
+            assert services[app]["environment"]["LLM_MODEL"] == settings.models[0].name
             hosts = services[app].get("extra_hosts", [])
             assert (ENGINE_EXTRA_HOST.replace(":host-gateway", "=host-gateway") in hosts) == (target == "fallback-engine")
 
+    for app in apps:  # what Ultra's own backend reads: the runner up to /engines, its first model
+        environment = services[app]["environment"]  # .env's values, then the Compose file's over them
+        assert ("localhost" in environment["MODEL_RUNNER_URL"]) == (not local)
+        if local:
+            assert environment["MODEL_RUNNER_URL"].endswith("/engines")
+            assert environment["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
+            assert environment["LOCAL_MODELS"] == "LLM"
+
     env = parse(env_text).values()
+    cloud = ["openai", "anthropic", "google"] if settings.features.cloud_llm else []
+    count = int(local) + len(cloud) + int(settings.features.mock_llm)
+    assert (env["MODEL_RUNNER_TYPE"], env["REQUIRED_PROVIDERS"]) == ("api", ",".join(cloud))
+    assert env["MINIMUM_MODELS_REQUIRED"] == str(max(count, 1))
+    assert env["ENABLE_SINGLE_MODEL_FALLBACK"] == str(count <= 1).lower()
+    assert env["MODEL_RUNNER_URL"] == "http://localhost:12434/engines"
     assert env["USE_MODEL_RUNNER"] == str(local).lower()
     assert env["ENABLE_MOCK_LLM"] == str(settings.features.mock_llm).lower()
     assert env["ENABLE_CLOUD_LLM"] == str(settings.features.cloud_llm).lower()
@@ -120,25 +142,69 @@ def test_what_compose_supports_by_version(version: str | None, support: tuple[bo
 def test_the_fallback_url_takes_the_port_from_host_url(tmp_path: Path) -> None:
     environ = {"ULTRA_ENV_MODEL_RUNNER__HOST_URL": "http://localhost:13555", "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off"}
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    text = render_compose(settings, Target(models_block=False))
+    text = render_compose(settings, Target(models_block=False), SHIPPED)
     assert '"http://model-runner.docker.internal:13555/engines/v1"' in text and "12434" not in text
 
 
 def test_several_models_get_their_own_variables(tmp_path: Path) -> None:
     environ = {"ULTRA_ENV_MODELS": json.dumps([{"name": "ai/smollm2"}, {"name": "ai/gemma3", "key": "small-llm", "context_size": 2048}])}
     settings = load(tmp_path, environ=environ).settings
-    text = render_compose(settings, Target())
+    text = render_compose(settings, Target(), SHIPPED)
     assert "small-llm:\n        endpoint_var: SMALL_LLM_URL\n        model_var: SMALL_LLM_MODEL" in text
+    assert 'LOCAL_MODELS: "LLM,SMALL_LLM"' in text
     assert 'model: "ai/gemma3:latest"\n    context_size: 2048' in text
 
 
 def test_image_overrides_and_pull_policy_reach_every_service(tmp_path: Path) -> None:
     environ = {"ULTRA_ENV_IMAGES__POSTGRES": "mirror.local/pg:15", "ULTRA_ENV_PULL_POLICY": "never",
                "ULTRA_ENV_FEATURES__WORKER": "true"}
-    text = render_compose(load(tmp_path, environ=environ).settings, Target())
+    text = render_compose(load(tmp_path, environ=environ).settings, Target(), SHIPPED)
     assert 'image: "mirror.local/pg:15"' in text
     assert text.count("pull_policy: never") == 4
-    assert text.count('image: "ultra/backend:latest"') == 2  # the worker runs the backend image by default
+    assert text.count(f'image: "{SHIPPED.image}"') == 2  # the worker runs the backend image by default
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("own", ["source", "image"])
+def test_your_own_ultra_replaces_the_shipped_backend(tmp_path: Path, own: str) -> None:
+    source = tmp_path / "UltrAI-Core"
+    source.mkdir()
+    (source / "Dockerfile.api").write_text("FROM python:3.12-slim\n")
+    environ = ({"ULTRA_ENV_BACKEND__SOURCE": str(source), "ULTRA_ENV_BACKEND__DOCKERFILE": "Dockerfile.api",
+                "ULTRA_ENV_BACKEND__COMMAND": '["uvicorn", "app_production:app", "--host", "0.0.0.0"]'}
+               if own == "source" else {"ULTRA_ENV_IMAGES__BACKEND": "team/ultra-backend:2"})
+    environ["ULTRA_ENV_BACKEND__HEALTH_PATH"] = "/api/health"
+    settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
+    from ultra_env import build
+
+    backend, staged = build.plan(settings, tmp_path)
+    assert staged is None  # nothing of ultra-env's is built
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(), backend))
+    (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
+    service = compose_config(tmp_path)["services"]["backend"]
+    if own == "source":
+        assert service["build"]["context"] == str(source) and service["build"]["dockerfile"] == "Dockerfile.api"
+        assert service["command"] == ["uvicorn", "app_production:app", "--host", "0.0.0.0"]
+        assert service["image"] == "ultra-backend:local"
+    else:
+        assert service["image"] == "team/ultra-backend:2" and "build" not in service
+    assert "/api/health" in " ".join(service["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize(("endpoint", "base"), [
+    ("http://model-runner.docker.internal/engines/v1", "http://model-runner.docker.internal/engines"),
+    ("http://host.docker.internal:12434/v1/", "http://host.docker.internal:12434/engines"),
+    ("http://172.17.0.1:12434/engines/v1/", "http://172.17.0.1:12434/engines"),
+    ("http://localhost:12434", "http://localhost:12434/engines"),
+])
+def test_the_runner_url_in_the_shape_ultras_adapter_joins_paths_onto(endpoint: str, base: str) -> None:
+    assert engines_base(endpoint) == base
+
+
+def test_loopback_urls_are_rewritten_for_containers() -> None:
+    assert for_containers("http://127.0.0.1:8080/v1") == "http://host.docker.internal:8080/v1"
+    assert for_containers("http://user:pw@localhost:9/x") == "http://user:pw@host.docker.internal:9/x"
+    assert for_containers("https://api.openai.com/v1") == "https://api.openai.com/v1"
 
 
 def test_env_example_is_generated_from_the_same_template_and_not_stale() -> None:

@@ -64,11 +64,16 @@ def test_no_secret_in_any_output_file_or_state(project: Project) -> None:
 def test_files_holding_secrets_or_state_are_private(project: Project) -> None:
     plant(project)
     project.invoke("render", "--force")
-    private = [project.root / ".env", *(project.root / ".ultra-env").rglob("*")]
+    build = project.root / ".ultra-env" / "build"  # the backend's sources, world-readable for its image's user
+    private = [project.root / ".env", *(p for p in (project.root / ".ultra-env").rglob("*") if build not in p.parents)]
     for path in private:
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert stat.S_IMODE((project.root / ".ultra-env").stat().st_mode) == 0o700
+    assert stat.S_IMODE((project.root / ".ultra-env").stat().st_mode) == 0o700  # so nobody else reaches build/
+    staged = [p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()]
+    assert staged and not [name for name in staged if ".env" in name or "state" in name]
+    assert not [s for s in SECRETS.values() if any(s in p.read_text(errors="replace") for p in build.rglob("*.*")
+                                                   if p.is_file())]
 
 
 def test_a_crash_report_masks_secrets(tmp_path: Path) -> None:

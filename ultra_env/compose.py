@@ -131,6 +131,12 @@ def planned_changes(project: Project, hashes_at_last_up: dict[str, str]) -> list
     return plan
 
 
+def image_id(image: str) -> str | None:
+    """The local image's ID, or None when there is no such image."""
+    done = proc.run([DOCKER, "image", "inspect", "--format", "{{.Id}}", image], timeout=QUICK_TIMEOUT)
+    return done.stdout.strip() or None if done.ok else None
+
+
 def up(project: Project, wait_timeout: float) -> proc.Completed:
     return project.run("up", "--detach", "--wait", "--wait-timeout", str(int(wait_timeout)), "--remove-orphans",
                        timeout=wait_timeout + 120)

@@ -130,11 +130,33 @@ Image = Annotated[str, AfterValidator(_image)]
 
 
 class Images(Strict):
-    backend: Image = Field("ultra/backend:latest", description="Ultra's backend (FastAPI, /health on 8000).")
-    worker: Image | None = Field(None, description="Defaults to the backend image.")
-    frontend: Image = Field("ultra/frontend:latest", description="Ultra's web frontend (port 3009).")
+    backend: Image | None = Field(
+        None, description="A prebuilt Ultra backend image instead of the one ultra-env ships and builds.")
+    python: Image = Field("python:3.12-slim", description="The base image the shipped backend is built on.")
+    worker: Image | None = Field(None, description="The worker's image (default: the backend's).")
+    frontend: Image | None = Field(
+        None, description="Ultra's own web frontend (port 3009); the shipped backend serves its page at /.")
     postgres: Image = Field("postgres:15", description="PostgreSQL 15 (honours POSTGRES_USER/PASSWORD/DB).")
     redis: Image = Field("redis:7", description="Redis 7 (started with a password).")
+
+
+class Backend(Strict):
+    """Which backend runs: the one ultra-env ships (default), your own Ultra built from source
+    (``source``), or a prebuilt image (``images.backend``)."""
+
+    source: str | None = Field(None, description="Path to your Ultra checkout, built by Compose instead.")
+    dockerfile: str = Field("Dockerfile", description="The Dockerfile in backend.source.")
+    command: list[str] | None = Field(None, description="The command of your backend (default: its image's).")
+    health_path: str = Field("/api/health", description="What the healthcheck and `invoke health` probe.")
+    wheelhouse: str | None = Field(
+        None, description="A folder of wheels (pip wheel '.[backend]' -w DIR): the shipped backend builds offline.")
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9._~/?=&%-]*\Z", value):
+            raise ValueError("use a path such as /api/health")
+        return value
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -190,6 +212,7 @@ class Timeouts(Strict):
 
     probe: float = Field(10.0, gt=0, description="One fact probe (a docker command).")
     up: float = Field(300.0, gt=0, description="`docker compose up --wait` until every service is healthy.")
+    build: float = Field(1800.0, gt=0, description="Building the backend's image (pip installs its packages).")
     health: float = Field(60.0, gt=0, description="Each health check, retries included.")
 
 
@@ -208,10 +231,9 @@ class Settings(Strict):
     pull_policy: Literal["never", "missing", "always"] = Field(
         "missing", description="When Compose pulls images: never (air-gapped, local images), missing, always."
     )
-    worker_command: list[str] = Field(
-        default_factory=lambda: ["python3", "-m", "ultra.worker"],
-        description="The worker's command; it must touch /tmp/worker-heartbeat at least every 30 s.",
-    )
+    backend: Backend = Field(default_factory=Backend)
+    worker_command: list[str] | None = Field(
+        None, description="The worker's command (default: the shipped worker, which runs queued analyses).")
     ports: Ports = Field(default_factory=Ports)
     model_runner: ModelRunner = Field(default_factory=ModelRunner)
     min_versions: MinVersions = Field(default_factory=MinVersions)
@@ -230,9 +252,22 @@ class Settings(Strict):
             raise ValueError("a model is listed twice")
         return self
 
+    @model_validator(mode="after")
+    def _own_parts(self) -> Settings:
+        if self.backend.source and self.images.backend:
+            raise ValueError("backend.source and images.backend both name a backend: keep one")
+        if self.features.frontend and not self.images.frontend:
+            raise ValueError("features.frontend needs Ultra's frontend image: set images.frontend (the shipped "
+                             "backend serves its own page at /)")
+        if self.features.worker and self.own_backend and not (self.worker_command or self.images.worker):
+            raise ValueError("features.worker with your own backend needs its worker: set worker_command "
+                             "(or images.worker)")
+        return self
+
     @property
-    def worker_image(self) -> str:
-        return self.images.worker or self.images.backend
+    def own_backend(self) -> bool:
+        """Whether the backend is the user's own Ultra (built from source or a prebuilt image)."""
+        return bool(self.backend.source or self.images.backend)
 
     def secret_values(self) -> list[str]:
         return [p.api_key.get_secret_value() for p in self.providers.values() if p.api_key is not None]

@@ -151,7 +151,7 @@ def merge(
 
     - A missing key is added, with the comment lines that precede it in ``desired``.
     - A key whose value is what ultra-env wrote last time (``last_written``) follows ``desired``
-      (a profile switch); a secret-named key that is empty is filled.
+      (a profile switch), also to an empty value; a secret-named key that is empty is filled.
     - Any other value that differs from a non-empty desired one is the user's and is kept
       (reported as ``kept``); an empty desired value is a placeholder and never reported.
     - Keys ultra-env does not know, comments and order are left alone.
@@ -177,7 +177,7 @@ def merge(
             result.lines.extend(Line(c.raw) for c in pending_comments)
             result.lines.append(Line(line.raw, line.key, want))
             changes.append(KeyChange(line.key, "added"))
-        elif have.value != want and want:
+        elif have.value != want and (want or last_written.get(line.key, want) == have.value):
             export = "export " if have.raw.lstrip().startswith("export ") else ""
             ours = line.key in last_written and last_written[line.key] == have.value
             fill = is_secret_key(line.key) and not have.value

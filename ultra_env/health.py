@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ultra_env import compose, dmr, http, proc
@@ -17,7 +17,7 @@ from ultra_env.facts import model_runner as mr
 from ultra_env.local_models import Connection, config_for, connect
 from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.providers.openai_compat import OpenAICompatible
-from ultra_env.runner import TaskResult, failed, ok, skipped, warn
+from ultra_env.runner import Status, TaskResult, failed, ok, skipped, warn
 
 T = TypeVar("T")
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
@@ -25,9 +25,9 @@ PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 # Run inside the backend container: can it reach the endpoint it was given?
 INSIDE = """
 import json, os, sys, urllib.request
-url = os.environ.get("MODEL_RUNNER_URL", "")
-if not url:
-    print(json.dumps({"error": "MODEL_RUNNER_URL is not set in the container"})); sys.exit(2)
+url = os.environ.get("LLM_URL") or (os.environ.get("MODEL_RUNNER_URL", "").rstrip("/") + "/v1")
+if url == "/v1":
+    print(json.dumps({"error": "neither LLM_URL nor MODEL_RUNNER_URL is set in the container"})); sys.exit(2)
 try:
     with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=10) as answer:
         ids = [m.get("id") for m in json.load(answer).get("data", [])]
@@ -78,9 +78,12 @@ def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retr
             last.append(lambda: _inside(project, retry))
     else:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
-    last.append(lambda: backend_health(settings.ports.backend, retry))
+    last.append(lambda: backend_health(settings, retry))
     with ThreadPoolExecutor(max_workers=len(last)) as pool:
         results += list(pool.map(lambda check: check(), last))
+    backend = results[-1]
+    if backend.status is not Status.FAILED:
+        results.append(analyze(settings, retry))
     return results
 
 
@@ -228,12 +231,16 @@ def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
-def backend_health(port: int, retry: Retrying) -> TaskResult:
-    name = "backend /health"
-    url = f"http://127.0.0.1:{port}/health"
+def backend_health(settings, retry: Retrying) -> TaskResult:
+    """``GET backend.health_path``: 200, and for the shipped backend what it says of each provider."""
+    path = settings.backend.health_path
+    name = f"backend {path}"
+    url = f"http://127.0.0.1:{settings.ports.backend}{path}"
+    seen: list[Any] = []
 
     def attempt():
-        response = http.get(url, timeout=5)
+        response = http.get(url, timeout=10)
+        seen.append(response)
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}")
         return response
@@ -241,16 +248,71 @@ def backend_health(port: int, retry: Retrying) -> TaskResult:
     try:
         response = retry(attempt)
     except (RuntimeError, http.HttpError) as exc:
-        return failed(name, str(exc), "invoke status; docker compose logs backend")
+        said = _problems(seen[-1]) if seen else ""
+        return failed(name, f"{exc}{said}", "invoke status; docker compose logs backend")
     try:
         body = response.json()
     except ValueError:
         return ok(name, f"{url}: 200")
-    llm = body.get("llm") if isinstance(body, dict) else None
-    if isinstance(llm, dict) and llm.get("use_model_runner") and not llm.get("reachable"):
-        return warn(name, f"healthy, but it reports its model endpoint unreachable: {llm.get('error')}",
-                    "invoke health")
-    return ok(name, f"{url}: 200" + (" (its LLM endpoint answers)" if isinstance(llm, dict) and llm.get("reachable")
-                                      else ""))
+    providers = body.get("providers") if isinstance(body, dict) else None
+    if not isinstance(providers, list):
+        return ok(name, f"{url}: 200")
+    shown = ", ".join(f"{p.get('provider')}:{p.get('model')} {'answers' if p.get('reachable') else 'does not answer'}"
+                      f" ({p.get('latency_s')}s)" for p in providers if isinstance(p, dict))
+    return ok(name, f"{url}: 200; {shown or 'no provider enabled'}", data={"providers": providers})
 
 
+def _problems(response: Any) -> str:
+    try:
+        problems = response.json().get("problems")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({'; '.join(str(p) for p in problems)})" if isinstance(problems, list) and problems else ""
+
+
+ANALYZE_PROMPT = "Say hello in five words."
+
+
+def analyze(settings, retry: Retrying) -> TaskResult:
+    """Ultra's job, for real: one prompt through the running backend's ``POST /api/analyze``,
+    answered by the local models (or the mock); cloud models are not asked (they cost money)."""
+    name = "backend /api/analyze"
+    if settings.own_backend:
+        return skipped(name, "your own backend: its /api/analyze is Ultra's contract, not checked here")
+    models = [f"local:{m.name}" for m in settings.models] if settings.features.local_llm else []
+    if settings.features.mock_llm:
+        models.append("mock:mock-echo")
+    if not models:
+        return skipped(name, f"{settings.profile.value} profile: only cloud models, which an analysis would bill "
+                       '(ask them: invoke llm.compare "…")')
+    url = f"http://127.0.0.1:{settings.ports.backend}/api/analyze"
+
+    def attempt(left: float) -> Any:
+        response = http.post(url, json={"prompt": ANALYZE_PROMPT, "models": models, "max_tokens": 16},
+                             timeout=max(left, 1.0))
+        if response.status_code >= 500:
+            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+        return response  # a 4xx is the backend's final word: no retry changes it
+
+    try:
+        response = retry.within(attempt)
+        body = response.json()
+    except (RuntimeError, http.HttpError, ValueError) as exc:
+        return failed(name, str(exc), "docker compose logs backend")
+    if response.status_code != 200:
+        said = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+        return failed(name, f"{url} answered {response.status_code}: {said or response.text[:200]}",
+                      "invoke render && invoke up (the backend runs with the models it was started with)")
+    results = body.get("results") or []
+    broken = [r for r in results if r.get("error")]
+    if broken or len(results) != len(models):
+        first = broken[0] if broken else {"model": "?", "error": {"kind": "missing", "message": "no entry"}}
+        return failed(name, f"{first['model']}: {first['error']['kind']}: {first['error']['message']}",
+                      "invoke health (the checks above say which part is down)")
+    def count(value: Any) -> str:
+        return "?" if value is None else str(value)
+
+    numbers = "; ".join(f"{r['model']}: {r['latency_s']}s, first token {r['first_token_s']}s, "
+                        f"tokens {count(r['tokens_in'])} in / {count(r['tokens_out'])} out" for r in results)
+    stored = f"; stored as analysis {body['id']}" if body.get("id") else "; not stored (see /api/health)"
+    return ok(name, f"{len(results)} answer(s): {numbers}{stored}", data={"id": body.get("id"), "results": results})

@@ -31,11 +31,12 @@ class State:
     #: `docker compose config --hash` per service at the last successful `up` (models: bound services
     #: carry a container hash that includes what the plugin injected, so only this tells if they changed)
     up_hashes: dict[str, str] = field(default_factory=dict)
+    backend_image: str | None = None  # the backend image the rendered docker-compose.yml names
 
     def to_json(self) -> str:
         env = {k: v for k, v in sorted(self.env.items()) if not is_secret_key(k)}
         body = {"version": VERSION, "profile": self.profile, "files": dict(sorted(self.files.items())), "env": env,
-                "up_hashes": dict(sorted(self.up_hashes.items()))}
+                "up_hashes": dict(sorted(self.up_hashes.items())), "backend_image": self.backend_image}
         return json.dumps(body, indent=2) + "\n"
 
 
@@ -65,7 +66,7 @@ def load(root: Path) -> State:
     try:
         data = json.loads(text)
         return State(data.get("profile"), dict(data.get("files", {})), dict(data.get("env", {})),
-                     dict(data.get("up_hashes", {})))
+                     dict(data.get("up_hashes", {})), data.get("backend_image"))
     except (ValueError, AttributeError, TypeError):
         raise UltraError(
             f"{STATE_DIR}/{STATE_FILE} is corrupt", f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it"

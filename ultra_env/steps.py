@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ultra_env import converge
+from ultra_env.state import state_dir
 from ultra_env.app import Context
 from ultra_env.config import Settings
 from ultra_env.errors import UltraError
@@ -30,9 +31,10 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
     info = facts.docker_info if facts is not None else gather.docker_info(settings.timeouts.probe)
     target, report = target_for(settings, info)
     ctx.run.add(report)
-    if not target.models_block and not settings.model_runner.container_url:
-        # Without models:, the services get what Compose would have given them: the runner's own
-        # container-facing endpoint from `docker model status --json`, when it names one.
+    if not settings.model_runner.container_url:
+        # The runner's own container-facing endpoint (`docker model status --json`), when it names
+        # one: without models: the services get it as Compose would have given it, and Ultra's
+        # MODEL_RUNNER_URL is derived from it either way.
         found = facts.model_status if facts is not None and facts.model_status is not None else \
             gather.model_status(settings.timeouts.probe, settings.model_runner.host_url)
         endpoint = found.value.endpoint if found.value is not None else None
@@ -83,12 +85,13 @@ _WOULD = {"create": "would create", "update": "would update", "overwrite": "woul
 
 def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     """Render, validate and write ``docker-compose.yml`` and ``.env``. True when nothing failed."""
-    from ultra_env import render
+    from ultra_env import build, render
 
     opts = ctx.inv.options
     target = ctx.target = detect_target(ctx, facts)
     try:
-        compose_text = render.render_compose(ctx.settings, target, ctx.inv.templates)
+        backend, image_context = build.plan(ctx.settings, ctx.root)
+        compose_text = render.render_compose(ctx.settings, target, backend, ctx.inv.templates)
         generated = converge.generated_secrets(ctx.dotenv)
         ctx.redactor.add(*generated.values())
         env_text = render.render_env(ctx.settings, generated=generated, templates_dir=ctx.inv.templates)
@@ -98,6 +101,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
         ]
     except UltraError as exc:
         ctx.run.add(failed("render templates", exc.cause, exc.fix))
+        ctx.run.usage_error = exc.exit_code == 2
         return False
     conflicts = [p for p in plans if p.action == "conflict"]
     if any(p.writes for p in plans) and not conflicts:
@@ -111,14 +115,20 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
                 plan.name, "not written: another generated file has a conflict"))
         return False
     backups: list[str] = []
+    staged = False
     if not opts.check:
         try:
+            if image_context is not None:
+                staged = build.stage(image_context, state_dir(ctx.root))
+            ctx.state.backend_image = backend.image
             backups = converge.apply(ctx.root, plans, ctx.state)
         except UltraError as exc:
             ctx.run.add(failed("write files", exc.cause, exc.fix))
             return False
     for plan in plans:
         ctx.run.add(_file_result(plan, opts.check, backups))
+    if staged:
+        ctx.run.add(changed("backend build context", f"staged for {backend.image} (.ultra-env/build/)"))
     git = git_exposure(ctx.root)
     if git is not None:
         ctx.run.add(git)
@@ -304,6 +314,9 @@ def stack_up(ctx: Context) -> bool:
 
     project = project_of(ctx)
     name = "stack up"
+    if not build_backend(ctx, project):
+        ctx.run.add(skipped(name, "the backend has no image"))
+        return False
     try:
         if ctx.inv.options.check:
             if not (ctx.root / converge.COMPOSE_FILE).exists():
@@ -332,6 +345,47 @@ def stack_up(ctx: Context) -> bool:
     for service in after:
         ctx.run.add(service_result(project, service))
     return False
+
+
+def build_backend(ctx: Context, project) -> bool:
+    """The backend's image: the shipped one is built once per content (its tag is its digest), your
+    Ultra from ``backend.source`` each time (Docker's cache makes an unchanged one quick);
+    ``images.backend`` is pulled by Compose like any other image."""
+    import time
+
+    from ultra_env import build, compose, proc
+
+    settings = ctx.settings
+    if settings.images.backend:
+        return True
+    name = "backend image"
+    try:
+        image = ctx.state.backend_image or build.plan(settings, ctx.root)[0].image
+        source = settings.backend.source
+        before = compose.image_id(image)
+        if before and not source:
+            ctx.run.add(ok(name, f"{image} is built"))
+            return True
+        if ctx.inv.options.check:
+            ctx.run.add(changed(name, f"would build {image}" + (f" from {source}" if source else "")))
+            return True
+        start = time.monotonic()
+        done = project.run("build", "backend", timeout=settings.timeouts.build)
+    except (proc.ProcError, UltraError) as exc:
+        ctx.run.add(failed(name, getattr(exc, "cause", str(exc)), "invoke doctor"))
+        return False
+    if not done.ok:
+        fix = (f"docker compose -p {project.name} build backend shows the whole output" +
+               ("; without a package index, set backend.wheelhouse (docs/ultra-backend.md)" if not source else ""))
+        ctx.run.add(failed(name, f"building {image} failed: {last_line(done.output) or f'exit {done.returncode}'}",
+                           fix))
+        return False
+    seconds = time.monotonic() - start
+    if source and compose.image_id(image) == before:
+        ctx.run.add(ok(name, f"{image} is up to date with {source}"))
+    else:
+        ctx.run.add(changed(name, f"built {image} in {seconds:.0f}s" + (f" from {source}" if source else "")))
+    return True
 
 
 def remember_up(ctx: Context, project) -> None:

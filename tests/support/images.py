@@ -1,6 +1,7 @@
 """Build the local images the Docker tests run, without a registry.
 
-Run `python tests/support/images.py [--force]` from the repository root, or call `build_all()`.
+Run `python tests/support/images.py [--force]` from the repository root, or call `build_all()`;
+it also fills the wheelhouse the shipped backend's image is built from (`wheelhouse()`).
 Built images are kept: an image is skipped when `docker image inspect` finds it (unless forced).
 The Debian rootfs tarball is cached in $ULTRA_ENV_CACHE (default ~/.cache/ultra-env), so that
 rebuilding after `docker system prune -a` does not run debootstrap again; delete it to refresh.
@@ -24,9 +25,9 @@ from typing import IO
 SUPPORT = Path(__file__).resolve().parent
 DOCKERFILES = SUPPORT / "dockerfiles"
 LABEL = "ultra-env.test-image=1"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+ROOTFS_LABEL = "ultra-env.rootfs"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "redis-server", "postgresql-15", "libgomp1", "procps")
+DEBIAN_PACKAGES = ("python3", "python3-pip", "redis-server", "postgresql-15", "libgomp1", "procps")
 DEBIAN_STRIP = (
     "var/lib/apt/lists",
     "var/cache/apt",
@@ -43,8 +44,9 @@ BUSYBOX = "ultra-test/busybox:1"
 DEBIAN = "ultra-test/debian:12"
 POSTGRES = "ultra-test/postgres:15"
 REDIS = "ultra-test/redis:7"
-BACKEND = "ultra-test/backend:1"
-FRONTEND = "ultra-test/frontend:1"
+PYTHON = "ultra-test/python:3"  # the shipped backend's base image in the tests (images.python)
+FRONTEND = "ultra-test/frontend:1"  # stands in for Ultra's own frontend image (images.frontend)
+REPO = SUPPORT.parent.parent
 
 
 class ImageBuildError(RuntimeError):
@@ -166,7 +168,8 @@ def debian_mirror() -> str:
             words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
             if len(words) >= 3 and words[0] == "deb" and words[2] == DEBIAN_SUITE:
                 return words[1]
-    return DEFAULT_MIRROR
+    raise ImageBuildError(f"apt has no source for Debian {DEBIAN_SUITE}: debootstrap takes its mirror from "
+                          "/etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
 
 
 def unmount_below(root: Path) -> None:
@@ -175,10 +178,14 @@ def unmount_below(root: Path) -> None:
         subprocess.run(["umount", "-l", mount], timeout=30, check=False)
 
 
+def rootfs_key() -> str:
+    """What the Debian rootfs is made of (suite, packages, what is stripped), as a short digest."""
+    return hashlib.sha256(" ".join((DEBIAN_SUITE, *DEBIAN_PACKAGES, *DEBIAN_STRIP)).encode()).hexdigest()[:12]
+
+
 def debian_rootfs() -> Path:
     """The cached debootstrap tarball, made when missing (keyed by suite and packages)."""
-    key = hashlib.sha256(" ".join((DEBIAN_SUITE, *DEBIAN_PACKAGES, *DEBIAN_STRIP)).encode())
-    tarball = cache_dir() / f"debian-{DEBIAN_SUITE}-minbase-{key.hexdigest()[:12]}.tar"
+    tarball = cache_dir() / f"debian-{DEBIAN_SUITE}-minbase-{rootfs_key()}.tar"
     if tarball.exists():
         log(f"reusing rootfs {tarball}")
         return tarball
@@ -216,7 +223,17 @@ def debian_rootfs() -> Path:
 
 def build_debian() -> None:
     with debian_rootfs().open("rb") as tar:
-        docker_import(tar, DEBIAN, [f"ENV PATH={DEBIAN_PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]'])
+        docker_import(tar, DEBIAN, [f"ENV PATH={DEBIAN_PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]',
+                                    f"LABEL {ROOTFS_LABEL}={rootfs_key()}"])
+
+
+def current(name: str) -> bool:
+    """Whether the image exists, and (the Debian one) was made from today's package list."""
+    if name != DEBIAN:
+        return image_exists(name)
+    done = subprocess.run(["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{ROOTFS_LABEL}"}}}}',
+                           name], capture_output=True, text=True, timeout=30, check=False)
+    return done.returncode == 0 and done.stdout.strip() == rootfs_key()
 
 
 def build_postgres() -> None:
@@ -231,8 +248,30 @@ def build_redis() -> None:
     docker_build(REDIS, "redis.Dockerfile", {})
 
 
-def build_backend() -> None:
-    docker_build(BACKEND, "backend.Dockerfile", {"backend_app": SUPPORT / "backend_app"})
+def build_python() -> None:
+    """Python with pip: the Debian image under another name, as an official python image would be."""
+    run(["docker", "tag", DEBIAN, PYTHON], 60)
+
+
+def wheelhouse() -> Path:
+    """The shipped backend's packages as wheels (``pip wheel``, pip's cache makes a second time
+    quick), so that its image builds with no network: ``backend.wheelhouse`` in the tests."""
+    sys.path.insert(0, str(REPO))
+    from ultra_env.build import requirements
+
+    folder = cache_dir() / "wheelhouse"
+    wanted = requirements()
+    stamp = folder / "requirements.txt"
+    if stamp.exists() and stamp.read_text() == "\n".join(wanted) + "\n" and any(folder.glob("*.whl")):
+        log(f"reusing wheelhouse {folder}")
+        return folder
+    log(f"pip wheel {' '.join(wanted)} -w {folder}")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(folder), *wanted],
+        900)
+    stamp.write_text("\n".join(wanted) + "\n")
+    return folder
 
 
 def build_frontend() -> None:
@@ -244,7 +283,7 @@ BUILDERS: dict[str, tuple[Callable[[], None], str | None]] = {
     DEBIAN: (build_debian, None),
     POSTGRES: (build_postgres, DEBIAN),
     REDIS: (build_redis, DEBIAN),
-    BACKEND: (build_backend, DEBIAN),
+    PYTHON: (build_python, DEBIAN),
     FRONTEND: (build_frontend, BUSYBOX),
 }
 
@@ -264,7 +303,7 @@ def build_all(force: bool = False) -> dict[str, float]:
     built: set[str] = set()
     for name, (build, base) in BUILDERS.items():
         start = time.monotonic()
-        if not force and base not in built and image_exists(name):
+        if not force and base not in built and current(name):
             seconds[name] = time.monotonic() - start
             log(f"{name}: cached")
             continue
@@ -287,7 +326,9 @@ def main() -> int:
     except ImageBuildError as error:
         log(f"error: {error}")
         return 1
-    log(f"total {sum(seconds.values()):.1f} s")
+    start = time.monotonic()
+    wheelhouse()
+    log(f"wheelhouse in {time.monotonic() - start:.1f} s; total {sum(seconds.values()) + time.monotonic() - start:.1f} s")
     return 0
 
 

@@ -1,0 +1,106 @@
+"""The backend's configuration, read from its environment (what ultra-env renders into ``.env`` and
+the Compose file). Pure: a mapping in, a ``BackendConfig`` out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+CLOUD = {  # provider: (key variable, default model)
+    "openai": ("OPENAI_API_KEY", "gpt-4o-mini"),
+    "anthropic": ("ANTHROPIC_API_KEY", "claude-3-5-haiku-latest"),
+    "google": ("GOOGLE_API_KEY", "gemini-1.5-flash"),
+}
+MOCK_MODEL = "mock-echo"
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE)", re.IGNORECASE)
+_USERINFO = re.compile(r"//([^/@\s]+)@")
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    prefix: str  # LLM, LLM2, …: the model's variables are PREFIX_URL and PREFIX_MODEL
+    url: str  # the OpenAI-compatible base, as Compose's models: hands it out
+    model: str
+
+
+@dataclass(frozen=True)
+class CloudModel:
+    provider: str
+    key: str
+    model: str
+    base_url: str | None
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    profile: str = "local"
+    local: tuple[LocalModel, ...] = ()
+    cloud: tuple[CloudModel, ...] = ()
+    mock: bool = False
+    required: tuple[str, ...] = ()
+    database_url: str | None = None
+    redis_url: str | None = None
+    timeout_s: float = 60.0
+    max_tokens: int = 256
+    max_prompt_chars: int = 20_000
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def _local(env: Mapping[str, str]) -> list[LocalModel]:
+    if not truthy(env.get("USE_MODEL_RUNNER")):
+        return []
+    prefixes = [p.strip() for p in (env.get("LOCAL_MODELS") or "LLM").split(",") if p.strip()]
+    found = []
+    for index, prefix in enumerate(prefixes):
+        url = env.get(f"{prefix}_URL") or ""
+        model = env.get(f"{prefix}_MODEL") or ""
+        if index == 0:  # Ultra's own names for the first model
+            runner = (env.get("MODEL_RUNNER_URL") or "").rstrip("/")
+            url = url or (f"{runner}/v1" if runner else "")
+            model = model or env.get("DEFAULT_LOCAL_MODEL", "")
+        if url and model:
+            found.append(LocalModel(prefix, url.rstrip("/"), model))
+    return found
+
+
+def _cloud(env: Mapping[str, str]) -> list[CloudModel]:
+    if not truthy(env.get("ENABLE_CLOUD_LLM")):
+        return []
+    found = []
+    for provider, (key_var, default_model) in CLOUD.items():
+        key = env.get(key_var) or ""
+        if key:
+            upper = provider.upper()
+            found.append(CloudModel(provider, key, env.get(f"{upper}_MODEL") or default_model,
+                                    env.get(f"{upper}_BASE_URL") or None))
+    return found
+
+
+def secrets_in(env: Mapping[str, str]) -> list[str]:
+    """Every value the backend must never show: secret-named variables, and the userinfo of URLs."""
+    found = [value for name, value in env.items() if value and len(value) >= 4 and _SECRET_NAME.search(name)]
+    for value in env.values():
+        for userinfo in _USERINFO.findall(value or ""):
+            found += [part for part in (userinfo, userinfo.partition(":")[2]) if len(part) >= 4]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def from_env(env: Mapping[str, str]) -> BackendConfig:
+    local, cloud, mock = _local(env), _cloud(env), truthy(env.get("ENABLE_MOCK_LLM"))
+    required = [p.strip() for p in (env.get("REQUIRED_PROVIDERS") or "").split(",") if p.strip()]
+    enabled = {c.provider for c in cloud} | ({"local"} if local else set()) | ({"mock"} if mock else set())
+    required = [p for p in required if p in enabled]
+    required += [p for p in ("local", "mock") if p in enabled and p not in required]
+    return BackendConfig(
+        profile=env.get("ULTRA_PROFILE") or "local",
+        local=tuple(local), cloud=tuple(cloud), mock=mock, required=tuple(required),
+        database_url=env.get("DATABASE_URL") or None, redis_url=env.get("REDIS_URL") or None,
+        timeout_s=float(env.get("ANALYZE_TIMEOUT_S") or 60.0),
+        max_tokens=int(env.get("ANALYZE_MAX_TOKENS") or 256),
+        secrets=tuple(secrets_in(env)),
+    )
