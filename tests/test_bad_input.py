@@ -23,16 +23,22 @@ def snapshot(root: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != "lock"}
 
 
-ENV_FILES = {
+ENV_FILES = {  # what `docker compose config` refuses too (tests/test_envfile.py has the verified vectors)
     "bad line": "A=1\nthis line has no equals sign\n",
-    "duplicate key": "A=1\nB=2\nA=3\n",
-    "byte-order mark": "\ufeffA=1\n",
-    "CRLF line endings": "A=1\r\nB=2\r\n",
     "unterminated single quote": "A='open\n",
     "unterminated double quote": 'A="open\n',
     "binary file": "\x00\x01\x02ELF\x00",
-    "not UTF-8": None,  # written as raw bytes below
-    "bad variable name": "1ABC=x\n",
+    "bad variable name": "A$B=x\n",
+    "invalid expansion": "A=${}\n",
+    "required variable unset": "A=${NOT_SET_ANYWHERE:?set it}\n",
+}
+ACCEPTED = {  # what ultra-env refused before and Compose reads: kept byte for byte
+    "duplicate key": b"A=1\nB=2\nA=3\n",
+    "byte-order mark": b"\xef\xbb\xbfA=1\n",
+    "CRLF line endings": b"A=1\r\nB=2\r\n",
+    "not UTF-8": b"A=caf\xe9\n",
+    "a name starting with a digit": b"1ABC=x\n",
+    "a multi-line PEM key": b'PEM="-----BEGIN-----\nabc\n-----END-----"\n',
 }
 CONFIG_FILES = {
     "TOML syntax error": "[ports\nbackend = 8000\n",
@@ -68,12 +74,18 @@ def assert_refused(project: Project, result, before: dict[str, bytes], *, code: 
 @pytest.mark.parametrize("case", ENV_FILES)
 def test_malformed_env_file(rendered: Project, case: str) -> None:
     path = rendered.root / ".env"
-    if ENV_FILES[case] is None:
-        path.write_bytes(b"A=caf\xe9\n")
-    else:
-        path.write_bytes(ENV_FILES[case].encode("utf-8"))
+    path.write_bytes(ENV_FILES[case].encode("utf-8"))
     before = snapshot(rendered.root)
     assert_refused(rendered, rendered.invoke("render"), before)
+
+
+@pytest.mark.parametrize("case", ACCEPTED)
+def test_what_compose_reads_is_read_and_kept(rendered: Project, case: str) -> None:
+    path = rendered.root / ".env"
+    path.write_bytes(ACCEPTED[case] + path.read_bytes())
+    result = rendered.invoke("render", "--profile", "mock")
+    assert result.returncode == 0, result.output
+    assert path.read_bytes().startswith(ACCEPTED[case])
 
 
 @pytest.mark.parametrize("case", CONFIG_FILES)

@@ -153,7 +153,7 @@ def test_a_malformed_env_file_exits_2_and_is_untouched(project: Project) -> None
     project.write(".env", "GOOD=1\nthis is not an assignment\n")
     result = project.invoke("render")
     assert result.returncode == 2
-    assert ".env:2: not KEY=value" in result.stdout
+    assert ".env:2: key cannot contain a space" in result.stdout
     assert project.read(".env") == "GOOD=1\nthis is not an assignment\n"
     assert not (project.root / "docker-compose.yml").exists()
 

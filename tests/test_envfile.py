@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ultra_env.envfile import EnvFileError, assignment, masked, merge, parse, quote
+from ultra_env.envfile import EnvFileError, assignment, fingerprint, masked, merge, parse, quote
 
 
 def test_parse_keeps_every_line_and_reads_values_like_compose() -> None:
@@ -24,25 +27,87 @@ def test_parse_keeps_every_line_and_reads_values_like_compose() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("A=1\nnot an assignment\n", ".env:2: not KEY=value"),
-        ("A=1\nA=2\n", ".env:2: A is set twice (first on line 1)"),
-        ("\ufeffA=1\n", "byte-order mark"),
-        ("A=1\r\nB=2\r\n", "CRLF"),
-        ("A='open\n", ".env:1: unterminated single quote"),
-        ('A="open\n', ".env:1: unterminated double quote"),
-        ("A='x' trailing\n", "text after the closing quote"),
-        ("1A=2\n", "is not a variable name"),
-        ("A\x00=1\n", "NUL"),
-    ],
-)
-def test_malformed_files_name_the_line_and_the_fix(text: str, fragment: str) -> None:
+# Vectors verified against `docker compose config` (Compose v5.6.1, compose-go v2.16.1): the id is
+# the row of the verification run that established what Compose makes of the text.
+COMPOSE_READS = [
+    ("L02", "export A=1\n", {}, {"A": "1"}),
+    ("L04", "exportA=1\n", {}, {"exportA": "1"}),
+    ("L06", "A = 1\nB\t=\t2\n", {}, {"A": "1", "B": "2"}),
+    ("L09", "A\nB=2\n", {}, {"B": "2"}),
+    ("L10", "A\nB=2\n", {"A": "fromproc"}, {"A": "fromproc", "B": "2"}),
+    ("L11", "B=2\nA", {}, {"B": "2", "": "A"}),
+    ("L13", "a.b=1\nx-y=2\na[0]=3\n1A=4\n_=5\n", {}, {"a.b": "1", "x-y": "2", "a[0]": "3", "1A": "4", "_": "5"}),
+    ("L14", "\u00c9=1\n", {}, {"\u00c9": "1"}),
+    ("L19", "# c1\n   # c2\n\t#c3\nA=1\n#B=2\n", {}, {"A": "1"}),
+    ("L20", "A=1 # c\nB=1# c\nC=1\t# c\n", {}, {"A": "1", "B": "1# c", "C": "1\t# c"}),
+    ("L21", "A=#x\nB= #y\n", {}, {"A": "#x", "B": "#y"}),
+    ("L22", "A=\"1 # q\"\nB='1 # s'\nC=\"x\" # after\nD='y'#after\n", {}, {"A": "1 # q", "B": "1 # s", "C": "x", "D": "y"}),
+    ("L24", "A=1\r\nB=\"q\"\r\nC='s'\r\nD\r\nE=x y \r\n", {"D": "pd"}, {"A": "1", "B": "q", "C": "s", "D": "pd", "E": "x y"}),
+    ("L25", "\ufeffA=1\n", {}, {"A": "1"}),
+    ("L27", "A: 1\nB:2\nC : 3\n", {}, {"A": "1", "B": "2", "C": "3"}),
+    ("L28", "A=a=b:c\nB:x=y\n", {}, {"A": "a=b:c", "B": "x=y"}),
+    ("L29", "A\tB=1\n", {}, {"A\tB": "1"}),
+    ("L34", "A=1\rB=2\n", {}, {"A": "1\rB=2"}),
+    ("V02", "A=a\\nb\\tc\n", {}, {"A": "a\\nb\\tc"}),
+    ("V05", "B=1\nA='$B ${B} \\n'\n", {}, {"B": "1", "A": "$B ${B} \\n"}),
+    ("V06", "A='l1\nl2'\nB=2\n", {}, {"A": "l1\nl2", "B": "2"}),
+    ("V07", "A='it\\'s'\nB='a\\\\b'\n", {}, {"A": "it's", "B": "a\\\\b"}),
+    ("V08", "A=\"a\\nb\\tc\"\n", {}, {"A": "a\nb\tc"}),
+    ("V09", "A=\"q\\\"q\"\nC=\"end\\\\\"\n", {}, {"A": "q\"q", "C": "end\\"}),
+    ("V10", "B=1\nA=\"\\$B\"\nC=\"$$B\"\n", {}, {"B": "1", "A": "$B", "C": "$B"}),
+    ("V12", "A=\"\\c\\x41\\e\"\n", {}, {"A": "\\c\\x41\\e"}),
+    ("V13", "A=\"\\0101\"\nB=\"\\0\"\nC=\"\\012\"\n", {}, {"A": "A", "B": "\\", "C": "\\12"}),
+    ("V14", "A=\"l1\nl2\"\nB=2\n", {}, {"A": "l1\nl2", "B": "2"}),
+    ("V15", "A=\"x\" B=2\nC='y'D=3\n", {}, {"A": "x", "B": "2", "C": "y", "D": "3"}),
+    ("V16", "A=\"x\"junk\nB=2\n", {"junk": "J"}, {"A": "x", "junk": "J", "B": "2"}),
+    ("I01", "B=1\nA=$B\nC=${B}\nD=pre${B}post\n", {}, {"B": "1", "A": "1", "C": "1", "D": "pre1post"}),
+    ("I02", "B=1\nA=$Bx\nC=$B.x\n", {}, {"B": "1", "A": "", "C": "1.x"}),
+    ("I04", "E=\nA=${U-d}\nB=${E-d}\n", {}, {"E": "", "A": "d", "B": ""}),
+    ("I05", "S=x\nE=\nA=${S:+alt}\nB=${E:+alt}\nC=${E+alt}\nD=${U+alt}\n", {},
+     {"S": "x", "E": "", "A": "alt", "B": "", "C": "alt", "D": ""}),
+    ("I10", "B=b\nA=${U:-${V:-deep}}\nD=${U:-x${B}y}\n", {}, {"B": "b", "A": "deep", "D": "xby"}),
+    ("I12", "B=1\nA=$$B\nC=a$$\n", {}, {"B": "1", "A": "$B", "C": "a$"}),
+    ("I13", "B=1\nA=\\$B\n", {}, {"B": "1", "A": "\\1"}),
+    ("I14", "A=${B}\nB=1\n", {}, {"A": "", "B": "1"}),
+    ("I15", "A=$1\nB=a$\nC=$-x\nD=$ x\n", {}, {"A": "$1", "B": "a$", "C": "$-x", "D": "$ x"}),
+    ("I22", "B=file\nA=${B}\n", {"B": "proc"}, {"B": "file", "A": "proc"}),
+    ("I26", "B=$$C\nC=zzz\nA=${B}\n", {}, {"B": "$C", "C": "zzz", "A": "$C"}),
+    ("I27", "A=${U:-a}b}\n", {}, {"A": "ab}"}),
+    ("D02", "A=1\nA=${A}2\n", {}, {"A": "12"}),
+    ("D06", "A=1\nB=${A}\nA=2\n", {}, {"A": "2", "B": "1"}),
+    ("D07", "COMPOSE_A=1\nB=${COMPOSE_A}\nCOMPOSE_A=2\n", {}, {"COMPOSE_A": "2", "B": "2"}),
+    ("X02", "A=a\x00b\n", {}, {"A": "a\x00b"}),
+]
+
+
+@pytest.mark.parametrize(("vector", "text", "environ", "values"), COMPOSE_READS, ids=[v[0] for v in COMPOSE_READS])
+def test_read_as_compose_reads_it(vector: str, text: str, environ: dict, values: dict) -> None:
+    doc = parse(text, environ=environ)
+    assert doc.values() == values
+    assert doc.render() == text  # every byte kept
+
+
+COMPOSE_REFUSES = [
+    ("L15", "A B=1\n", ".env:1: key cannot contain a space"),
+    ("L16", "\nA$B=1\n", ".env:2: unexpected character '$' in variable name"),
+    ("L26", "A=1\n\ufeffB=2\n", ".env:2: unexpected character"),
+    ("V17", "A=\"x\" y z\n", "key cannot contain a space"),
+    ("V20", "A=\"abc\nB=1\n", ".env:3: unterminated quoted value \"abc"),
+    ("V22", "A=\"abc\\\"\n", "unterminated quoted value"),
+    ("I06", "A=${U:?need U}\n", "required variable U is missing a value: need U"),
+    ("I16", "A=${}\n", 'Invalid template: "${}"'),
+    ("I18", "A=${B:x}\n", "Invalid template"),
+    ("I19", "A=${U:- #x}\n", 'Invalid template: "${U:-"'),
+    ("I21", "A=\"${U:-a\\nb}\"\n", "Invalid template"),
+    ("X03", "A\x00B=1\n", "unexpected character"),
+]
+
+
+@pytest.mark.parametrize(("vector", "text", "fragment"), COMPOSE_REFUSES, ids=[v[0] for v in COMPOSE_REFUSES])
+def test_what_compose_refuses_is_refused_naming_the_line(vector: str, text: str, fragment: str) -> None:
     with pytest.raises(EnvFileError) as caught:
         parse(text)
-    assert fragment in caught.value.cause
-    assert caught.value.fix
+    assert fragment in caught.value.cause and caught.value.fix
     assert caught.value.exit_code == 2
 
 
@@ -82,7 +147,7 @@ def test_merge_without_a_file_takes_the_template() -> None:
 def test_merge_keeps_user_values_comments_and_order() -> None:
     current = parse("# mine\nOPENAI_API_KEY=sk-mine\nCUSTOM=1\nUSE_MODEL_RUNNER=true\nPORT=9999\n")
     desired = parse("# header\nUSE_MODEL_RUNNER=false\nOPENAI_API_KEY=\nPORT=8000\n# new\nNEW=x\n")
-    last = {"USE_MODEL_RUNNER": "true", "PORT": "8000"}
+    last = {"USE_MODEL_RUNNER": fingerprint("true"), "PORT": fingerprint("8000")}
     result, changes = merge(current, desired, last)
     assert result.render() == (
         "# mine\nOPENAI_API_KEY=sk-mine\nCUSTOM=1\nUSE_MODEL_RUNNER=false\nPORT=9999\n\n# new\nNEW=x\n"
@@ -103,7 +168,7 @@ def test_merge_is_idempotent() -> None:
     current = parse("A=1\n")
     desired = parse("A=1\nB=2\n")
     once, _ = merge(current, desired, {})
-    twice, changes = merge(once, desired, {"A": "1", "B": "2"})
+    twice, changes = merge(once, desired, {"A": fingerprint("1"), "B": fingerprint("2")})
     assert twice.render() == once.render()
     assert changes == []
 
@@ -119,3 +184,69 @@ def test_masked_hides_secret_values_only() -> None:
                                              ("\n", '"\\n"'), ("x\n", '"x\\n"')])
 def test_quote_picks_the_simplest_form(value: str, form: str) -> None:
     assert quote(value) == form
+
+
+def test_a_merge_rewrites_only_what_ultra_env_owns_byte_for_byte() -> None:
+    text = ("\ufeff# mine\r\nexport PEM=\"-----BEGIN KEY-----\nabc\n-----END KEY-----\"\r\n"
+            "# OLD_KEY=sk-old-one\nUSE_MODEL_RUNNER=true\nweird.key: 'v'\nLAST=1")
+    current = parse(text)
+    desired = parse("USE_MODEL_RUNNER=false\nNEW=x\n")
+    result, changes = merge(current, desired, {"USE_MODEL_RUNNER": fingerprint("true")})
+    assert result.render() == text.replace("USE_MODEL_RUNNER=true", "USE_MODEL_RUNNER=false") + "\nNEW=x\n"
+    assert result.values()["PEM"] == "-----BEGIN KEY-----\nabc\n-----END KEY-----"
+    shown = masked(result, owned=["USE_MODEL_RUNNER", "NEW"])
+    assert "sk-old-one" not in shown and "# OLD_KEY=***" in shown and "BEGIN KEY" not in shown
+    assert "weird.key=***" in shown and "USE_MODEL_RUNNER=false" in shown
+
+
+KEYS = [f"K{i}" for i in range(4)]
+_SAFE = st.text(st.sampled_from("abcXYZ019 _-./:@%+,#"), max_size=8)
+
+
+@st.composite
+def env_files(draw: st.DrawFn) -> str:
+    """`.env` texts of every statement form: export, `=` or `:`, unquoted, single and double quotes
+    (escapes, several lines), expansions of earlier keys and of unset ones with defaults, comments,
+    blank lines, CRLF."""
+    lines = []
+    for key in draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=6)):
+        ref = draw(st.sampled_from([*KEYS, "UNSET"]))
+        value = draw(st.one_of(
+            _SAFE.map(lambda v: v.strip(" #") and v.replace(" #", "#")),
+            _SAFE.map(lambda v: f"'{v}'"),
+            _SAFE.map(lambda v: f"'{v}\n{v}'"),
+            st.tuples(_SAFE, st.sampled_from(["\\n", "\\t", '\\"', "\\\\", "\\$", "$$", "\n"]), _SAFE)
+            .map(lambda t: '"' + t[0].replace("#", "") + t[1] + t[2] + '"'),
+            st.sampled_from([f"${ref}", f"${{{ref}}}", f"${{{ref}:-dflt}}", f"${{{ref}-x}}", f"${{{ref}:+alt}}",
+                             f"\"${{{ref}:-a b}}\"", f"pre${{{ref}}}post"]),
+        ))
+        prefix = draw(st.sampled_from(["", "export ", "  "]))
+        separator = draw(st.sampled_from(["=", ": ", " = "]))
+        lines.append(f"{prefix}{key}{separator}{value}")
+        if draw(st.booleans()):
+            lines.append(draw(st.sampled_from(["", "# a comment", "   # indented", "#K0=commented"])))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    return newline.join(lines) + newline
+
+
+@pytest.mark.compose
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=env_files())
+def test_compose_is_the_oracle(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    """Differential: what ultra-env reads from a generated `.env` is what `docker compose config`
+    resolves from it, value for value (or both refuse it)."""
+    folder = tmp_path_factory.mktemp("oracle")
+    (folder / ".env").write_bytes(text.encode())
+    entries = "".join(f"      - {key}\n" for key in KEYS)  # a bare entry: the key's value in the project
+    (folder / "docker-compose.yml").write_text(f"services:\n  s:\n    image: busybox\n    environment:\n{entries}")
+    done = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=folder, capture_output=True,
+                          text=True, timeout=30, env={"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]})
+    try:
+        ours = parse(text).values()
+    except EnvFileError:
+        assert done.returncode != 0, f"ultra-env refused what Compose reads: {text!r}"
+        return
+    assert done.returncode == 0, f"Compose refused what ultra-env reads: {text!r}: {done.stderr}"
+    seen = json.loads(done.stdout)["services"]["s"]["environment"]
+    theirs = {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
+    assert {k: v for k, v in ours.items() if k in KEYS} == theirs, repr(text)

@@ -212,3 +212,23 @@ def test_env_example_is_generated_from_the_same_template_and_not_stale() -> None
     assert committed == render_env(Settings(), example=True), "env.example is stale: run `invoke gen-docs`"
     values = parse(committed).values()
     assert values["OPENAI_API_KEY"] == "" and values["POSTGRES_PASSWORD"] == "change-me"
+
+
+@pytest.mark.compose
+def test_values_from_the_configuration_are_never_interpolated_by_compose(tmp_path: Path) -> None:
+    """A `$` in a command, a URL or a name reaches the container as written: `${POSTGRES_PASSWORD}`
+    in a command must not put the database password on the container's command line."""
+    environ = {"ULTRA_ENV_FEATURES__WORKER": "true", "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off",
+               "ULTRA_ENV_WORKER_COMMAND": '["sh", "-c", "echo ${POSTGRES_PASSWORD} $HOME $$"]',
+               "ULTRA_ENV_MODEL_RUNNER__CONTAINER_URL": "http://runner.local/$x/engines/v1",
+               "ULTRA_ENV_BACKEND__COMMAND": '["serve", "--key=$OPENAI_API_KEY"]'}
+    settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(models_block=False), SHIPPED))
+    (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
+    services = compose_config(tmp_path)["services"]
+    # `config` prints a Compose file again, so each literal $ comes back as $$
+    assert services["worker"]["command"] == ["sh", "-c", "echo $${POSTGRES_PASSWORD} $$HOME $$$$"]
+    assert GENERATED["POSTGRES_PASSWORD"] not in json.dumps(services["worker"]["command"])
+    assert services["backend"]["environment"]["LLM_URL"] == "http://runner.local/$$x/engines/v1"
+    assert services["backend"]["command"] == ["serve", "--key=$$OPENAI_API_KEY"]
+    assert GENERATED["POSTGRES_PASSWORD"] in services["backend"]["environment"]["DATABASE_URL"]  # meant to expand

@@ -3,6 +3,7 @@ the guard that turns a crash into a report with secrets masked. ``tasks.py`` cal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from ultra_env.errors import UltraError
 from ultra_env.redact import Redactor
 from ultra_env.render import TEMPLATES_DIR, Target
 from ultra_env.report import HumanReporter, JsonReporter
-from ultra_env.runner import Options, Run, failed, ok
+from ultra_env.runner import Options, Run, changed, failed, ok
 from ultra_env.sources import Flag, Loaded
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Invocation:
     options: Options = field(default_factory=Options)
     flags: list[Flag] = field(default_factory=list)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    recovered: str | None = None  # what recovering an interrupted run did, to say first
 
 
 @dataclass
@@ -86,9 +88,10 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
     """The ``configuration`` task: state, ``.env`` and every config source, validated."""
     try:
         state = state_mod.load(inv.root)
-        dotenv = converge.read_env(inv.root)
+        dotenv = converge.read_env(inv.root, inv.environ)
         if dotenv is not None:
             redactor.add_env(dotenv.values())
+            redactor.add_unowned(dotenv.values(), set(state.env))
         loaded = sources.load(
             inv.root, flags=inv.flags, environ=inv.environ,
             state_profile=state.profile, dotenv=dotenv.values() if dotenv else None,
@@ -105,6 +108,8 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
 def begin(command: str, inv: Invocation, **reporting: bool) -> tuple[Run, Context | None]:
     """A run and its configuration task: the Context, or None when the configuration failed."""
     run, redactor = start(command, inv, **reporting)
+    if inv.recovered:
+        run.add(changed("recover", inv.recovered))
     return run, configure(run, redactor, inv)
 
 
@@ -145,16 +150,20 @@ def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> i
         run.usage_error = True
         return run.finish()
     try:
-        if command in CHANGING and not flags.get("check") and not (command == "profile" and not args[0]):
-            try:
-                with lock.exclusive(root, command):
-                    return dispatch(command, toolkit_root, *args, **flags)
-            except UltraError as exc:
-                inv = Invocation(root=root, options=Options(json=bool(flags.get("json"))))
-                run, _ = start(command, inv)
-                run.add(failed("lock", exc.cause, exc.fix))
-                return run.finish()
-        return dispatch(command, toolkit_root, *args, **flags)
+        with contextlib.ExitStack() as held:
+            changing = command in CHANGING and not flags.get("check") and not (command == "profile" and not args[0])
+            if changing or (converge.journal_path(root).exists() and not flags.get("check")):
+                try:
+                    held.enter_context(lock.exclusive(root, command))
+                except UltraError as exc:
+                    if changing:
+                        inv = Invocation(root=root, options=Options(json=bool(flags.get("json"))))
+                        run, _ = start(command, inv)
+                        run.add(failed("lock", exc.cause, exc.fix))
+                        return run.finish()
+                else:
+                    flags["recovered"] = converge.recover(root)
+            return dispatch(command, toolkit_root, *args, **flags)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: files are either as before or fully written (atomic writes)\n")
         return 130
@@ -171,7 +180,7 @@ def report_crash(root: Path) -> None:
     redactor = Redactor()
     redactor.add_env(os.environ)
     try:
-        dotenv = converge.read_env(root)
+        dotenv = converge.read_env(root, os.environ)
         if dotenv is not None:
             redactor.add_env(dotenv.values())
     except Exception:  # the crash report must not crash; an unreadable .env has no secret to mask

@@ -389,7 +389,8 @@ COMMANDS = {"render": cmd_render, "setup": cmd_setup, "config": cmd_config, "doc
 def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str | None = None,
          local_llm: bool = False, check: bool = False, diff: bool = False, json: bool = False,
          force: bool = False, keep_going: bool = False, volumes: bool = False, yes: bool = False,
-         stream: bool = False, live: bool = False, early: Prefetch | None = None, **bench_options: Any) -> int:
+         stream: bool = False, live: bool = False, early: Prefetch | None = None, recovered: str | None = None,
+         **bench_options: Any) -> int:
     """Entry point for ``tasks.py``: turn flags into an Invocation and run ``command``."""
     flags = []
     if profile:
@@ -400,7 +401,7 @@ def dispatch(command: str, toolkit_root: Path, *args: str | None, profile: str |
         root=project_root(toolkit_root),
         templates=Path(os.environ.get(TEMPLATES_DIR_VAR) or toolkit_root / "templates").resolve(),
         options=Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going, live=live),
-        flags=flags,
+        flags=flags, recovered=recovered,
     )
     if command in ("doctor", "setup"):
         return COMMANDS[command](inv, early)

@@ -84,8 +84,20 @@ class ModelSpec(Strict):
         return value
 
 
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _variable(value: str | None) -> str | None:
+    if value is not None and not _VARIABLE.match(value):
+        raise ValueError("use a variable name: letters, digits and _, not starting with a digit")
+    return value
+
+
+VariableName = Annotated[str, AfterValidator(_variable)]
+
+
 class CloudProvider(Strict):
-    key_var: str = Field(description="The .env variable that holds the key.")
+    key_var: VariableName = Field(description="The .env variable that holds the key.")
     api_key: SecretStr | None = Field(None, description="The key; read from the environment or .env.")
     key_prefix: str = Field("", description="What a well-formed key starts with (shape check only).")
     default_model: str = Field(description="The model Ultra uses for this provider by default.")
@@ -107,7 +119,7 @@ class Endpoint(Strict):
 
     base_url: str = Field(description="Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1.")
     model: str = Field(description="The model to ask there.")
-    key_var: str | None = Field(None, description="The .env / environment variable holding its key, if any.")
+    key_var: VariableName | None = Field(None, description="The .env / environment variable holding its key, if any.")
 
     @field_validator("base_url")
     @classmethod

@@ -12,6 +12,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
 from ultra_env import envfile, files
@@ -69,13 +70,11 @@ def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
     return {key: values.get(key) or secrets.token_hex(16) for key in GENERATED_SECRETS}
 
 
-def read_env(root: Path) -> envfile.EnvDoc | None:
-    try:
-        text = files.read_text(root / ENV_FILE)
-    except files.NotText:
-        raise envfile.EnvFileError(f"{ENV_FILE} is not UTF-8 text (a binary file?)",
-                                   f"move it away and run again to re-create it: mv {ENV_FILE} {ENV_FILE}.broken") from None
-    return None if text is None else envfile.parse(text, ENV_FILE)
+def read_env(root: Path, environ: Mapping[str, str]) -> envfile.EnvDoc | None:
+    """``.env`` as Compose reads it, its expansions resolved against ``environ``; bytes that are not
+    UTF-8 are kept as they are (Compose keeps them too)."""
+    text = files.read_text(root / ENV_FILE, errors="surrogateescape")
+    return None if text is None else envfile.parse(text, ENV_FILE, environ)
 
 
 def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, state: State) -> FilePlan:
@@ -99,8 +98,8 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
         notes.append(f"mode {stat.S_IMODE(os.stat(path).st_mode):o} → {ENV_MODE:o}")
     else:
         action = "identical"
-    written = {line.key: line.value or "" for line in desired.lines if line.key}
-    owned = [line.key for line in desired.lines if line.key]
+    written = {e.key: envfile.fingerprint(e.value or "") for e in desired.entries if e.key}
+    owned = [e.key for e in desired.entries if e.key]
     diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current, owned),
                         envfile.masked(merged, owned))
     return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
@@ -115,11 +114,31 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
         else:
             state.files[plan.name] = digest(plan.new)
-    for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json"):
-        files.remove_stale_temps(path)
-    with files.Transaction() as txn:
+    with files.Transaction(journal=journal_path(root)) as txn:
         for plan in plans:
             if plan.writes:
                 txn.write(plan.path, plan.new, mode=plan.mode)
         save_state(root, state, txn)
     return backups
+
+
+JOURNAL = "journal.json"
+
+
+def journal_path(root: Path) -> Path:
+    return state_dir(root) / JOURNAL
+
+
+def recover(root: Path) -> str | None:
+    """What an interrupted run left: its transaction completed or undone, its temp files swept.
+    Returns what was done, for the run to say; None when there was nothing. Under the project lock."""
+    outcome = files.recover(journal_path(root)) if journal_path(root).exists() else None
+    swept = [p for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json")
+             for p in files.remove_stale_temps(path)]
+    if outcome is not None:
+        verb, names = outcome
+        how = "completed its writes" if verb == "completed" else "put the files back as they were"
+        return f"an interrupted run was recovered: {how} ({', '.join(names)})"
+    if swept:
+        return f"removed {len(swept)} temp file(s) an interrupted run left"
+    return None

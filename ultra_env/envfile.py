@@ -1,29 +1,46 @@
-"""``.env`` files: parse, merge per key without losing the user's values, and write back.
+"""``.env`` files exactly as Docker Compose reads them, merged per key without losing anything.
 
-The format is the one Docker Compose reads: ``KEY=value`` lines, optional ``export``, ``#``
-comments, blank lines. Unquoted values end at `` #``; ``'single'`` quotes are literal;
-``"double"`` quotes know ``\\\\``, ``\\"``, ``\\n``, ``\\t`` and ``\\$``. Compose expands ``$VAR`` in
-unquoted and double-quoted values, so values are written in a form it reads back verbatim.
+The grammar is compose-go's (``dotenv/parser.go``, checked against Compose v5.6.1): the file
+is a run of statements, not of lines. A statement is ``[export] KEY=value`` or ``KEY: value``
+(a key of letters, digits, ``_ . - [ ]``), or a lone ``KEY`` (taken from the environment); ``#``
+starts a comment only where a statement would start. Values: unquoted (to the end of the line,
+cut at `` #``, expanded), ``'single'`` (literal, over several lines, ``\\'`` for a quote),
+``"double"`` (over several lines, escapes, expanded). Expansion (``interpolation``) sees the
+process environment first, then the keys above. A later key wins over an earlier one.
+
+A document keeps every byte it was read from: rendering an untouched document gives the file
+back as it was, and a merge rewrites only the statements ultra-env owns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ultra_env.errors import ConfigError
+from ultra_env.interpolation import TemplateError, interpolate
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LINE = re.compile(r"^\s*(?P<export>export\s+)?(?P<key>[^=\s]+)\s*=(?P<rest>.*)$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*\Z")
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE|CERT|SALT|SIGNING)",
                           re.IGNORECASE)
-_DQ_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "$": "$", "r": "\r"}
+_EXPORT = re.compile(r"export\s+")
+_ESCAPE = re.compile(r"\\(?:[abcfnrtv$\"\\]|0\d{0,3})")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
+                   '"': '"', "$": "$$"}
+_COMMENTED = re.compile(r"^(\s*#\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_.-]*)(\s*[=:]\s*)\S.*$", re.MULTILINE)
+BOM = "\ufeff"
 
 
 def is_secret_key(key: str) -> bool:
     return bool(_SECRET_NAME.search(key))
+
+
+def fingerprint(value: str) -> str:
+    """What the state keeps of a value ultra-env wrote: enough to know it again, nothing to read."""
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 class EnvFileError(ConfigError):
@@ -31,91 +48,163 @@ class EnvFileError(ConfigError):
 
 
 @dataclass
-class Line:
-    """One physical line; ``key``/``value`` are set for assignments only."""
+class Entry:
+    """A piece of the file: a statement (``key`` set; ``value`` None when a lone ``KEY`` is not
+    found) or the text between statements (blank space, comments)."""
 
     raw: str
     key: str | None = None
     value: str | None = None
 
+    @property
+    def exported(self) -> bool:
+        return self.raw.lstrip().startswith("export")
+
 
 @dataclass
 class EnvDoc:
-    lines: list[Line] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
 
     def values(self) -> dict[str, str]:
-        return {line.key: line.value for line in self.lines if line.key is not None and line.value is not None}
+        """Every key's value as Compose resolves it (a later statement wins)."""
+        return {e.key: e.value for e in self.entries if e.key is not None and e.value is not None}
+
+    def last(self, key: str) -> Entry | None:
+        return next((e for e in reversed(self.entries) if e.key == key), None)
 
     def render(self) -> str:
-        return "".join(line.raw + "\n" for line in self.lines)
+        return "".join(e.raw for e in self.entries)
 
 
-def _parse_value(rest: str, where: str) -> str:
-    rest = rest.strip()
-    if not rest:
-        return ""
-    quote = rest[0]
-    if quote == "'":
-        end = rest.find("'", 1)
-        if end < 0:
-            raise EnvFileError(f"{where}: unterminated single quote", "close the quote on the same line")
-        value, tail = rest[1:end], rest[end + 1:]
-    elif quote == '"':
-        chars: list[str] = []
-        i = 1
-        while i < len(rest):
-            ch = rest[i]
-            if ch == "\\" and i + 1 < len(rest):
-                nxt = rest[i + 1]
-                chars.append(_DQ_ESCAPES.get(nxt, "\\" + nxt))
+def _is_space(ch: str) -> bool:
+    """Go's isSpace of the dotenv parser: Unicode white space but the newline."""
+    return ch != "\n" and ch.isspace()
+
+
+def _key_char(ch: str) -> bool:
+    return ch in "_.-[]" or unicodedata.category(ch)[0] in "LN" or _is_space(ch)
+
+
+def _expand_escapes(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        escape = match.group()
+        if escape[1] == "0":
+            octal = "\\" + escape[2:]
+            digits = escape[2:]
+            if len(digits) == 3 and all(d in "01234567" for d in digits) and int(digits, 8) <= 0o377:
+                return chr(int(digits, 8))
+            return octal
+        return _SIMPLE_ESCAPES.get(escape[1], escape)
+
+    return _ESCAPE.sub(one, text)
+
+
+class _Parser:
+    def __init__(self, text: str, name: str, environ: Mapping[str, str]) -> None:
+        self.text, self.name, self.environ = text, name, environ
+        self.found: dict[str, str] = {}
+        self.doc = EnvDoc()
+
+    def error(self, at: int, message: str, fix: str) -> EnvFileError:
+        line = self.text.count("\n", 0, at) + 1
+        return EnvFileError(f"{self.name}:{line}: {message}", fix)
+
+    def lookup(self, key: str) -> str | None:
+        return self.environ[key] if key in self.environ else self.found.get(key)
+
+    def expand(self, value: str, at: int) -> str:
+        try:
+            return interpolate(value, self.lookup)
+        except TemplateError as exc:
+            raise self.error(at, str(exc), "fix the ${...} (a literal $ is $$), or quote the value with '...'") from None
+
+    def parse(self) -> EnvDoc:
+        text, i = self.text, 0
+        while i < len(text):
+            start = i
+            while i < len(text) and (text[i].isspace() or text[i] == "#"):
+                if text[i] == "#":
+                    end = text.find("\n", i)
+                    i = len(text) if end < 0 else end
+                else:
+                    i += 1
+            if i > start:
+                self.doc.entries.append(Entry(text[start:i]))
+            if i < len(text):
+                i = self.statement(i)
+        return self.doc
+
+    def statement(self, start: int) -> int:
+        text = self.text
+        export = _EXPORT.match(text, start)
+        key_start = export.end() if export else start
+        while key_start < len(text) and _is_space(text[key_start]):
+            key_start += 1
+        end = key_start
+        while end < len(text) and text[end] not in "=:\n":
+            end += 1
+        key = text[key_start:end].rstrip()
+        if " " in key:
+            raise self.error(start, "key cannot contain a space", "remove the space, or comment the line out with #")
+        bad = next((ch for ch in key if not _key_char(ch)), None)
+        if bad is not None:
+            raise self.error(start, f"unexpected character {bad!r} in variable name {key!r}",
+                             "use letters, digits and _ . - in names, or comment the line out with #")
+        if end == len(text):  # a last line with no separator: compose-go reads it as key "" = the text
+            self.add(text[start:], "", key)
+            return end
+        if text[end] == "\n":
+            self.add(text[start:end], key, self.lookup(key))
+            return end
+        value_start = end + 1
+        while value_start < len(text) and _is_space(text[value_start]):
+            value_start += 1
+        quote = text[value_start: value_start + 1]
+        if quote in ("'", '"'):
+            close = self.closing(value_start)
+            body = text[value_start + 1: close]
+            if quote == "'":
+                value = body.replace("\\'", "'")
+            else:
+                value = self.expand(_expand_escapes(body.replace('\\"', '"')), start)
+            self.add(text[start: close + 1], key, value)
+            return close + 1
+        line_end = text.find("\n", value_start)
+        line_end = len(text) if line_end < 0 else line_end
+        value = text[value_start:line_end].split(" #", 1)[0].rstrip()
+        self.add(text[start:line_end], key, self.expand(value, start))
+        return line_end
+
+    def closing(self, at: int) -> int:
+        quote, i = self.text[at], at + 1
+        while i < len(self.text):
+            if self.text[i] == "\\":
                 i += 2
                 continue
-            if ch == '"':
-                break
-            chars.append(ch)
+            if self.text[i] == quote:
+                return i
             i += 1
-        else:
-            raise EnvFileError(f"{where}: unterminated double quote", "close the quote on the same line")
-        value, tail = "".join(chars), rest[i + 1:]
-    else:
-        comment = re.search(r"\s#", rest)
-        return (rest[: comment.start()] if comment else rest).strip()
-    tail = tail.strip()
-    if tail and not tail.startswith("#"):
-        raise EnvFileError(f"{where}: text after the closing quote", "put comments after ' #' or remove the text")
-    return value
+        line = self.text[at:].split("\n", 1)[0]
+        raise EnvFileError(f"{self.name}:{self.text.count(chr(10)) + 1}: unterminated quoted value {line}",
+                           f"close the quote (a value may span lines: {quote}…{quote})")
+
+    def add(self, raw: str, key: str, value: str | None) -> None:
+        self.doc.entries.append(Entry(raw, key, value))
+        if value is not None:
+            self.found[key] = value
 
 
-def parse(text: str, name: str = ".env") -> EnvDoc:
-    """Parse ``text``; raise EnvFileError naming the line for anything Compose would misread."""
-    if text.startswith("\ufeff"):
-        raise EnvFileError(f"{name}: starts with a byte-order mark", f"save {name} as UTF-8 without BOM")
-    if "\x00" in text:
-        raise EnvFileError(f"{name}: contains NUL bytes (not a text file)", f"restore {name} from env.example")
-    if "\r" in text:
-        raise EnvFileError(f"{name}: has Windows (CRLF) line endings", f"convert it: sed -i 's/\\r$//' {name}")
-    doc = EnvDoc()
-    seen: dict[str, int] = {}
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if number > 1 and raw == "" and number == text.count("\n") + 1:
-            break  # the newline at the end of the file
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            doc.lines.append(Line(raw))
-            continue
-        where = f"{name}:{number}"
-        match = _LINE.match(raw)
-        if not match:
-            raise EnvFileError(f"{where}: not KEY=value", "fix or comment out the line (prefix it with #)")
-        key = match["key"]
-        if not _KEY.fullmatch(key):
-            raise EnvFileError(f"{where}: {key!r} is not a variable name", "use letters, digits and _")
-        if key in seen:
-            raise EnvFileError(
-                f"{where}: {key} is set twice (first on line {seen[key]})", "keep one of the two lines"
-            )
-        seen[key] = number
-        doc.lines.append(Line(raw, key, _parse_value(match["rest"], where)))
+def parse(text: str, name: str = ".env", environ: Mapping[str, str] | None = None) -> EnvDoc:
+    """Read ``text`` as Compose reads a ``.env``; raise EnvFileError naming the line for anything
+    Compose refuses. ``environ`` is the process environment that expansions see first."""
+    environ = environ or {}
+    body = text[len(BOM):] if text.startswith(BOM) else text
+    doc = _Parser(body, name, environ).parse()
+    composes = {k: v for k, v in doc.values().items() if k.startswith("COMPOSE_") and k not in environ}
+    if composes:  # Compose exports COMPOSE_* keys before it reads the file: expansions see their last value
+        doc = _Parser(body, name, {**composes, **environ}).parse()
+    if body is not text:
+        doc.entries.insert(0, Entry(BOM))
     return doc
 
 
@@ -123,12 +212,10 @@ def quote(value: str) -> str:
     """The shortest form of ``value`` that Compose reads back exactly."""
     if _PLAIN.match(value):
         return value
-    if "'" not in value and not any(ch in value for ch in "\n\r"):
+    if "'" not in value and not value.endswith("\\") and not any(ch in value for ch in "\n\r"):
         return f"'{value}'"
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-        .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    )
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
     return f'"{escaped}"'
 
 
@@ -142,64 +229,70 @@ class KeyChange:
     action: str  # "added" | "updated" | "kept"
 
 
-def merge(
-    current: EnvDoc | None,
-    desired: EnvDoc,
-    last_written: Mapping[str, str],
-) -> tuple[EnvDoc, list[KeyChange]]:
+def _was_ours(last_written: Mapping[str, str], key: str, value: str | None) -> bool:
+    known = last_written.get(key)
+    return known is not None and value is not None and known in (fingerprint(value), value)  # (a state before v2)
+
+
+def _ends_open(doc: EnvDoc) -> bool:
+    text = doc.render()
+    return bool(text) and not text.endswith("\n")
+
+
+def merge(current: EnvDoc | None, desired: EnvDoc,
+          last_written: Mapping[str, str]) -> tuple[EnvDoc, list[KeyChange]]:
     """Bring ``current`` to ``desired`` without losing what the user set.
 
-    - A missing key is added, with the comment lines that precede it in ``desired``.
-    - A key whose value is what ultra-env wrote last time (``last_written``) follows ``desired``
-      (a profile switch), also to an empty value; a secret-named key that is empty is filled.
+    - A missing key is added at the end, with the comment lines that precede it in ``desired``.
+    - A key whose value is what ultra-env wrote last time (``last_written``, by fingerprint)
+      follows ``desired`` (a profile switch), also to an empty value; a secret-named key that is
+      empty is filled.
     - Any other value that differs from a non-empty desired one is the user's and is kept
       (reported as ``kept``); an empty desired value is a placeholder and never reported.
-    - Keys ultra-env does not know, comments and order are left alone.
+    - Every other byte of the file (keys ultra-env does not know, comments, order, quoting,
+      line endings) is left as it was.
     """
     if current is None:
-        return EnvDoc([Line(line.raw, line.key, line.value) for line in desired.lines]), [
-            KeyChange(line.key, "added") for line in desired.lines if line.key
-        ]
-    result = EnvDoc([Line(line.raw, line.key, line.value) for line in current.lines])
-    present = {line.key: line for line in result.lines if line.key}
+        return EnvDoc([Entry(e.raw, e.key, e.value) for e in desired.entries]), [
+            KeyChange(e.key, "added") for e in desired.entries if e.key]
+    result = EnvDoc([Entry(e.raw, e.key, e.value) for e in current.entries])
     changes: list[KeyChange] = []
-    pending_comments: list[Line] = []
-    for line in desired.lines:
-        if line.key is None:
-            pending_comments.append(line)
+    comments: list[str] = []
+    for entry in desired.entries:
+        if entry.key is None:
+            comments = [line for line in entry.raw.splitlines() if line.strip().startswith("#")]
             continue
-        want = line.value or ""
-        have = present.get(line.key)
+        want = entry.value or ""
+        have = result.last(entry.key)
         if have is None:
-            if not result.lines or result.lines[-1].raw.strip():
-                if pending_comments and pending_comments[0].raw.strip():
-                    result.lines.append(Line(""))
-            result.lines.extend(Line(c.raw) for c in pending_comments)
-            result.lines.append(Line(line.raw, line.key, want))
-            changes.append(KeyChange(line.key, "added"))
-        elif have.value != want and (want or last_written.get(line.key, want) == have.value):
-            export = "export " if have.raw.lstrip().startswith("export ") else ""
-            ours = line.key in last_written and last_written[line.key] == have.value
-            fill = is_secret_key(line.key) and not have.value
-            if ours or fill:
-                have.raw = export + assignment(line.key, want)
+            if _ends_open(result):
+                result.entries.append(Entry("\n"))
+            if comments and result.render() and not result.render().endswith("\n\n"):
+                result.entries.append(Entry("\n"))
+            result.entries.append(Entry("".join(c + "\n" for c in comments)))
+            result.entries += [Entry(assignment(entry.key, want), entry.key, want), Entry("\n")]
+            changes.append(KeyChange(entry.key, "added"))
+        elif have.value != want and (want or _was_ours(last_written, entry.key, have.value)):
+            if _was_ours(last_written, entry.key, have.value) or (is_secret_key(entry.key) and not have.value):
+                have.raw = ("export " if have.exported else "") + assignment(entry.key, want)
                 have.value = want
-                changes.append(KeyChange(line.key, "updated"))
+                changes.append(KeyChange(entry.key, "updated"))
             else:
-                changes.append(KeyChange(line.key, "kept"))
-        pending_comments = []
+                changes.append(KeyChange(entry.key, "kept"))
+        comments = []
     return result, changes
 
 
 def masked(doc: EnvDoc, owned: Iterable[str] | None = None) -> str:
-    """The file's text for diffs and logs: values of secret-named keys, and of every key not in
-    ``owned`` (the user's own variables, whatever their names), replaced by ``***``."""
+    """The file's text for diffs and logs: values of secret-named keys, of every key not in
+    ``owned`` (the user's own variables, whatever their names) and of commented-out assignments
+    replaced by ``***``."""
     known = None if owned is None else set(owned)
     out = []
-    for line in doc.lines:
-        private = is_secret_key(line.key or "") or (known is not None and line.key not in known)
-        if line.key and line.value and private:
-            out.append(f"{line.key}=***\n")
-        else:
-            out.append(line.raw + "\n")
+    for entry in doc.entries:
+        if entry.key is None:
+            out.append(_COMMENTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}***", entry.raw))
+            continue
+        private = is_secret_key(entry.key) or (known is not None and entry.key not in known)
+        out.append(f"{entry.key}=***" if private and entry.value else entry.raw)
     return "".join(out)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +25,9 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
-def read_text(path: Path) -> str | None:
-    """The file's text, or None when it does not exist."""
+def read_text(path: Path, *, errors: str = "strict") -> str | None:
+    """The file's text, or None when it does not exist (``errors="surrogateescape"`` keeps bytes
+    that are not UTF-8, to be written back as they were)."""
     refuse_symlink(path)
     try:
         data = path.read_bytes()
@@ -32,7 +36,7 @@ def read_text(path: Path) -> str | None:
     except OSError as exc:
         raise UltraError(f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8", errors)
     except UnicodeDecodeError:
         raise NotText(f"{path.name} is not UTF-8 text", f"restore {path.name} or remove it to re-create it") from None
 
@@ -49,7 +53,7 @@ def _stage(path: Path, text: str, mode: int) -> Path:
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -63,34 +67,57 @@ def _stage(path: Path, text: str, mode: int) -> Path:
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Temp files a killed run left beside ``path`` (``.NAME.*.tmp``); call only under the project lock."""
-    stale = list(path.parent.glob(f".{path.name}.*.tmp"))
+    """Temp and set-aside files a killed run left beside ``path`` (``.NAME.*.tmp``, ``.NAME.*.old``);
+    call only under the project lock, after ``recover``."""
+    stale = [*path.parent.glob(f".{path.name}.*.tmp"), *path.parent.glob(f".{path.name}.*.old")]
     for tmp in stale:
         tmp.unlink(missing_ok=True)
     return stale
 
 
 class Transaction:
-    """Several files replaced together: every one is written and synced to a temp file first, and
-    only when all of them are on disk are they renamed into place, one rename each (atomic per file;
-    a rename in the same folder does not run out of space). A failure before the renames leaves
-    every old file as it was and no temp file behind."""
+    """Several files replaced together, all or nothing, also across a kill.
 
-    def __init__(self) -> None:
+    Every file is written and synced to a temp file beside its target first. With a ``journal``,
+    the old files are then linked aside (``.NAME.ID.old``) and the journal, naming every temp,
+    target and old file, is written (atomically) before the first rename. A rename that fails
+    puts back the files already renamed; a run killed between two renames leaves the journal,
+    and ``recover`` completes (or, when it cannot, undoes) the transaction on the next run.
+    """
+
+    def __init__(self, journal: Path | None = None) -> None:
         self._staged: list[tuple[Path, Path]] = []
+        self._journal = journal
 
     def write(self, path: Path, text: str, mode: int = 0o644) -> None:
         self._staged.append((_stage(path, text, mode), path))
 
     def commit(self) -> None:
-        try:
-            for tmp, path in self._staged:
+        olds: dict[Path, Path | None] = {}
+        if self._journal is not None:
+            try:
+                olds = {path: _set_aside(path, tmp) for tmp, path in self._staged}
+                write_atomic(self._journal, json.dumps({"entries": [
+                    {"target": str(path), "tmp": str(tmp), "old": str(olds[path]) if olds[path] else None}
+                    for tmp, path in self._staged]}), mode=0o600)
+            except BaseException:
+                _discard(olds.values())
+                self.abort()
+                raise
+        done: list[Path] = []
+        for tmp, path in self._staged:
+            try:
                 os.replace(tmp, path)
-        except OSError as exc:
-            self.abort()
-            raise _cannot_write(path, exc) from None
+            except OSError as exc:
+                _undo([(path, olds.get(path)) for path in done])
+                self.abort()
+                _finish(self._journal, olds.values())
+                raise UltraError(f"cannot write {path.name}: {exc.strerror}; nothing was changed (the files "
+                                 "written before it were put back)", f"fix the permissions of {path}") from None
+            done.append(path)
         for directory in {path.parent for _, path in self._staged}:
             _fsync_dir(directory)
+        _finish(self._journal, olds.values())
         self._staged = []
 
     def abort(self) -> None:
@@ -106,6 +133,67 @@ class Transaction:
             self.abort()
         else:
             self.commit()
+
+
+def _set_aside(path: Path, tmp: Path) -> Path | None:
+    """A link to the file about to be replaced (its old content, kept until the transaction ends)."""
+    if not path.exists():
+        return None
+    old = tmp.with_name(tmp.name.removesuffix(".tmp") + ".old")
+    try:
+        os.link(path, old)
+    except OSError:
+        shutil.copy2(path, old)
+    return old
+
+
+def _undo(renamed: list[tuple[Path, Path | None]]) -> None:
+    for path, old in renamed:
+        if old is not None:
+            os.replace(old, path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _discard(paths: Iterable[Path | None]) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _finish(journal: Path | None, olds: Iterable[Path | None]) -> None:
+    _discard(olds)
+    if journal is not None:
+        journal.unlink(missing_ok=True)
+        _fsync_dir(journal.parent)
+
+
+def recover(journal: Path) -> tuple[str, list[str]] | None:
+    """Finish what a killed transaction began: rename its remaining temp files into place (they
+    were complete before the first rename), or, if one cannot be, put every old file back.
+    Returns ("completed" | "undone", file names), or None when there was nothing to recover.
+    Call only under the project lock."""
+    try:
+        entries = json.loads(journal.read_text(encoding="utf-8"))["entries"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        journal.unlink(missing_ok=True)  # a journal is written atomically: an unreadable one is not ours
+        return None
+    names = [Path(e["target"]).name for e in entries]
+    try:
+        for entry in entries:
+            tmp = Path(entry["tmp"])
+            if tmp.exists():
+                os.replace(tmp, entry["target"])
+        outcome = "completed"
+    except OSError:
+        _undo([(Path(e["target"]), Path(e["old"]) if e["old"] and Path(e["old"]).exists() else None)
+               for e in entries if not Path(e["tmp"]).exists()])
+        _discard(Path(e["tmp"]) for e in entries)
+        outcome = "undone"
+    _finish(journal, (Path(e["old"]) if e["old"] else None for e in entries))
+    return outcome, names
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ultra_env.envfile import is_secret_key
 
 MASK = "***"
+# The userinfo of a URL (scheme://user:password@host): never shown, whoever's URL it is.
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"'<>]+@")
+UNOWNED_MIN_LENGTH = 8  # a value of the user's own shorter than this is too likely a common word
 MIN_LENGTH = 4
 #: Values too common to be anyone's secret: masking them would garble output, not protect anything.
 TRIVIAL = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "changeme", "change-me"})
@@ -34,11 +38,15 @@ class Redactor:
         """Add the values of secret-named variables (``*_KEY``, ``*PASSWORD*`` …)."""
         self.add(*(value for key, value in mapping.items() if is_secret_key(key)))
 
+    def add_unowned(self, mapping: Mapping[str, str], owned: set[str]) -> None:
+        """Add the values of variables ultra-env does not own (the user's, whatever their names)."""
+        self.add(*(v for k, v in mapping.items() if k not in owned and v and len(v) >= UNOWNED_MIN_LENGTH))
+
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, MASK)
-        return text
+        return _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
     def tree(self, value: Any) -> Any:
         """Every string inside ``value`` (dicts, lists) masked: for JSON, before it is serialised."""

@@ -17,6 +17,7 @@ from ultra_env.config import Settings
 from ultra_env.envfile import quote
 from ultra_env.errors import UltraError
 from ultra_env.facts.versions import at_least
+from ultra_env.interpolation import escape
 
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
 ENV_TEMPLATE = "env.j2"
@@ -142,9 +143,9 @@ def policy(settings: Settings) -> dict[str, str]:
 def app_environment(settings: Settings, target: Target, models: list[Binding], use_block: bool) -> dict[str, str]:
     """What the backend and the worker get on top of ``.env``: the database, the local models and
     the cloud providers, as seen from inside the stack."""
-    env = {
-        "DATABASE_URL": "postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}",
-        "REDIS_URL": "redis://:${REDIS_PASSWORD}@redis:6379/0",
+    env: dict[str, str] = {
+        "DATABASE_URL": Interpolated("postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}"),
+        "REDIS_URL": Interpolated("redis://:${REDIS_PASSWORD}@redis:6379/0"),
     }
     if models:
         url = container_url(settings, target)
@@ -237,6 +238,29 @@ def env_context(settings: Settings, *, example: bool, generated: dict[str, str])
     }
 
 
+class Interpolated(str):
+    """A value ultra-env writes for Compose to expand (``${POSTGRES_PASSWORD}`` in DATABASE_URL)."""
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, Interpolated):
+        return str(value)
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
+
+
+def compose_literal(value: Any) -> str:
+    """A value for the Compose file, as a JSON scalar or list that YAML reads as it is, with every
+    ``$`` doubled so that Compose takes it literally (a ``$`` in a command or a URL must not pull a
+    variable, let alone the database password, into it); only ``Interpolated`` values expand."""
+    return json.dumps(_escaped(value), ensure_ascii=False)
+
+
 @lru_cache(maxsize=4)
 def _environment(templates_dir: Path) -> Any:
     import jinja2
@@ -248,7 +272,7 @@ def _environment(templates_dir: Path) -> Any:
         autoescape=False,
     )
     env.filters["env"] = quote
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["json"] = compose_literal
     return env
 
 

@@ -9,6 +9,7 @@ itself comes from the ``--profile`` flag, ``ULTRA_ENV_PROFILE``, the profile cho
 
 from __future__ import annotations
 
+import copy
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -175,7 +176,13 @@ def load(
 
     apply({"features": PROFILE_FEATURES[profile]}, f"profile {profile.value}")
     apply(file_tree, CONFIG_FILE)
-    key_layers = _key_layers(merged, environ, dotenv or {})
+    # Which variable holds each key may itself come from ULTRA_ENV_* or a flag: look it up in
+    # everything that will apply, not only in what has so far.
+    preview = copy.deepcopy(merged)
+    _merge(preview, env_tree)
+    for flag in flags:
+        _set(preview, flag.path.split("."), flag.value)
+    key_layers = _key_layers(preview, environ, dotenv or {})
     for layer, labels in key_layers:
         apply(layer, labels)
     apply(env_tree, env_labels)

@@ -16,7 +16,7 @@ from ultra_env.errors import UltraError
 
 STATE_DIR = ".ultra-env"
 STATE_FILE = "state.json"
-VERSION = 1
+VERSION = 2  # 2: .env values are kept as fingerprints (envfile.fingerprint), never as text
 
 
 def digest(text: str) -> str:

@@ -105,9 +105,10 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
         return False
     conflicts = [p for p in plans if p.action == "conflict"]
     if any(p.writes for p in plans) and not conflicts:
-        result = _validate(plans)
+        result, users_file = _validate(plans)
         ctx.run.add(result)
         if result.status is Status.FAILED:
+            ctx.run.usage_error = users_file
             return False
     if conflicts:
         for plan in plans:
@@ -159,8 +160,9 @@ def git_exposure(root: Path) -> TaskResult | None:
     return None
 
 
-def _validate(plans: list[converge.FilePlan]) -> TaskResult:
-    """Ask the real Compose about the candidate files before any of them is written."""
+def _validate(plans: list[converge.FilePlan]) -> tuple[TaskResult, bool]:
+    """Ask the real Compose about the candidate files before any of them is written; True with a
+    failure that is the user's (a value of .env), not the template's."""
     from ultra_env import compose, proc
 
     name = "validate compose file"
@@ -168,10 +170,12 @@ def _validate(plans: list[converge.FilePlan]) -> TaskResult:
     try:
         problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
     except proc.ProcError as exc:
-        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated")
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated"), False
+    if problem is not None and problem.startswith(f"failed to read {converge.ENV_FILE}"):
+        return failed(name, problem.removeprefix("failed to read "), f"fix that line of {converge.ENV_FILE}"), True
     if problem is not None:
-        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)")
-    return ok(name, "docker compose config accepts the rendered files")
+        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)"), False
+    return ok(name, "docker compose config accepts the rendered files"), False
 
 
 def _conflict_result(plan: converge.FilePlan) -> TaskResult:
