@@ -148,8 +148,8 @@ def llm_compare(c, prompt, profile=None, local_llm=False, json=False):
     **{"max-tokens": "Tokens to generate per request (default 64).",
        "prompt-words": "Length of the prompt in words (default 20).",
        "concurrency": "Concurrency levels, comma-separated (default 1,2,4)."}))
-def models_bench(c, requests=8, max_tokens=64, prompt_words=20, concurrency="1,2,4", profile=None, local_llm=False,
-                 json=False):
+def models_bench(c, requests="8", max_tokens="64", prompt_words="20", concurrency="1,2,4", profile=None,
+                 local_llm=False, json=False):
     """Benchmark every enabled model: first token, decode speed, p50/p95 latency per concurrency."""
     _run("models.bench", profile=profile, local_llm=local_llm, json=json, requests=requests, max_tokens=max_tokens,
          prompt_words=prompt_words, concurrency=concurrency)

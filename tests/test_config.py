@@ -133,7 +133,14 @@ def test_a_bad_secret_is_reported_without_its_value(tmp_path: Path) -> None:
 def test_models_get_distinct_keys_and_duplicates_are_refused() -> None:
     settings = Settings.model_validate({"models": [{"name": "a"}, {"name": "b"}, {"name": "c", "key": "big"}]})
     assert [m.key for m in settings.models] == ["llm", "llm2", "big"]
-    with pytest.raises(ValueError, match="own `key`"):
+    with pytest.raises(ValueError, match="need a `key` each"):
         Settings.model_validate({"models": [{"name": "a", "key": "x"}, {"name": "b", "key": "x"}]})
-    with pytest.raises(ValueError, match="listed twice"):
+    with pytest.raises(ValueError, match="list a model twice"):
         Settings.model_validate({"models": [{"name": "a"}, {"name": "ai/a:latest"}]})
+
+
+def test_the_state_knows_every_profile() -> None:
+    from ultra_env.config import Profile
+    from ultra_env.state import PROFILES
+
+    assert PROFILES == {p.value for p in Profile}

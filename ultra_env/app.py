@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ultra_env import converge, envfile, sources
+from ultra_env import converge, envfile, report, sources
 from ultra_env import state as state_mod
 from ultra_env.config import Settings
 from ultra_env.errors import UltraError
@@ -124,7 +125,7 @@ def describe(loaded: Loaded) -> str:
 
 def confirm(question: str) -> bool:
     """Ask on the terminal; without one, the answer is no."""
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         return False
     return input(question).strip().lower() in ("y", "yes")
 
@@ -132,13 +133,32 @@ def confirm(question: str) -> bool:
 CHANGING = frozenset({"render", "profile", "setup", "onboard", "up", "down", "models.pull", "models.rm"})
 
 
+class Terminated(BaseException):
+    """SIGTERM: ends a run the way Ctrl-C does (files are never left half-written)."""
+
+
+def _terminate(*_: object) -> None:
+    raise Terminated
+
+
 def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> int:
     """Entry point for ``tasks.py``: one run, under the project lock when it changes anything, and
     never a raw traceback: an unexpected error is reported with every known secret masked."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     from ultra_env import lock
     from ultra_env.commands import dispatch
 
     root = project_root(toolkit_root)
+    wrong = None if command == "gen-docs" else folders_problem(root, os.environ)  # (gen-docs: the toolkit's own)
+    if wrong is not None:
+        if flags.get("early"):
+            flags["early"].close()
+        run, _ = start(command, Invocation(root=root, options=Options(json=bool(flags.get("json")))))
+        run.add(failed("configuration", *wrong))
+        run.usage_error = True
+        return run.finish()
     eaten = next((a for a in args if isinstance(a, str) and a.startswith("-")), None)
     if eaten is not None:  # invoke hands a positional argument any word, even `--help`
         if flags.get("early"):
@@ -165,11 +185,35 @@ def main(command: str, toolkit_root: Path, *args: str | None, **flags: Any) -> i
                     flags["recovered"] = converge.recover(root)
             return dispatch(command, toolkit_root, *args, **flags)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: files are either as before or fully written (atomic writes)\n")
+        report.write(sys.stderr, "interrupted: every file is as it was or fully written (one transaction)\n")
         return 130
+    except Terminated:
+        report.write(sys.stderr, "terminated: every file is as it was or fully written (one transaction)\n")
+        return 143
     except Exception:
         report_crash(root)
         return 1
+
+
+def folders_problem(root: Path, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """Why the project folder or the templates folder a variable names cannot be used, and the fix."""
+    from ultra_env.render import COMPOSE_TEMPLATE, ENV_TEMPLATE
+
+    if not root.is_dir():
+        return (f"{PROJECT_DIR_VAR} names {root}, which is not a folder",
+                f"point {PROJECT_DIR_VAR} at your project's folder (mkdir -p it), or unset it")
+    templates = environ.get(TEMPLATES_DIR_VAR)
+    if templates:
+        folder = Path(templates)
+        if not folder.is_dir():
+            return (f"{TEMPLATES_DIR_VAR} names {folder}, which is not a folder",
+                    f"point {TEMPLATES_DIR_VAR} at a folder holding {COMPOSE_TEMPLATE} and {ENV_TEMPLATE}, or unset it")
+        for name in (COMPOSE_TEMPLATE, ENV_TEMPLATE):
+            path = folder / name
+            if not path.is_file() or not stat.S_ISREG(path.stat().st_mode):
+                return (f"{TEMPLATES_DIR_VAR}: {path} is not a template file",
+                        f"copy templates/{name} there, or unset {TEMPLATES_DIR_VAR}")
+    return None
 
 
 def report_crash(root: Path) -> None:
@@ -185,8 +229,8 @@ def report_crash(root: Path) -> None:
             redactor.add_env(dotenv.values())
     except Exception:  # the crash report must not crash; an unreadable .env has no secret to mask
         pass
-    sys.stderr.write(redactor(traceback.format_exc()))
-    sys.stderr.write("internal error: this is a bug in ultra-env (secrets above are masked); "
+    report.write(sys.stderr, redactor(traceback.format_exc()))
+    report.write(sys.stderr, "internal error: this is a bug in ultra-env (secrets above are masked); "
                      "please report it with the lines above\n")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ultra_env import concurrently
 from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.providers.registry import Target
 
@@ -45,6 +45,4 @@ def ask(target: Target, prompt: str, *, stream: bool, timeout: float,
 
 def compare(targets: list[Target], prompt: str, *, timeout: float) -> list[Outcome]:
     """Every target at once; one failing does not stop the others. Streaming, to measure first tokens."""
-    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-        futures = [pool.submit(ask, t, prompt, stream=True, timeout=timeout) for t in targets]
-        return [future.result() for future in futures]
+    return concurrently.each(lambda t: ask(t, prompt, stream=True, timeout=timeout), targets)

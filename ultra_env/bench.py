@@ -5,14 +5,29 @@ from __future__ import annotations
 
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from ultra_env import concurrently
 from ultra_env.ask import request_for
 from ultra_env.providers.base import ChatResponse, ProviderError
 from ultra_env.providers.registry import Target
 
 WORDS = "the quick brown fox jumps over the lazy dog while the sun sets behind distant hills".split()
+
+
+LIMITS = {"requests": (1, 1000), "max-tokens": (1, 32768), "prompt-words": (0, 100_000), "concurrency": (1, 64)}
+
+
+def whole(flag: str, text: str) -> int:
+    """A flag's value as a whole number within its limits, or ValueError saying which and why."""
+    low, high = LIMITS[flag]
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"--{flag} takes a whole number, not {str(text)[:20]!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"--{flag} takes {low} to {high}, not {value if value < 10**12 else 'that'}")
+    return value
 
 
 def prompt_of(words: int) -> str:
@@ -59,8 +74,8 @@ def _one(target: Target, prompt: str, max_tokens: int, timeout: float) -> ChatRe
 def bench_target(target: Target, *, prompt: str, max_tokens: int, requests: int, concurrency: int,
                  timeout: float) -> BenchRow:
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        outcomes = list(pool.map(lambda _: _one(target, prompt, max_tokens, timeout), range(requests)))
+    outcomes = concurrently.each(lambda _: _one(target, prompt, max_tokens, timeout), range(requests),
+                                 at_once=concurrency)
     wall = time.perf_counter() - start
     ok = [o for o in outcomes if isinstance(o, ChatResponse)]
     errors = [o for o in outcomes if isinstance(o, ProviderError)]

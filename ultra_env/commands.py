@@ -79,7 +79,7 @@ def cmd_onboard(inv: Invocation, *, profile: str | None, yes: bool, early: Prefe
     from ultra_env import report
     from ultra_env.config import PROFILE_HELP, Profile
 
-    interactive = (sys.stdin.isatty() and not yes) if interactive is None else interactive
+    interactive = (sys.stdin is not None and sys.stdin.isatty() and not yes) if interactive is None else interactive
     ask_secret = ask_secret or getpass.getpass
     say = report.say
     say("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
@@ -171,7 +171,7 @@ def cmd_llm_compare(inv: Invocation, prompt: str) -> int:
     return 0 if all(o.error is None for o in outcomes) else 1
 
 
-def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_words: int,
+def cmd_models_bench(inv: Invocation, *, requests: str, max_tokens: str, prompt_words: str,
                      concurrency: str) -> int:
     from ultra_env import bench, report
 
@@ -179,18 +179,18 @@ def cmd_models_bench(inv: Invocation, *, requests: int, max_tokens: int, prompt_
     if ctx is None:
         return run.finish()
     try:
-        levels = sorted({int(level) for level in concurrency.split(",")})
-        if not levels or levels[0] < 1 or requests < 1 or max_tokens < 1 or prompt_words < 0:
-            raise ValueError
-    except ValueError:
-        run.add(failed("models.bench", f"bad numbers: --concurrency {concurrency!r}, --requests {requests}, "
-                       f"--max-tokens {max_tokens}", "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"))
+        counts = [bench.whole("requests", requests), bench.whole("max-tokens", max_tokens),
+                  bench.whole("prompt-words", prompt_words)]
+        levels = sorted({bench.whole("concurrency", level) for level in str(concurrency).split(",")})
+    except ValueError as exc:
+        run.add(failed("models.bench", str(exc), "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"))
         run.usage_error = True
         return run.finish()
+    requests_n, max_tokens_n, prompt_words_n = counts
     found = llm_targets(ctx)
     if not found:
         return run.finish()
-    rows = bench.run(found, prompt_words=prompt_words, max_tokens=max_tokens, requests=requests,
+    rows = bench.run(found, prompt_words=prompt_words_n, max_tokens=max_tokens_n, requests=requests_n,
                      concurrencies=levels, timeout=ctx.settings.timeouts.health)
     report.print_bench(rows, as_json=inv.options.json, redactor=ctx.redactor)
     return 0 if all(row.errors == 0 for row in rows) else 1

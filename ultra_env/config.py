@@ -64,7 +64,7 @@ class ModelSpec(Strict):
     key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
     required: bool = Field(True, description="Health fails when a required model is not served (all are pulled).")
-    size_mb: int | None = Field(None, ge=1, description="Download size, for the disk check before a pull.")
+    size_mb: int | None = Field(None, ge=1, le=10_000_000, description="Download size, for the disk check before a pull.")
     runtime_flags: list[str] = Field(
         default_factory=list, description="llama.cpp flags (only those Model Runner allows; no paths).")
 
@@ -220,12 +220,14 @@ class MinVersions(Strict):
 
 
 class Timeouts(Strict):
-    """Seconds, everywhere."""
+    """Seconds, everywhere (finite, and no longer than a day)."""
 
-    probe: float = Field(10.0, gt=0, description="One fact probe (a docker command).")
-    up: float = Field(300.0, gt=0, description="`docker compose up --wait` until every service is healthy.")
-    build: float = Field(1800.0, gt=0, description="Building the backend's image (pip installs its packages).")
-    health: float = Field(60.0, gt=0, description="Each health check, retries included.")
+    probe: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False, description="One fact probe (a docker command).")
+    up: float = Field(300.0, gt=0, le=86400, allow_inf_nan=False,
+                      description="`docker compose up --wait` until every service is healthy.")
+    build: float = Field(1800.0, gt=0, le=86400, allow_inf_nan=False,
+                         description="Building the backend's image (pip installs its packages).")
+    health: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="Each health check, retries included.")
 
 
 class Settings(Strict):
@@ -258,10 +260,31 @@ class Settings(Strict):
                 model.key = "llm" if index == 0 else f"llm{index + 1}"
         keys = [m.key for m in self.models]
         if len(keys) != len(set(keys)):
-            raise ValueError("each model needs its own `key` (llm, llm2, …)")
+            raise ValueError("models need a `key` each (llm, llm2, …)")
         names = [m.name for m in self.models]
         if len(names) != len(set(names)):
-            raise ValueError("a model is listed twice")
+            raise ValueError("models list a model twice")
+        return self
+
+    @model_validator(mode="after")
+    def _characters(self) -> Settings:
+        """No setting may hold what no file or command line can carry: NUL, a lone surrogate
+        (bytes that were not UTF-8), or a noncharacter (U+FFFE, U+FFFF)."""
+        def walk(value: object, path: str) -> None:
+            if isinstance(value, str):
+                bad = next((ch for ch in value if ch == "\x00" or "\ud800" <= ch <= "\udfff"
+                            or ch in ("\ufffe", "\uffff")), None)
+                if bad is not None:
+                    raise ValueError(f"{path} holds the character U+{ord(bad):04X}, which no file or command "
+                                     "line can carry: remove it")
+            elif isinstance(value, dict):
+                for key, child in value.items():
+                    walk(child, f"{path}.{key}" if path else str(key))
+            elif isinstance(value, list):
+                for index, child in enumerate(value):
+                    walk(child, f"{path}.{index}")
+
+        walk(self.model_dump(mode="python", exclude={"providers": {"__all__": {"api_key"}}}), "")
         return self
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ultra_env import envfile, files
+from ultra_env.redact import has_userinfo
 from ultra_env.state import State, digest, state_dir
 from ultra_env.state import save as save_state
 
@@ -98,10 +99,13 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
         notes.append(f"mode {stat.S_IMODE(os.stat(path).st_mode):o} → {ENV_MODE:o}")
     else:
         action = "identical"
-    written = {e.key: envfile.fingerprint(e.value or "") for e in desired.entries if e.key}
+    # Nothing secret is remembered, not even by fingerprint: no secret-named key, no URL with a password.
+    written = {e.key: envfile.fingerprint(e.value or "") for e in desired.entries
+               if e.key and not envfile.is_secret_key(e.key) and not has_userinfo(e.value or "")}
     owned = [e.key for e in desired.entries if e.key]
-    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current, owned),
-                        envfile.masked(merged, owned))
+    comments = [line for e in desired.entries if e.key is None for line in e.raw.splitlines()]
+    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current, owned, comments),
+                        envfile.masked(merged, owned, comments))
     return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
 
 
@@ -133,7 +137,7 @@ def recover(root: Path) -> str | None:
     """What an interrupted run left: its transaction completed or undone, its temp files swept.
     Returns what was done, for the run to say; None when there was nothing. Under the project lock."""
     outcome = files.recover(journal_path(root)) if journal_path(root).exists() else None
-    swept = [p for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json")
+    swept = [p for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json", journal_path(root))
              for p in files.remove_stale_temps(path)]
     if outcome is not None:
         verb, names = outcome

@@ -30,11 +30,17 @@ _EXPORT = re.compile(r"export\s+")
 _ESCAPE = re.compile(r"\\(?:[abcfnrtv$\"\\]|0\d{0,3})")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
                    '"': '"', "$": "$$"}
-_COMMENTED = re.compile(r"^(\s*#\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_.-]*)(\s*[=:]\s*)\S.*$", re.MULTILINE)
 BOM = "\ufeff"
 
 
+_NOT_SECRET = frozenset({"PWD", "OLDPWD"})  # the shell's working directories, not passwords
+
+
 def is_secret_key(key: str) -> bool:
+    """Whether a variable's name says it holds a secret (``*_KEY``, ``*PASSWORD*``, …); a name that
+    says it holds the *name* of a variable (``key_var``) does not."""
+    if key in _NOT_SECRET or key.lower().endswith("key_var"):
+        return False
     return bool(_SECRET_NAME.search(key))
 
 
@@ -112,11 +118,17 @@ class _Parser:
     def lookup(self, key: str) -> str | None:
         return self.environ[key] if key in self.environ else self.found.get(key)
 
-    def expand(self, value: str, at: int) -> str:
+    def expand(self, key: str, value: str, at: int) -> str:
+        """The value expanded; a refusal names the key, never the value (it may be a secret)."""
         try:
             return interpolate(value, self.lookup)
         except TemplateError as exc:
-            raise self.error(at, str(exc), "fix the ${...} (a literal $ is $$), or quote the value with '...'") from None
+            required = re.match(r"required variable (\S+) is missing a value", str(exc))
+            if required:
+                raise self.error(at, f"{key} requires {required.group(1)}, which is unset or empty",
+                                 f"set {required.group(1)} (in the environment or above this line)") from None
+            raise self.error(at, f"the value of {key} has a ${{...}} Compose cannot read",
+                             "fix the ${...} (a literal $ is $$), or quote the value with '...'") from None
 
     def parse(self) -> EnvDoc:
         text, i = self.text, 0
@@ -166,13 +178,13 @@ class _Parser:
             if quote == "'":
                 value = body.replace("\\'", "'")
             else:
-                value = self.expand(_expand_escapes(body.replace('\\"', '"')), start)
+                value = self.expand(key, _expand_escapes(body.replace('\\"', '"')), start)
             self.add(text[start: close + 1], key, value)
             return close + 1
         line_end = text.find("\n", value_start)
         line_end = len(text) if line_end < 0 else line_end
         value = text[value_start:line_end].split(" #", 1)[0].rstrip()
-        self.add(text[start:line_end], key, self.expand(value, start))
+        self.add(text[start:line_end], key, self.expand(key, value, start))
         return line_end
 
     def closing(self, at: int) -> int:
@@ -184,8 +196,8 @@ class _Parser:
             if self.text[i] == quote:
                 return i
             i += 1
-        line = self.text[at:].split("\n", 1)[0]
-        raise EnvFileError(f"{self.name}:{self.text.count(chr(10)) + 1}: unterminated quoted value {line}",
+        line = self.text.count("\n", 0, at) + 1
+        raise EnvFileError(f"{self.name}:{line}: a value opens a {quote} quote that nothing closes",
                            f"close the quote (a value may span lines: {quote}…{quote})")
 
     def add(self, raw: str, key: str, value: str | None) -> None:
@@ -206,6 +218,17 @@ def parse(text: str, name: str = ".env", environ: Mapping[str, str] | None = Non
     if body is not text:
         doc.entries.insert(0, Entry(BOM))
     return doc
+
+
+def line_of(doc: EnvDoc, key: str) -> int | None:
+    """The line the statement Compose uses for ``key`` (its last) starts on."""
+    line = 1
+    found = None
+    for entry in doc.entries:
+        if entry.key == key:
+            found = line
+        line += entry.raw.count("\n")
+    return found
 
 
 def quote(value: str) -> str:
@@ -229,9 +252,14 @@ class KeyChange:
     action: str  # "added" | "updated" | "kept"
 
 
-def _was_ours(last_written: Mapping[str, str], key: str, value: str | None) -> bool:
-    known = last_written.get(key)
-    return known is not None and value is not None and known in (fingerprint(value), value)  # (a state before v2)
+def _was_ours(last_written: Mapping[str, str], entry: Entry) -> bool:
+    """Whether the statement is exactly what ultra-env wrote last: the same value (by fingerprint,
+    or as text in a state before version 2) in the very form ultra-env writes it. A line the user
+    wrote another way (``${X:-false}``, other quotes) is the user's, whatever it resolves to."""
+    known = last_written.get(entry.key or "")
+    if known is None or entry.value is None or known not in (fingerprint(entry.value), entry.value):
+        return False
+    return entry.raw.strip().removeprefix("export").strip() == assignment(entry.key or "", entry.value)
 
 
 def _ends_open(doc: EnvDoc) -> bool:
@@ -272,8 +300,8 @@ def merge(current: EnvDoc | None, desired: EnvDoc,
             result.entries.append(Entry("".join(c + "\n" for c in comments)))
             result.entries += [Entry(assignment(entry.key, want), entry.key, want), Entry("\n")]
             changes.append(KeyChange(entry.key, "added"))
-        elif have.value != want and (want or _was_ours(last_written, entry.key, have.value)):
-            if _was_ours(last_written, entry.key, have.value) or (is_secret_key(entry.key) and not have.value):
+        elif have.value != want and (want or _was_ours(last_written, have)):
+            if _was_ours(last_written, have) or (is_secret_key(entry.key) and not have.value):
                 have.raw = ("export " if have.exported else "") + assignment(entry.key, want)
                 have.value = want
                 changes.append(KeyChange(entry.key, "updated"))
@@ -283,16 +311,23 @@ def merge(current: EnvDoc | None, desired: EnvDoc,
     return result, changes
 
 
-def masked(doc: EnvDoc, owned: Iterable[str] | None = None) -> str:
-    """The file's text for diffs and logs: values of secret-named keys, of every key not in
-    ``owned`` (the user's own variables, whatever their names) and of commented-out assignments
-    replaced by ``***``."""
+def masked(doc: EnvDoc, owned: Iterable[str] | None = None, comments: Iterable[str] = ()) -> str:
+    """The file's text for diffs and logs, with nothing shown that ultra-env does not own: a key
+    it owns (and whose name is not secret) as ultra-env would write it; every other key as
+    ``KEY=***``; of the text between them the blank lines and ultra-env's own ``comments``,
+    every other line (a commented-out old key, a note) as ``# ***``."""
     known = None if owned is None else set(owned)
+    ours = {line.strip() for line in comments}
     out = []
     for entry in doc.entries:
         if entry.key is None:
-            out.append(_COMMENTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}***", entry.raw))
+            out.append("".join(line if not line.strip(BOM + " \t\r\n") or line.strip() in ours
+                               else "# ***" + line[len(line.rstrip("\r\n")):]
+                               for line in entry.raw.splitlines(keepends=True)))
             continue
         private = is_secret_key(entry.key) or (known is not None and entry.key not in known)
-        out.append(f"{entry.key}=***" if private and entry.value else entry.raw)
+        if private:
+            out.append(f"{entry.key}=***" if entry.value else f"{entry.key}=")
+        else:
+            out.append(assignment(entry.key, entry.value or ""))
     return "".join(out)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ultra_env.errors import UltraError
+from ultra_env.errors import ConfigError, UltraError
 
 
 class NotText(UltraError):
@@ -25,10 +29,33 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
-def read_text(path: Path, *, errors: str = "strict") -> str | None:
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+          stat.S_IFSOCK: "a socket"}
+
+
+def regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (after links); False when it does not exist. Anything
+    else where a file is expected is refused, before opening it (a FIFO would block forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise UltraError(f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}") from None
+    if stat.S_ISREG(mode):
+        return True
+    raise ConfigError(f"{path.name} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file",
+                      f"move it away (mv {path.name} {path.name}.away) and put a regular file there, or none")
+
+
+def read_text(path: Path, *, errors: str = "strict", links: bool = False) -> str | None:
     """The file's text, or None when it does not exist (``errors="surrogateescape"`` keeps bytes
-    that are not UTF-8, to be written back as they were)."""
-    refuse_symlink(path)
+    that are not UTF-8, to be written back as they were). A link is refused unless ``links``
+    (ultra-env writes through none), and anything but a regular file always."""
+    if not links:
+        refuse_symlink(path)
+    if not regular(path):
+        return None
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -93,6 +120,12 @@ class Transaction:
         self._staged.append((_stage(path, text, mode), path))
 
     def commit(self) -> None:
+        """The renames, with Ctrl-C and SIGTERM held until they are done (a kill is what the
+        journal is for)."""
+        with _signals_held():
+            self._commit()
+
+    def _commit(self) -> None:
         olds: dict[Path, Path | None] = {}
         if self._journal is not None:
             try:
@@ -133,6 +166,18 @@ class Transaction:
             self.abort()
         else:
             self.commit()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM}
+    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _set_aside(path: Path, tmp: Path) -> Path | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ultra_env import compose, dmr, http, proc
+from ultra_env import compose, concurrently, dmr, http, proc
 from ultra_env.checks import enable_tcp
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
@@ -79,8 +78,7 @@ def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retr
     else:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
     last.append(lambda: backend_health(settings, retry))
-    with ThreadPoolExecutor(max_workers=len(last)) as pool:
-        results += list(pool.map(lambda check: check(), last))
+    results += concurrently.each(lambda check: check(), last)
     backend = results[-1]
     if backend.status is not Status.FAILED:
         results.append(analyze(settings, retry))

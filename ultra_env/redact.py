@@ -11,7 +11,11 @@ from ultra_env.envfile import is_secret_key
 
 MASK = "***"
 # The userinfo of a URL (scheme://user:password@host): never shown, whoever's URL it is.
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"'<>]+@")
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"<>]*@")  # up to the authority's last @
+
+
+def has_userinfo(text: str) -> bool:
+    return _USERINFO.search(text) is not None
 UNOWNED_MIN_LENGTH = 8  # a value of the user's own shorter than this is too likely a common word
 MIN_LENGTH = 4
 #: Values too common to be anyone's secret: masking them would garble output, not protect anything.
@@ -59,4 +63,5 @@ class Redactor:
         return value
 
     def json(self, value: Any, **dumps: Any) -> str:
-        return json.dumps(self.tree(value), ensure_ascii=False, **dumps)
+        """A JSON document with every secret masked; ASCII, so that any stream carries it exactly."""
+        return json.dumps(self.tree(value), **dumps)

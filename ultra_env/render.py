@@ -156,11 +156,9 @@ def app_environment(settings: Settings, target: Target, models: list[Binding], u
             env.update({var: value for b in models for var, value in ((b.endpoint_var, url), (b.model_var, b.name))})
         elif not target.model_var:
             env.update({b.model_var: b.name for b in models})  # Compose 2.38.0: the names through the environment
-    if settings.features.cloud_llm:
+    if settings.features.cloud_llm:  # (their base URLs go to .env: one may hold a password)
         for name, provider in settings.providers.items():
             env[f"{name.upper()}_MODEL"] = provider.default_model
-            if provider.base_url:
-                env[f"{name.upper()}_BASE_URL"] = for_containers(provider.base_url)
     return env
 
 
@@ -220,8 +218,10 @@ def env_context(settings: Settings, *, example: bool, generated: dict[str, str])
         {
             "key_var": p.key_var,
             "value": "" if example or p.api_key is None else p.api_key.get_secret_value(),
+            "base_var": f"{name.upper()}_BASE_URL",
+            "base_url": for_containers(p.base_url) if p.base_url and settings.features.cloud_llm else "",
         }
-        for p in settings.providers.values()
+        for name, p in settings.providers.items()
     ]
     first = settings.models[0].name if settings.models else ""
     openai = settings.providers.get("openai")
@@ -258,7 +258,7 @@ def compose_literal(value: Any) -> str:
     """A value for the Compose file, as a JSON scalar or list that YAML reads as it is, with every
     ``$`` doubled so that Compose takes it literally (a ``$`` in a command or a URL must not pull a
     variable, let alone the database password, into it); only ``Interpolated`` values expand."""
-    return json.dumps(_escaped(value), ensure_ascii=False)
+    return json.dumps(_escaped(value))  # ASCII: YAML reads \uXXXX back, and no line break hides in it
 
 
 @lru_cache(maxsize=4)

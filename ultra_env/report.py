@@ -29,17 +29,26 @@ NAME_WIDTH = 24
 _SYMBOLS = {Status.OK: "✓", Status.CHANGED: "~", Status.WARN: "!", Status.FAILED: "✗", Status.SKIPPED: "-"}
 
 
-def write(stream: TextIO, text: str) -> None:
-    """Write and flush; a reader that went away (``| head``) must not abort a run half-way."""
+def write(stream: TextIO | None, text: str) -> None:
+    """Write and flush, whatever the stream: a reader that went away (``| head``), a stream that
+    was closed before the run (``>&-``: Python has none) or one that cannot encode the text
+    (``PYTHONIOENCODING=ascii``: the characters it lacks are replaced) must not abort a run."""
+    if stream is None:
+        return
     try:
-        stream.write(text)
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(stream, "encoding", None) or "ascii"
+            stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
         stream.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):
         pass
 
 
-def _use_color(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+def _use_color(stream: TextIO | None) -> bool:
+    return (stream is not None and stream.isatty() and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb")
 
 
 class HumanReporter:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ultra_env import files
 from ultra_env.config import CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, Profile, Settings
 from ultra_env.envfile import is_secret_key
 from ultra_env.errors import ConfigError
@@ -86,15 +87,17 @@ def _merge(base: dict[str, Any], layer: Mapping[str, Any]) -> None:
 def read_config_file(project_dir: Path) -> dict[str, Any]:
     path = project_dir / CONFIG_FILE
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = files.read_text(path, links=True)
+    except files.NotText:
+        raise ConfigError(f"{CONFIG_FILE} is not UTF-8 text", f"save {path} as UTF-8") from None
+    if text is None:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{CONFIG_FILE}: cannot be read ({exc})", f"check the file {path}") from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE}: invalid TOML: {exc}", f"fix the syntax in {path}") from None
+    except RecursionError:
+        raise ConfigError(f"{CONFIG_FILE}: nested too deeply to be configuration", f"flatten {path}") from None
 
 
 def utf8(name: str, value: str) -> str:
@@ -118,10 +121,14 @@ def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
         if raw.lstrip()[:1] in ("[", "{"):
             try:
                 value = json.loads(raw)
+            except RecursionError:
+                raise ConfigError(f"{name}: nested too deeply to be a setting", f"unset {name}") from None
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})",
                                   f"export {name}='[...]' with valid JSON") from None
         path = [part for part in name[len(ENV_PREFIX):].lower().split("__")]
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"{name[:60]}…: {len(path)} levels deep, no setting is", "unset that variable")
         if not all(path):
             raise ConfigError(f"{name}: empty part in the variable name", "separate nested keys with '__'")
         _set(tree, path, value)
@@ -152,6 +159,19 @@ def resolve_profile(
     return Profile.LOCAL, DEFAULT
 
 
+MAX_DEPTH = 32  # deeper than any setting: what is deeper is not configuration
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep ``value`` nests (lists and tables), counted no further than ``limit``."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        level = [c for v in level if isinstance(v, (dict, list))
+                 for c in (v.values() if isinstance(v, dict) else v)]
+        depth += 1
+    return depth
+
+
 def load(
     project_dir: Path,
     *,
@@ -161,9 +181,21 @@ def load(
     dotenv: Mapping[str, str] | None = None,
 ) -> Loaded:
     """Merge every source into validated Settings, remembering where each value came from."""
-    flags = list(flags)
+    try:
+        return _load(project_dir, list(flags), environ, state_profile, dotenv)
+    except RecursionError:
+        raise ConfigError("the configuration nests too deeply to be read",
+                          "check the ULTRA_ENV_* variables and ultra-env.toml (`invoke config` lists each source)") from None
+
+
+def _load(project_dir: Path, flags: list[Flag], environ: Mapping[str, str], state_profile: str | None,
+          dotenv: Mapping[str, str] | None) -> Loaded:
     file_tree = read_config_file(project_dir)
     env_tree, env_labels = env_layer(environ)
+    for tree, where in ((file_tree, CONFIG_FILE), (env_tree, f"the {ENV_PREFIX}* variables")):
+        if _depth(tree) > MAX_DEPTH:
+            raise ConfigError(f"{where} nest more than {MAX_DEPTH} levels deep: that is no setting of ultra-env",
+                              "see docs/profiles-and-flags.md for every key")
     profile, profile_origin = resolve_profile(flags, env_tree, state_profile, file_tree)
 
     merged = _defaults()
@@ -212,7 +244,8 @@ def _key_layers(
     for source, label in ((dotenv, ".env"), (environ, "env")):
         tree: dict[str, Any] = {}
         labels: dict[str, str] = {}
-        for name, provider in merged.get("providers", {}).items():
+        providers = merged.get("providers")
+        for name, provider in (providers.items() if isinstance(providers, Mapping) else ()):
             var = provider.get("key_var") if isinstance(provider, Mapping) else None
             if var and source.get(var):
                 _set(tree, ["providers", name, "api_key"], utf8(var, source[var]))
@@ -224,9 +257,11 @@ def _key_layers(
 def _config_error(exc: ValidationError, loaded: Loaded) -> ConfigError:
     lines = []
     for error in exc.errors(include_url=False, include_input=True):
-        path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        origin = loaded.origin(path)
         message = error["msg"].removeprefix("Value error, ")
+        path = ".".join(str(part) for part in error["loc"])
+        if not path:  # a check of the whole: its message starts with the setting it is about
+            path, _, message = message.partition(" ")
+        origin = loaded.origin(path)
         shown = ""
         value = error.get("input")
         # Echo the value only where it cannot be a secret: not for unknown keys, nor secret-like names.

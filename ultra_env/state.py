@@ -12,10 +12,11 @@ from pathlib import Path
 
 from ultra_env import files
 from ultra_env.envfile import is_secret_key
-from ultra_env.errors import UltraError
+from ultra_env.errors import ConfigError, UltraError
 
 STATE_DIR = ".ultra-env"
 STATE_FILE = "state.json"
+PROFILES = frozenset({"local", "cloud", "hybrid", "mock"})  # config.Profile, without importing pydantic
 VERSION = 2  # 2: .env values are kept as fingerprints (envfile.fingerprint), never as text
 
 
@@ -63,14 +64,20 @@ def load(root: Path) -> State:
     text = files.read_text(path)
     if text is None:
         return State()
+    corrupt = ConfigError(f"{STATE_DIR}/{STATE_FILE} is corrupt (not what ultra-env writes)",
+                          f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it")
     try:
         data = json.loads(text)
-        return State(data.get("profile"), dict(data.get("files", {})), dict(data.get("env", {})),
-                     dict(data.get("up_hashes", {})), data.get("backend_image"))
-    except (ValueError, AttributeError, TypeError):
-        raise UltraError(
-            f"{STATE_DIR}/{STATE_FILE} is corrupt", f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it"
-        ) from None
+        tables = [data.get(name, {}) for name in ("files", "env", "up_hashes")]
+    except (ValueError, AttributeError, RecursionError):
+        raise corrupt from None
+    profile, image = data.get("profile"), data.get("backend_image")
+    strings = all(isinstance(t, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items())
+                  for t in tables)
+    if not strings or not (profile is None or (isinstance(profile, str) and profile in PROFILES)) or not (
+            image is None or isinstance(image, str)):
+        raise corrupt
+    return State(profile, *(dict(t) for t in tables), image)
 
 
 def save(root: Path, state: State, txn: files.Transaction | None = None) -> None:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ultra_env import converge
+from ultra_env import concurrently, converge
 from ultra_env.state import state_dir
 from ultra_env.app import Context
 from ultra_env.config import Settings
@@ -105,7 +105,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
         return False
     conflicts = [p for p in plans if p.action == "conflict"]
     if any(p.writes for p in plans) and not conflicts:
-        result, users_file = _validate(plans)
+        result, users_file = _validate(plans, env_text)
         ctx.run.add(result)
         if result.status is Status.FAILED:
             ctx.run.usage_error = users_file
@@ -160,22 +160,48 @@ def git_exposure(root: Path) -> TaskResult | None:
     return None
 
 
-def _validate(plans: list[converge.FilePlan]) -> tuple[TaskResult, bool]:
-    """Ask the real Compose about the candidate files before any of them is written; True with a
-    failure that is the user's (a value of .env), not the template's."""
-    from ultra_env import compose, proc
+def _validate(plans: list[converge.FilePlan], template_env: str) -> tuple[TaskResult, bool]:
+    """Ask the real Compose about the candidate files before any of them is written. When it
+    refuses them but takes the same Compose file with the template's own .env, the fault is a
+    value of yours in .env (True: exit 2, its line named), not the template's."""
+    from ultra_env import compose, envfile, proc
 
     name = "validate compose file"
     by_name = {p.name: p.new for p in plans}
     try:
         problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
+        if problem is None:
+            return ok(name, "docker compose config accepts the rendered files"), False
+        template_fault = problem.startswith("failed to read") is False and compose.validate(
+            by_name[converge.COMPOSE_FILE], template_env) is not None
     except proc.ProcError as exc:
         return skipped(name, f"Compose cannot run here ({exc}); the files are not validated"), False
-    if problem is not None and problem.startswith(f"failed to read {converge.ENV_FILE}"):
-        return failed(name, problem.removeprefix("failed to read "), f"fix that line of {converge.ENV_FILE}"), True
-    if problem is not None:
+    if template_fault:
         return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)"), False
-    return ok(name, "docker compose config accepts the rendered files"), False
+    line = _culprit(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE], template_env)
+    where = f"{converge.ENV_FILE}:{line}" if line else converge.ENV_FILE
+    said = problem.removeprefix(f"failed to read {converge.ENV_FILE}: ")
+    return failed(name, f"Compose refuses a value of {where}: {said}", f"fix {where}"), True
+
+
+CULPRITS_TRIED = 12
+
+
+def _culprit(compose_text: str, env_text: str, template_env: str) -> int | None:
+    """The line of the value of yours that Compose refuses: each value that differs from the
+    template's is put back to the template's (or left out), one at a time, until Compose accepts."""
+    from ultra_env import compose, envfile
+
+    doc, template = envfile.parse(env_text, converge.ENV_FILE), envfile.parse(template_env)
+    theirs = template.values()
+    suspects = [e for e in doc.entries if e.key is not None and theirs.get(e.key) != e.value][:CULPRITS_TRIED]
+    for suspect in suspects:
+        kept = [e for e in doc.entries if e is not suspect]
+        fixed = envfile.EnvDoc(kept + ([envfile.Entry(f"\n{envfile.assignment(suspect.key, theirs[suspect.key])}\n")]
+                                       if suspect.key in theirs else []))
+        if compose.validate(compose_text, fixed.render()) is None:
+            return envfile.line_of(doc, suspect.key) if doc.last(suspect.key) is suspect else None
+    return None
 
 
 def _conflict_result(plan: converge.FilePlan) -> TaskResult:
@@ -203,8 +229,6 @@ def _file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> Ta
 def live_keys(ctx: Context) -> None:
     """``doctor --live``: does each configured cloud key still work? One models-list call each, at
     once; the key itself is never printed."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from ultra_env.providers import registry
     from ultra_env.providers.base import ProviderError
 
@@ -233,10 +257,9 @@ def live_keys(ctx: Context) -> None:
 
     if not keyed:
         return
-    with ThreadPoolExecutor(max_workers=len(keyed)) as pool:
-        for result in pool.map(check, keyed):
-            result.area = "Cloud keys"
-            ctx.run.add(result)
+    for result in concurrently.each(check, keyed):
+        result.area = "Cloud keys"
+        ctx.run.add(result)
 
 
 def doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
