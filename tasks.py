@@ -1,6 +1,6 @@
 """ultra-env: provision Ultra's multi-LLM development stack. Run `invoke --list`.
 
-Thin on purpose: flags in, a call into ``ultra_env.app``, an exit code out. Nothing heavy is
+Thin on purpose: flags in, a call into ``ultra_env.engine.context``, an exit code out. Nothing heavy is
 imported until a task runs, so `invoke --list` stays instant.
 """
 
@@ -30,7 +30,7 @@ def _run(command: str, *args, **flags) -> None:
     from ultra_env.facts.gather import prefetch_for  # light: starts docker probes before the heavy imports
 
     early = prefetch_for(command)
-    from ultra_env import app
+    from ultra_env.engine import context as app
 
     code = app.main(command, ROOT, *args, early=early, **flags)
     if code:

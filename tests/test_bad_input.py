@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, Project, tmpfs
-from ultra_env.envfile import assignment, merge, parse
+from ultra_env.operations.envfile import assignment, merge, parse
 
 
 

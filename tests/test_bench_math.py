@@ -2,9 +2,9 @@
 
 import pytest
 
-from ultra_env.bench import percentile, prompt_of
-from ultra_env.providers.base import ChatResponse, Usage
-from ultra_env.providers.openai_compat import server_speed
+from ultra_env.llm.bench import percentile, prompt_of
+from ultra_env.llm.providers.base import ChatResponse, Usage
+from ultra_env.llm.providers.openai_compat import server_speed
 
 
 @pytest.mark.parametrize(("values", "share", "expected"), [

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ultra_env.checks import run_checks
-from ultra_env.config import Settings
+from ultra_env.checks.rules import run_checks
+from ultra_env.config.settings import Settings
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import CliPlugin, parse_docker_info, parse_docker_version
 from ultra_env.facts.gather import Facts, Probe
-from ultra_env.runner import Status
-from ultra_env.sources import Flag, load
+from ultra_env.engine.run import Status
+from ultra_env.config.sources import Flag, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO, Project
-from ultra_env.envfile import parse
+from ultra_env.operations.envfile import parse
 
 KEY = "sk-PLANTED-do-not-leak-7f3a9c"
 

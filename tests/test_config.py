@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ultra_env.config import PROFILE_FEATURES, Profile, Settings
+from ultra_env.config.settings import PROFILE_FEATURES, Profile, Settings
 from ultra_env.errors import ConfigError
-from ultra_env.sources import Flag, load
+from ultra_env.config.sources import Flag, load
 
 SECRET = "sk-test-SECRET-value-4242"
 
@@ -140,7 +140,7 @@ def test_models_get_distinct_keys_and_duplicates_are_refused() -> None:
 
 
 def test_the_state_knows_every_profile() -> None:
-    from ultra_env.config import Profile
-    from ultra_env.state import PROFILES
+    from ultra_env.config.settings import Profile
+    from ultra_env.operations.state import PROFILES
 
     assert PROFILES == {p.value for p in Profile}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ultra_env import dmr, runtime_flags
+from ultra_env.operations import dmr
+from ultra_env.config import runtime_flags
 from ultra_env.facts import model_runner as mr
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dmr"

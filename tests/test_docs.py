@@ -23,7 +23,7 @@ def tasks_collection():
 
 
 def test_profiles_and_flags_is_generated_and_current() -> None:
-    from ultra_env import docgen
+    from ultra_env.cli import docgen
 
     committed = (DOCS / "profiles-and-flags.md").read_text()
     assert committed == docgen.render(tasks_collection()), "stale: run `invoke gen-docs`"

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import GEMMA, REPO, Project, StandIn
-from ultra_env import dmr as dmr_client
-from ultra_env.providers.base import ChatRequest
-from ultra_env.providers.openai_compat import OpenAICompatible
+from ultra_env.operations import dmr as dmr_client
+from ultra_env.llm.providers.base import ChatRequest
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 pytestmark = pytest.mark.llm
 PARALLEL = 8

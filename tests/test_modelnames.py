@@ -2,7 +2,7 @@
 
 import pytest
 
-from ultra_env.modelnames import InvalidModelName, normalize, same
+from ultra_env.config.modelnames import InvalidModelName, normalize, same
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
                                capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr
     env = clean_environ()
-    where = subprocess.run([str(python), "-c", "import ultra_env.backend.app, ultra_env.facts.gather, ultra_env.build, "
+    where = subprocess.run([str(python), "-c", "import ultra_env.backend.app, ultra_env.facts.gather, ultra_env.operations.image, "
                             "ultra_env; print(ultra_env.__file__)"], capture_output=True, text=True, timeout=60,
                            cwd=tmp_path, env=env)
     assert where.returncode == 0, where.stderr

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ultra_env.providers.anthropic import Anthropic
-from ultra_env.providers.base import ChatRequest, ChatResponse, Provider, ProviderError
-from ultra_env.providers.google import Google
-from ultra_env.providers.http_api import retry_after_s
-from ultra_env.providers.openai import OpenAI
-from ultra_env.providers.openai_compat import OpenAICompatible
+from ultra_env.llm.providers.anthropic import Anthropic
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, Provider, ProviderError
+from ultra_env.llm.providers.google import Google
+from ultra_env.llm.providers.http_api import retry_after_s
+from ultra_env.llm.providers.openai import OpenAI
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 SERVED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "served.json").read_text(encoding="utf-8"))

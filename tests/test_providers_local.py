@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import GEMMA, StandIn
-from ultra_env import dmr as dmr_client
-from ultra_env.providers.base import ChatRequest, ProviderError
-from ultra_env.providers.openai_compat import OpenAICompatible
+from ultra_env.operations import dmr as dmr_client
+from ultra_env.llm.providers.base import ChatRequest, ProviderError
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 pytestmark = pytest.mark.llm
 PROMPT = [{"role": "user", "content": "Count to five."}]
@@ -105,8 +105,8 @@ def test_health_completion_stays_within_its_budget() -> None:
     import socket
     import time
 
-    from ultra_env.config import Settings
-    from ultra_env.health import Retrying, _completion
+    from ultra_env.config.settings import Settings
+    from ultra_env.checks.health import Retrying, _completion
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

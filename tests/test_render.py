@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ultra_env.config import Profile, Settings
-from ultra_env.envfile import parse
-from ultra_env.render import (
+from ultra_env.config.settings import Profile, Settings
+from ultra_env.operations.envfile import parse
+from ultra_env.operations.render import (
     DESKTOP_CONTAINER_URL, ENGINE_EXTRA_HOST, HOST_GATEWAY, BackendBuild, Target, compose_support,
     engine_container_url, engines_base, for_containers, render_compose, render_env,
 )
-from ultra_env.sources import Flag, load
+from ultra_env.config.sources import Flag, load
 
 SECRETS = {"OPENAI_API_KEY": "sk-PLANTED-openai-0001", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-0002",
            "GOOGLE_API_KEY": "AIzaPLANTED-0003"}
@@ -175,7 +175,7 @@ def test_your_own_ultra_replaces_the_shipped_backend(tmp_path: Path, own: str) -
                if own == "source" else {"ULTRA_ENV_IMAGES__BACKEND": "team/ultra-backend:2"})
     environ["ULTRA_ENV_BACKEND__HEALTH_PATH"] = "/api/health"
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    from ultra_env import build
+    from ultra_env.operations import image as build
 
     backend, staged = build.plan(settings, tmp_path)
     assert staged is None  # nothing of ultra-env's is built

@@ -108,7 +108,7 @@ def test_escaped_and_unowned_secrets_stay_out_of_json_and_diffs(project: Project
     project.invoke("render", "--profile", "mock")
     quoted = 'pw"with\\quote${x'
     text = project.read(".env")
-    text = text.replace("REDIS_PASSWORD=", "REDIS_PASSWORD=" + __import__("ultra_env.envfile", fromlist=["quote"]).quote(
+    text = text.replace("REDIS_PASSWORD=", "REDIS_PASSWORD=" + __import__("ultra_env.operations.envfile", fromlist=["quote"]).quote(
         quoted) + "\n# was: ", 1)
     project.write(".env", text + "SMTP_PASS=hunter2xyz\nSENTRY_URL=https://abc123secret@sentry.example/1\n")
     for args in (["render", "--profile", "cloud", "--json"], ["render", "--profile", "mock", "--diff"],

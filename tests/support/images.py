@@ -257,7 +257,7 @@ def wheelhouse() -> Path:
     """The shipped backend's packages as wheels (``pip wheel``, pip's cache makes a second time
     quick), so that its image builds with no network: ``backend.wheelhouse`` in the tests."""
     sys.path.insert(0, str(REPO))
-    from ultra_env.build import requirements
+    from ultra_env.operations.image import requirements
 
     folder = cache_dir() / "wheelhouse"
     wanted = requirements()

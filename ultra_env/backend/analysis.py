@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ultra_env.backend.targets import Target
-from ultra_env.providers.base import ChatRequest, ChatResponse, ProviderError
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
 
 Redact = Callable[[str], str]
 

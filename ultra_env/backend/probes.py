@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from ultra_env.backend.store import Store, StoreError
 from ultra_env.backend.targets import Target
-from ultra_env.providers.base import ProviderError
+from ultra_env.llm.providers.base import ProviderError
 
 PROBE_TIMEOUT_S = 5.0
 KEEP_S = 10.0

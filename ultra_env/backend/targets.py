@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ultra_env.backend.settings import MOCK_MODEL, BackendConfig
-from ultra_env.providers.base import ChatRequest, ChatResponse, Provider, Usage
-from ultra_env.providers.openai_compat import OpenAICompatible
-from ultra_env.providers.registry import cloud_provider
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, Provider, Usage
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
+from ultra_env.llm.providers.registry import cloud_provider
 
 LOCAL = "local"
 MOCK = "mock"

@@ -17,7 +17,7 @@ from ultra_env import proc
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
 if TYPE_CHECKING:
-    from ultra_env.config import Settings
+    from ultra_env.config.settings import Settings
 
 from ultra_env.facts.docker import CliPlugin, DockerInfo, DockerVersion, parse_docker_info, parse_docker_version
 

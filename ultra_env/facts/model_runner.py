@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ultra_env import modelnames
+from ultra_env.config import modelnames
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MISSING = (

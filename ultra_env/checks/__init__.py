@@ -1,0 +1,1 @@
+"""Verdicts: doctor's rules over the facts, and health's end-to-end checks."""

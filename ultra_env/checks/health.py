@@ -1,0 +1,318 @@
+"""``invoke health``: is the stack really usable? Each check retries until its timeout, and a
+failure names the likely cause from the reference's list (section 7) with its fix."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ultra_env import concurrently, http, proc
+from ultra_env.operations import compose
+from ultra_env.operations import dmr
+from ultra_env.checks.rules import enable_tcp
+from ultra_env.facts import host
+from ultra_env.facts import model_runner as mr
+from ultra_env.operations.models import Connection, config_for, connect
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
+from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
+
+T = TypeVar("T")
+PROMPT = [{"role": "user", "content": "Say hello in five words."}]
+
+# Run inside the backend container: can it reach the endpoint it was given?
+INSIDE = """
+import json, os, sys, urllib.request
+url = os.environ.get("LLM_URL") or (os.environ.get("MODEL_RUNNER_URL", "").rstrip("/") + "/v1")
+if url == "/v1":
+    print(json.dumps({"error": "neither LLM_URL nor MODEL_RUNNER_URL is set in the container"})); sys.exit(2)
+try:
+    with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=10) as answer:
+        ids = [m.get("id") for m in json.load(answer).get("data", [])]
+    print(json.dumps({"url": url, "ids": ids}))
+except Exception as exc:
+    print(json.dumps({"url": url, "error": f"{type(exc).__name__}: {exc}"})); sys.exit(1)
+"""
+
+
+class Retrying:
+    """Call until success or ``timeout`` seconds have passed; re-raise the last failure."""
+
+    def __init__(self, timeout: float, interval: float = 1.0) -> None:
+        self.timeout = timeout
+        self.interval = interval
+
+    def __call__(self, attempt: Callable[[], T]) -> T:
+        return self.within(lambda _: attempt())
+
+    def within(self, attempt: Callable[[float], T]) -> T:
+        """Like a call, but each attempt is told how many seconds are left, to use as its own timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return attempt(max(deadline - time.monotonic(), 0.5))
+            except Exception:
+                if time.monotonic() + self.interval > deadline:
+                    raise
+                time.sleep(self.interval)
+
+
+def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retrying,
+               status: mr.RunnerStatus | None = None, environ: Mapping[str, str] | None = None) -> list[TaskResult]:
+    """Every check, in a stable order. The prerequisites run one after another; the completion,
+    the view from inside the stack and the backend's /health then run at the same time."""
+    results: list[TaskResult] = []
+    last: list[Callable[[], TaskResult]] = []
+    if settings.features.local_llm:
+        conn = _prerequisites(settings, desktop, retry, status, results, environ or {})
+        if conn is not None:
+            model = settings.models[0].name
+            if isinstance(conn.runner, dmr.Api):
+                root = conn.runner.root
+                last.append(lambda: _completion(root, model, settings, retry))
+            else:
+                results.append(skipped("chat completion", "the API does not answer from the host: the completion is "
+                                       "checked from inside the stack"))
+            last.append(lambda: _inside(project, retry))
+    else:
+        results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
+    last.append(lambda: backend_health(settings, retry))
+    results += concurrently.each(lambda check: check(), last)
+    backend = results[-1]
+    if backend.status is not Status.FAILED:
+        results.append(analyze(settings, retry))
+    return results
+
+
+def _prerequisites(settings, desktop: bool, retry: Retrying, status: mr.RunnerStatus | None,
+                   results: list[TaskResult], environ: Mapping[str, str]) -> Connection | None:
+    """Runner running, API from the host (or the CLI), required models present; the way to the
+    runner when all hold."""
+    if status is None or not status.running:
+        try:
+            status = retry(lambda: _running(settings.timeouts.probe, settings.model_runner.host_url))
+        except dmr.DmrError as exc:
+            results.append(failed("runner running", exc.cause, enable_tcp(settings) if desktop else
+                                  "docker model start-runner (or: docker model install-runner)"))
+            return None
+    results.append(ok("runner running", f"{status.kind or 'Docker Model Runner'}; "
+                      + ", ".join(f"{k}: {v}" for k, v in status.backends.items())))
+    conn = connect(settings, environ, status=status, desktop=desktop)
+    if conn.note is not None:
+        results.append(conn.note)
+    try:
+        present = retry(conn.models)
+    except dmr.DmrError as exc:
+        results.append(_host_api_failure(settings, conn, exc, desktop))
+        return None
+    if isinstance(conn.runner, dmr.Api):
+        results.append(ok("API from the host", f"{conn.runner.root}/models answers"))
+    wanted = [m.name for m in settings.models if m.required]
+    missing = [name for name in wanted if not any(m.has(name) for m in present)]
+    where = f"{conn.runner.root}/models" if isinstance(conn.runner, dmr.Api) else "docker model list"
+    if missing:
+        results.append(failed("models served", f"not in {where}: {', '.join(missing)}",
+                              f"invoke models.pull --model {missing[0]}"))
+        return None
+    results.append(ok("models served", ", ".join(wanted)))
+    results += context_sizes(settings, conn)
+    return conn
+
+
+def context_sizes(settings, conn: Connection) -> list[TaskResult]:
+    """The context size the runner really applies, read back: it is lost when the runner restarts
+    (and, users report, when an idle model unloads), and then falls back to 4096."""
+    wanted = [m for m in settings.models if m.context_size]
+    if not wanted:
+        return []
+    try:
+        configs = conn.runner.applied()
+    except dmr.DmrError as exc:
+        return [warn("context size", f"could not be read back: {exc.cause}", exc.fix)]
+    if configs is None:
+        return [skipped("context size", "this Model Runner cannot report what it applies (needs v1.0.10+)")]
+    results = []
+    for model in wanted:
+        name = f"context size {model.name}"
+        have = config_for(conn, configs, model.name)
+        applied = have.context_size if have is not None else None
+        if applied == model.context_size:
+            results.append(ok(name, f"{applied} tokens, as configured"))
+            continue
+        said = f"{applied} tokens" if applied else "nothing (the runner's default, 4096)"
+        results.append(warn(name, f"the runner applies {said}, the configuration says {model.context_size} "
+                            "(lost when the runner restarts or the model is unloaded)",
+                            f"invoke setup (applies it again), or docker model configure --context-size "
+                            f"{model.context_size} {model.name}"))
+    return results
+
+
+def _running(timeout: float, api: str):
+    status = dmr.status(timeout, api)
+    if not status.running:
+        raise dmr.DmrError("Docker Model Runner is not running")
+    return status
+
+
+def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bool) -> TaskResult:
+    if not isinstance(conn.runner, dmr.Api):
+        return failed("models served", exc.cause, exc.fix or "invoke doctor")
+    root = conn.runner.root
+    port = urlsplit(root).port
+    holder = None if port is None or host.port_free(port) else host.port_holder(port)
+    if holder and "model" not in holder:
+        return failed("API from the host", f"{exc.cause}: port {port} is held by {holder}",
+                      f"stop {holder}, or set model_runner.host_url to where Model Runner listens")
+    if desktop:
+        return failed("API from the host", f"{exc.cause}: host-side TCP support is off", enable_tcp(settings))
+    return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
+
+
+def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
+    provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH, retries=0)  # `retry` retries
+    name = "chat completion"
+    try:
+        # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
+        streamed: ChatResponse = retry.within(lambda left: provider.chat(
+            ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left)))
+        plain: ChatResponse = retry.within(lambda left: provider.chat(
+            ChatRequest(PROMPT, model, max_tokens=4, timeout=left)))
+    except ProviderError as exc:
+        fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
+        if "context" in exc.message.lower():
+            fix = f"raise context_size of {model} in ultra-env.toml [[models]]"
+        return failed(name, f"{model}: {exc.kind}: {exc.message}", fix)
+    usage = plain.usage
+    if usage is None or usage.completion_tokens <= 0:
+        return failed(name, f"{model} answered without token counts", "invoke doctor")
+    speed = streamed.tokens_per_s
+    data = {
+        "model": model, "latency_s": round(plain.latency_s, 3), "ttft_s": round(streamed.ttft_s or 0, 3),
+        "tokens_per_s": round(speed, 1) if speed else None, "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "stream_latency_s": round(streamed.latency_s, 3),
+        "finish_reason": plain.finish_reason,
+    }
+    msg = (f"{model}: streamed {streamed.chunks} tokens in {streamed.latency_s:.2f}s (first after "
+           f"{data['ttft_s']:.3f}s, {data['tokens_per_s'] or '?'} tokens/s); plain {plain.latency_s:.2f}s, "
+           f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out")
+    return ok(name, msg, data=data)
+
+
+def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
+    name = "API from inside the stack"
+
+    def attempt() -> dict:
+        try:
+            done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE)
+        except proc.ProcError as exc:
+            raise RuntimeError(str(exc)) from None
+        try:
+            answer = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeError(done.output.splitlines()[-1] if done.output else f"exit {done.returncode}") from None
+        if "error" in answer:
+            raise RuntimeError(json.dumps(answer))
+        return answer
+
+    try:
+        answer = retry(attempt)
+    except RuntimeError as exc:
+        text = str(exc)
+        if "model-runner.docker.internal" in text and ("resolve" in text or "Name or service" in text
+                                                       or "getaddrinfo" in text or "Errno -" in text):
+            return failed(name, f"the backend cannot resolve model-runner.docker.internal ({text[:160]})",
+                          "on Docker Engine use Compose ≥ 2.38 models: (invoke render) or "
+                          "extra_hosts: model-runner.docker.internal:host-gateway")
+        return failed(name, f"the backend cannot reach its model endpoint: {text[:200]}",
+                      "invoke doctor; check the firewall between containers and the host")
+    return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
+
+
+def backend_health(settings, retry: Retrying) -> TaskResult:
+    """``GET backend.health_path``: 200, and for the shipped backend what it says of each provider."""
+    path = settings.backend.health_path
+    name = f"backend {path}"
+    url = f"http://127.0.0.1:{settings.ports.backend}{path}"
+    seen: list[Any] = []
+
+    def attempt():
+        response = http.get(url, timeout=10)
+        seen.append(response)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+        return response
+
+    try:
+        response = retry(attempt)
+    except (RuntimeError, http.HttpError) as exc:
+        said = _problems(seen[-1]) if seen else ""
+        return failed(name, f"{exc}{said}", "invoke status; docker compose logs backend")
+    try:
+        body = response.json()
+    except ValueError:
+        return ok(name, f"{url}: 200")
+    providers = body.get("providers") if isinstance(body, dict) else None
+    if not isinstance(providers, list):
+        return ok(name, f"{url}: 200")
+    shown = ", ".join(f"{p.get('provider')}:{p.get('model')} {'answers' if p.get('reachable') else 'does not answer'}"
+                      f" ({p.get('latency_s')}s)" for p in providers if isinstance(p, dict))
+    return ok(name, f"{url}: 200; {shown or 'no provider enabled'}", data={"providers": providers})
+
+
+def _problems(response: Any) -> str:
+    try:
+        problems = response.json().get("problems")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({'; '.join(str(p) for p in problems)})" if isinstance(problems, list) and problems else ""
+
+
+ANALYZE_PROMPT = "Say hello in five words."
+
+
+def analyze(settings, retry: Retrying) -> TaskResult:
+    """Ultra's job, for real: one prompt through the running backend's ``POST /api/analyze``,
+    answered by the local models (or the mock); cloud models are not asked (they cost money)."""
+    name = "backend /api/analyze"
+    if settings.own_backend:
+        return skipped(name, "your own backend: its /api/analyze is Ultra's contract, not checked here")
+    models = [f"local:{m.name}" for m in settings.models] if settings.features.local_llm else []
+    if settings.features.mock_llm:
+        models.append("mock:mock-echo")
+    if not models:
+        return skipped(name, f"{settings.profile.value} profile: only cloud models, which an analysis would bill "
+                       '(ask them: invoke llm.compare "…")')
+    url = f"http://127.0.0.1:{settings.ports.backend}/api/analyze"
+
+    def attempt(left: float) -> Any:
+        response = http.post(url, json={"prompt": ANALYZE_PROMPT, "models": models, "max_tokens": 16},
+                             timeout=max(left, 1.0))
+        if response.status_code >= 500:
+            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+        return response  # a 4xx is the backend's final word: no retry changes it
+
+    try:
+        response = retry.within(attempt)
+        body = response.json()
+    except (RuntimeError, http.HttpError, ValueError) as exc:
+        return failed(name, str(exc), "docker compose logs backend")
+    if response.status_code != 200:
+        said = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+        return failed(name, f"{url} answered {response.status_code}: {said or response.text[:200]}",
+                      "invoke render && invoke up (the backend runs with the models it was started with)")
+    results = body.get("results") or []
+    broken = [r for r in results if r.get("error")]
+    if broken or len(results) != len(models):
+        first = broken[0] if broken else {"model": "?", "error": {"kind": "missing", "message": "no entry"}}
+        return failed(name, f"{first['model']}: {first['error']['kind']}: {first['error']['message']}",
+                      "invoke health (the checks above say which part is down)")
+    def count(value: Any) -> str:
+        return "?" if value is None else str(value)
+
+    numbers = "; ".join(f"{r['model']}: {r['latency_s']}s, first token {r['first_token_s']}s, "
+                        f"tokens {count(r['tokens_in'])} in / {count(r['tokens_out'])} out" for r in results)
+    stored = f"; stored as analysis {body['id']}" if body.get("id") else "; not stored (see /api/health)"
+    return ok(name, f"{len(results)} answer(s): {numbers}{stored}", data={"id": body.get("id"), "results": results})

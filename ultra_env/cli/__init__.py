@@ -1,0 +1,1 @@
+"""The invoke-facing layer: the commands behind tasks.py, and all printing."""

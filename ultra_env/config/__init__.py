@@ -1,0 +1,1 @@
+"""Configuration: the settings model, its sources with provenance, model names, runtime flags."""

@@ -1,0 +1,1 @@
+"""The run: its tasks and results, its context, the project lock, redaction."""

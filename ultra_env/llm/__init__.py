@@ -1,0 +1,1 @@
+"""Talking to models: the providers, one prompt to one or several models, the benchmark."""

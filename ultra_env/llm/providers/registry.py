@@ -1,0 +1,82 @@
+"""Which providers a profile enables, built from the configuration.
+
+``local`` uses local models only and never a cloud host; ``cloud`` never needs Model Runner;
+``hybrid`` both; ``mock`` none (the backend answers itself).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ultra_env.config.settings import Settings
+from ultra_env.llm.providers.base import Provider
+
+LOCAL = "local"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """One provider and the model to ask it."""
+
+    provider: Provider
+    model: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}:{self.model}"
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def cloud_key(settings: Settings, name: str) -> str | None:
+    provider = settings.providers.get(name)
+    if provider is None or provider.api_key is None:
+        return None
+    return provider.api_key.get_secret_value() or None
+
+
+def targets(settings: Settings, local_root: str | None, environ: Mapping[str, str] | None = None) -> list[Target]:
+    """Everything the active profile may ask, in a stable order: local models, endpoints, cloud."""
+    from ultra_env.llm.providers.openai_compat import OpenAICompatible
+
+    environ = os.environ if environ is None else environ
+    found: list[Target] = []
+    if settings.features.local_llm and local_root:
+        local = OpenAICompatible(LOCAL, f"{local_root.rstrip('/')}/engines/v1")
+        found += [Target(local, model.name) for model in settings.models]
+    cloud = settings.features.cloud_llm
+    for name, endpoint in settings.endpoints.items():
+        if cloud or (settings.features.local_llm and is_loopback(endpoint.base_url)):
+            key = environ.get(endpoint.key_var) if endpoint.key_var else None
+            found.append(Target(OpenAICompatible(name, endpoint.base_url, key), endpoint.model))
+    if cloud:
+        for name in settings.providers:
+            key = cloud_key(settings, name)
+            if key:
+                found.append(Target(cloud_provider(name, key, settings.providers[name].base_url),
+                                    settings.providers[name].default_model))
+    return found
+
+
+def cloud_provider(name: str, key: str, base_url: str | None = None) -> Provider:
+    where = {"base_url": base_url} if base_url else {}
+    if name == "openai":
+        from ultra_env.llm.providers.openai import OpenAI
+
+        return OpenAI(key, **where)
+    if name == "anthropic":
+        from ultra_env.llm.providers.anthropic import Anthropic
+
+        return Anthropic(key, **where)
+    if name == "google":
+        from ultra_env.llm.providers.google import Google
+
+        return Google(key, **where)
+    raise ValueError(f"unknown cloud provider {name!r}")

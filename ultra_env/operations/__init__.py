@@ -1,0 +1,1 @@
+"""What changes the machine: the project's files, templates, plans, the stack, images, models."""

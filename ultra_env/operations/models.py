@@ -1,0 +1,136 @@
+"""Local models through Docker Model Runner: reach it (API or CLI), pull what the configuration
+asks for, and apply the context size and runtime flags where Compose does not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ultra_env.operations import dmr
+from ultra_env.checks.rules import enable_tcp
+from ultra_env.config.settings import ModelSpec, Settings
+from ultra_env.facts import model_runner as mr
+from ultra_env.facts.gather import Probe, api_root
+from ultra_env.engine.run import TaskResult, changed, failed, ok, warn
+
+
+@dataclass
+class Connection:
+    """How this run reaches Model Runner, and what it said when asked first."""
+
+    runner: dmr.Runner
+    present: list[mr.LocalModel] | None = None  # GET /models' answer, when it gave one
+    note: TaskResult | None = None  # why the CLI is used instead of the API, once
+    status: mr.RunnerStatus | None = None
+
+    @property
+    def via_cli(self) -> bool:
+        return self.runner.via == "cli"
+
+    def models(self) -> list[mr.LocalModel]:
+        if self.present is None:
+            self.present = self.runner.models()
+        return self.present
+
+
+def connect(settings: Settings, environ: Mapping[str, str], *, status: mr.RunnerStatus | None = None,
+            desktop: bool = False) -> Connection:
+    """The API when it answers from the host (``endpointHost`` when it is TCP, else
+    ``model_runner.host_url``); the ``docker model`` CLI when the API does not answer but the runner
+    runs (host-side TCP off), with a note saying so and how to turn it on."""
+    timeout = settings.timeouts.probe
+    configured = settings.model_runner.host_url
+    if status is None:
+        try:
+            status = dmr.status(timeout, configured)
+        except dmr.DmrError:
+            status = None
+    api = dmr.Api(api_root(Probe(value=status), configured), timeout=timeout, environ=environ)
+    try:
+        return Connection(api, present=api.models(), status=status)
+    except dmr.Transient as exc:
+        if status is None or not status.running:
+            return Connection(api, status=status)
+        desktop = desktop or status.kind == "Docker Desktop"
+        fix = enable_tcp(settings) if desktop else (
+            "docker model reinstall-runner, or set model_runner.host_url to where the API listens")
+        note = warn("Model Runner API", f"{api.root} does not answer from the host ({exc.cause}): host-side TCP is "
+                    "off; using the docker model CLI instead", fix, area="Model Runner")
+        return Connection(dmr.Cli(timeout=timeout, environ=environ), note=note, status=status)
+
+
+def pull(conn: Connection, models: list[ModelSpec], *, check: bool,
+         on_progress: Callable[[dmr.Progress], None]) -> list[TaskResult]:
+    """One task per model: ok when present (not changed), changed when pulled, failed with the fix."""
+    try:
+        present = conn.models()
+    except dmr.DmrError as exc:
+        return [failed(f"pull {m.name}", exc.cause, exc.fix or "invoke doctor") for m in models]
+    results = []
+    for model in models:
+        name = f"pull {model.name}"
+        if any(p.has(model.name) for p in present):
+            results.append(ok(name, "present"))
+            continue
+        if check:
+            size = f"; needs about {model.size_mb} MB of disk" if model.size_mb else ""
+            results.append(changed(name, f"would pull{size}"))
+            continue
+        start = time.monotonic()
+        seen: list[dmr.Progress] = []
+
+        def progress(event: dmr.Progress) -> None:
+            seen.append(event)
+            on_progress(event)
+
+        try:
+            conn.runner.pull(model.name, progress)
+        except dmr.DmrError as exc:
+            results.append(failed(name, exc.cause, exc.fix or f"invoke models.pull --model {model.name}"))
+            continue
+        conn.present = None  # the store changed
+        seconds = time.monotonic() - start
+        total = max((p.total for p in seen), default=0)
+        size = f"{total / 1e6:.1f} MB " if total else ""
+        via = " (through the docker model CLI)" if conn.via_cli else ""
+        results.append(changed(name, f"pulled {size}in {seconds:.1f}s{via}"))
+    return results
+
+
+def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> mr.AppliedConfig | None:
+    """The configuration applied to ``name``, matched through the stored model's ID (a model's
+    configuration is listed under its first tag, which need not be the configured name)."""
+    stored = next((m for m in conn.models() if m.has(name)), None)
+    return next((c for c in configs if stored is not None and c.model_id == stored.id), None)
+
+
+def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list[TaskResult]:
+    """Apply context size and runtime flags to the models that have them, where nothing else will
+    (no Compose ``models:``, or a plugin too old to pass flags): ``ok`` when already applied."""
+    results = []
+    wanted = [m for m in models if m.context_size or m.runtime_flags]
+    if not wanted:
+        return results
+    try:
+        configs = conn.runner.applied()
+    except dmr.DmrError as exc:
+        return [failed(f"configure {m.name}", exc.cause, exc.fix) for m in wanted]
+    for model in wanted:
+        name = f"configure {model.name}"
+        what = ", ".join(x for x in (f"context size {model.context_size}" if model.context_size else "",
+                                      f"flags {' '.join(model.runtime_flags)}" if model.runtime_flags else "") if x)
+        have = config_for(conn, configs or [], model.name)
+        if have is not None and have.context_size == model.context_size and list(have.runtime_flags) == model.runtime_flags:
+            results.append(ok(name, f"{what}: applied"))
+            continue
+        if check:
+            results.append(changed(name, f"would apply {what}"))
+            continue
+        try:
+            conn.runner.configure(model.name, model.context_size, model.runtime_flags)
+        except dmr.DmrError as exc:
+            results.append(failed(name, exc.cause, exc.fix))
+            continue
+        results.append(changed(name, f"applied {what}" + (" (through the docker model CLI)" if conn.via_cli else "")))
+    return results
