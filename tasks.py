@@ -1,14 +1,20 @@
 """ultra-env: provision Ultra's multi-LLM development stack. Run `invoke --list`.
 
-Thin on purpose: flags in, a call into ``ultra_env.engine.context``, an exit code out. Nothing heavy is
-imported until a task runs, so `invoke --list` stays instant.
+Thin on purpose: each task is a typed command of ``ultra_env.cli`` called with its flags (through
+``Command.invoke``, which owns the lock, the configuration and the crash guard), an exit code out.
+Each imports its command inside the task: nothing heavy loads until a task runs, so `invoke --list`
+stays instant.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Exit, task
 
-from ultra_env.invoke_compat import OptionalPositionalTask
+if TYPE_CHECKING:
+    from ultra_env.facts.prefetch import Prefetch
 
 ROOT = Path(__file__).resolve().parent
 
@@ -26,135 +32,279 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: COMMON[name] for name in names}, **extra}
 
 
-def _run(command: str, *args, **flags) -> None:
-    from ultra_env.facts.gather import prefetch_for  # light: starts docker probes before the heavy imports
-
-    early = prefetch_for(command)
-    from ultra_env.engine import context as app
-
-    code = app.main(command, ROOT, *args, early=early, **flags)
+def _exit(code: int) -> None:
     if code:
         raise Exit(code=code)
+
+
+def _prefetch() -> Prefetch:
+    """Start the probes that need no configuration before the heavy imports (this one is light)."""
+    from ultra_env.facts.prefetch import Prefetch
+
+    return Prefetch()
 
 
 @task(help=_help("profile", "local-llm", "check", "diff", "json", "force"))
 def render(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False):
     """Render docker-compose.yml and .env for the active profile, keeping your values."""
-    _run("render", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+    from ultra_env.cli import stack
+
+    _exit(
+        stack.render.invoke(ROOT, profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+    )
 
 
-@task(klass=OptionalPositionalTask, name="profile", positional=["name"], help=_help("local-llm", "check", "diff", "json", "force",
-                                 name="Profile to switch to; without it, show the active profile."))
-def profile_(c, name=None, local_llm=False, check=False, diff=False, json=False, force=False):
-    """Show the active profile, or switch to NAME, remember it and re-render."""
-    _run("profile", name, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+@task(
+    name="profile",
+    positional=["name"],
+    help=_help(
+        "local-llm", "check", "diff", "json", "force", name="The profile to switch to (invoke profiles lists them)."
+    ),
+)
+def profile_(c, name, local_llm=False, check=False, diff=False, json=False, force=False):
+    """Switch to profile NAME: remember it and re-render the files."""
+    from ultra_env.cli import stack
+
+    _exit(stack.profile.invoke(ROOT, name=name, local_llm=local_llm, check=check, diff=diff, json=json, force=force))
+
+
+@task(help=_help("local-llm", "json"))
+def profiles(c, local_llm=False, json=False):
+    """List the profiles, what each turns on, and which one is active."""
+    from ultra_env.cli import stack
+
+    _exit(stack.profiles.invoke(ROOT, local_llm=local_llm, json=json))
 
 
 @task(help=_help("profile", "local-llm", "json"))
 def config(c, profile=None, local_llm=False, json=False):
     """Print the effective configuration and where each value came from (secrets masked)."""
-    _run("config", profile=profile, local_llm=local_llm, json=json)
+    from ultra_env.cli import stack
+
+    _exit(stack.config.invoke(ROOT, profile=profile, local_llm=local_llm, json=json))
 
 
-@task(help=_help("profile", "local-llm", "check", "diff", "json", "force",
-                 **{"keep-going": "Go on after a failed check (doctor) instead of stopping before any change."}))
+@task(
+    help=_help(
+        "profile",
+        "local-llm",
+        "check",
+        "diff",
+        "json",
+        "force",
+        **{"keep-going": "Go on after a failed check (doctor) instead of stopping before any change."},
+    )
+)
 def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False, keep_going=False):
     """Provision the stack: check the machine, render the files, bring it up, verify it."""
-    _run("setup", profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force,
-         keep_going=keep_going)
+    early = _prefetch()
+    from ultra_env.cli import stack
+
+    _exit(
+        stack.setup.invoke(
+            ROOT,
+            early=early,
+            profile=profile,
+            local_llm=local_llm,
+            check=check,
+            diff=diff,
+            json=json,
+            force=force,
+            keep_going=keep_going,
+        )
+    )
 
 
-@task(aliases=["check"], help=_help("profile", "local-llm", "json",
-                                   live="Also ask each cloud provider whether its key works (network)."))
+@task(
+    aliases=["check"],
+    help=_help("profile", "local-llm", "json", live="Also ask each cloud provider whether its key works (network)."),
+)
 def doctor(c, profile=None, local_llm=False, json=False, live=False):
     """Check the machine for the active profile and say exactly what to fix."""
-    _run("doctor", profile=profile, local_llm=local_llm, json=json, live=live)
+    early = _prefetch()
+    from ultra_env.cli import stack
+
+    _exit(stack.doctor.invoke(ROOT, early=early, profile=profile, local_llm=local_llm, json=json, live=live))
 
 
 @task(name="gen-docs", help=_help("check", "diff"))
 def gen_docs(c, check=False, diff=False):
     """Regenerate what is derived from the code: env.example and docs/profiles-and-flags.md."""
-    _run("gen-docs", check=check, diff=diff, collection=ns)
+    from ultra_env.cli import docgen
+
+    _exit(docgen.gen_docs.invoke(ROOT, check=check, diff=diff, into=ROOT, collection=ns))
 
 
 @task(help=_help("profile", "check", "json"))
 def up(c, profile=None, check=False, json=False):
     """Bring the rendered stack up and wait until every service is healthy."""
-    _run("up", profile=profile, check=check, json=json)
+    from ultra_env.cli import stack
+
+    _exit(stack.up.invoke(ROOT, profile=profile, check=check, json=json))
 
 
-@task(help=_help("check", "json", volumes="Also delete the volumes (the database!).",
-                 yes="Do not ask before deleting volumes."))
+@task(
+    help=_help(
+        "check", "json", volumes="Also delete the volumes (the database!).", yes="Do not ask before deleting volumes."
+    )
+)
 def down(c, volumes=False, yes=False, check=False, json=False):
     """Stop and remove the stack's containers (and, with --volumes, its data)."""
-    _run("down", volumes=volumes, yes=yes, check=check, json=json)
+    from ultra_env.cli import stack
+
+    _exit(stack.down.invoke(ROOT, volumes=volumes, yes=yes, check=check, json=json))
 
 
 @task(help=_help("json"))
 def status(c, json=False):
     """Show the stack's services, their state and health (exit 1 unless all are healthy)."""
-    _run("status", json=json)
+    from ultra_env.cli import stack
+
+    _exit(stack.status.invoke(ROOT, json=json))
 
 
-@task(help={"profile": "The profile to set up (default: what the checks suggest).",
-            "yes": "Ask nothing: take the suggested profile, enter no keys."})
+@task(
+    help={
+        "profile": "The profile to set up (default: what the checks suggest).",
+        "yes": "Ask nothing: take the suggested profile, enter no keys.",
+    }
+)
 def onboard(c, profile=None, yes=False):
     """A guided first run: check the machine, pick a profile, enter keys, set up, summarise."""
-    _run("onboard", profile=profile, yes=yes)
+    early = _prefetch()
+    from ultra_env.cli import onboard
+
+    _exit(onboard.onboard.invoke(ROOT, early=early, chosen_profile=profile, yes=yes))
 
 
 @task(help=_help("profile", "local-llm", "json"))
 def health(c, profile=None, local_llm=False, json=False):
     """Verify the stack end to end: Model Runner, a real completion, the backend, a real analysis."""
-    _run("health", profile=profile, local_llm=local_llm, json=json)
+    from ultra_env.cli import stack
+
+    _exit(stack.health.invoke(ROOT, profile=profile, local_llm=local_llm, json=json))
 
 
 @task(name="pull", help=_help("check", "json", model="Pull this model instead of the configured ones."))
 def models_pull(c, model=None, check=False, json=False):
     """Pull the configured local models (those present are left alone)."""
-    _run("models.pull", model, check=check, json=json)
+    from ultra_env.cli import models
+
+    _exit(models.pull.invoke(ROOT, model=model, check=check, json=json))
 
 
 @task(name="list", help=_help("json"))
 def models_list(c, json=False):
     """List the models Docker Model Runner holds."""
-    _run("models.list", json=json)
+    from ultra_env.cli import models
+
+    _exit(models.list_.invoke(ROOT, json=json))
 
 
-@task(name="rm", positional=["name"], help=_help("check", "json", name="The model to remove.",
-                                                  yes="Do not ask before removing.",
-                                                  force="Remove it even while it is in use."))
+@task(
+    name="rm",
+    positional=["name"],
+    help=_help(
+        "check",
+        "json",
+        name="The model to remove.",
+        yes="Do not ask before removing.",
+        force="Remove it even while it is in use.",
+    ),
+)
 def models_rm(c, name, yes=False, force=False, check=False, json=False):
     """Remove a model from Docker Model Runner (asks first unless --yes)."""
-    _run("models.rm", name, yes=yes, force=force, check=check, json=json)
+    from ultra_env.cli import models
+
+    _exit(models.rm.invoke(ROOT, name=name, yes=yes, force=force, check=check, json=json))
 
 
-@task(name="ask", positional=["prompt"], help=_help(
-    "profile", "local-llm", "json", prompt="What to ask.", provider="local, openai, anthropic, google or an endpoint.",
-    model="Which model of that provider.", stream="Print the answer as it is generated."))
+@task(
+    name="ask",
+    positional=["prompt"],
+    help=_help(
+        "profile",
+        "local-llm",
+        "json",
+        prompt="What to ask.",
+        provider="local, openai, anthropic, google or an endpoint.",
+        model="Which model of that provider.",
+        stream="Print the answer as it is generated.",
+    ),
+)
 def llm_ask(c, prompt, provider=None, model=None, stream=False, profile=None, local_llm=False, json=False):
     """Ask one model (the first enabled one unless --provider/--model say otherwise)."""
-    _run("llm.ask", prompt, provider, model, stream=stream, profile=profile, local_llm=local_llm, json=json)
+    from ultra_env.cli import llm
+
+    _exit(
+        llm.ask.invoke(
+            ROOT,
+            prompt=prompt,
+            provider=provider,
+            model=model,
+            stream=stream,
+            profile=profile,
+            local_llm=local_llm,
+            json=json,
+        )
+    )
 
 
 @task(name="compare", positional=["prompt"], help=_help("profile", "local-llm", "json", prompt="What to ask."))
 def llm_compare(c, prompt, profile=None, local_llm=False, json=False):
     """Send one prompt to every enabled provider at once and show the answers side by side."""
-    _run("llm.compare", prompt, profile=profile, local_llm=local_llm, json=json)
+    from ultra_env.cli import llm
+
+    _exit(llm.compare.invoke(ROOT, prompt=prompt, profile=profile, local_llm=local_llm, json=json))
 
 
-@task(name="bench", help=_help(
-    "profile", "local-llm", "json", requests="Requests per model and concurrency (default 8).",
-    **{"max-tokens": "Tokens to generate per request (default 64).",
-       "prompt-words": "Length of the prompt in words (default 20).",
-       "concurrency": "Concurrency levels, comma-separated (default 1,2,4)."}))
-def models_bench(c, requests="8", max_tokens="64", prompt_words="20", concurrency="1,2,4", profile=None,
-                 local_llm=False, json=False):
+@task(
+    name="bench",
+    help=_help(
+        "profile",
+        "local-llm",
+        "json",
+        requests="Requests per model and concurrency (default 8).",
+        **{
+            "max-tokens": "Tokens to generate per request (default 64).",
+            "prompt-words": "Length of the prompt in words (default 20).",
+            "concurrency": "Concurrency levels, comma-separated (default 1,2,4).",
+        },
+    ),
+)
+def models_bench(
+    c, requests="8", max_tokens="64", prompt_words="20", concurrency="1,2,4", profile=None, local_llm=False, json=False
+):
     """Benchmark every enabled model: first token, decode speed, p50/p95 latency per concurrency."""
-    _run("models.bench", profile=profile, local_llm=local_llm, json=json, requests=requests, max_tokens=max_tokens,
-         prompt_words=prompt_words, concurrency=concurrency)
+    from ultra_env.cli import models
+
+    _exit(
+        models.bench.invoke(
+            ROOT,
+            profile=profile,
+            local_llm=local_llm,
+            json=json,
+            requests=requests,
+            max_tokens=max_tokens,
+            prompt_words=prompt_words,
+            concurrency=concurrency,
+        )
+    )
 
 
-ns = Collection(onboard, render, profile_, config, setup, doctor, up, down, status, health, gen_docs,
-                Collection("models", models_pull, models_list, models_rm, models_bench),
-                Collection("llm", llm_ask, llm_compare))
+ns = Collection(
+    onboard,
+    render,
+    profile_,
+    profiles,
+    config,
+    setup,
+    doctor,
+    up,
+    down,
+    status,
+    health,
+    gen_docs,
+    Collection("models", models_pull, models_list, models_rm, models_bench),
+    Collection("llm", llm_ask, llm_compare),
+)

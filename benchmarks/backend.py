@@ -24,8 +24,9 @@ MAX_TOKENS = 16
 
 def _analyze(url: str, models: list[str]) -> float:
     start = time.perf_counter()
-    answer = httpx.post(f"{url}/api/analyze", json={"prompt": PROMPT, "models": models, "max_tokens": MAX_TOKENS},
-                        timeout=120)
+    answer = httpx.post(
+        f"{url}/api/analyze", json={"prompt": PROMPT, "models": models, "max_tokens": MAX_TOKENS}, timeout=120
+    )
     seconds = time.perf_counter() - start
     results = answer.json()["results"]
     if answer.status_code != 200 or any(r["error"] for r in results):
@@ -34,8 +35,14 @@ def _analyze(url: str, models: list[str]) -> float:
 
 
 def _direct(base: str, model: str) -> float:
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS,
-            "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     start = time.perf_counter()
     with httpx.Client(timeout=120) as client, client.stream("POST", f"{base}/chat/completions", json=body) as answer:
         for _ in answer.iter_lines():
@@ -56,10 +63,31 @@ def overhead(backend: str, runner: str, model: str, runs: int = 25) -> dict[str,
 
 
 def _llama(gguf: Path, alias: str, port: int, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
-                             "--chat_format", "gemma", "--n_ctx", "2048", "--n_threads", "1",
-                             "--interrupt_requests", "False", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--model_alias",
+            alias,
+            "--chat_format",
+            "gemma",
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "1",
+            "--interrupt_requests",
+            "False",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait(url: str, timeout: float = 60) -> None:
@@ -79,12 +107,23 @@ def concurrency(gguf: Path, repo: Path, ports: tuple[int, int, int], runs: int =
     work = Path(tempfile.mkdtemp(prefix="ultra-bench-two-"))
     one, two, backend_port = ports
     servers = [_llama(gguf, "ai/one:1", one, work / "one.log"), _llama(gguf, "ai/two:1", two, work / "two.log")]
-    env = {**os.environ, "ULTRA_PROFILE": "local", "USE_MODEL_RUNNER": "true", "LOCAL_MODELS": "LLM,LLM2",
-           "LLM_URL": f"http://127.0.0.1:{one}/v1", "LLM_MODEL": "ai/one:1",
-           "LLM2_URL": f"http://127.0.0.1:{two}/v1", "LLM2_MODEL": "ai/two:1",
-           "PORT": str(backend_port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning", "PYTHONPATH": str(repo)}
-    backend = subprocess.Popen([sys.executable, "-m", "ultra_env.backend"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "ULTRA_PROFILE": "local",
+        "USE_MODEL_RUNNER": "true",
+        "LOCAL_MODELS": "LLM,LLM2",
+        "LLM_URL": f"http://127.0.0.1:{one}/v1",
+        "LLM_MODEL": "ai/one:1",
+        "LLM2_URL": f"http://127.0.0.1:{two}/v1",
+        "LLM2_MODEL": "ai/two:1",
+        "PORT": str(backend_port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "warning",
+        "PYTHONPATH": str(repo),
+    }
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "ultra_env.backend"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{backend_port}"
     try:
         for port in (one, two):
@@ -92,7 +131,9 @@ def concurrency(gguf: Path, repo: Path, ports: tuple[int, int, int], runs: int =
         _wait(f"{url}/api/available-models")
         for models in (["local:ai/one:1"], ["local:ai/two:1"]):
             _analyze(url, models)
-        alone = [statistics.median(_analyze(url, [m]) for _ in range(runs)) for m in ("local:ai/one:1", "local:ai/two:1")]
+        alone = [
+            statistics.median(_analyze(url, [m]) for _ in range(runs)) for m in ("local:ai/one:1", "local:ai/two:1")
+        ]
         both = statistics.median(_analyze(url, ["local:ai/one:1", "local:ai/two:1"]) for _ in range(runs))
     finally:
         for process in (backend, *servers):

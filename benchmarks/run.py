@@ -32,8 +32,10 @@ GEMMA = "ai/gemma3:270M-Q4_K_M"
 MAX = 16  # tokens an analysis asks for in the backend's benchmark (benchmarks/backend.py)
 WHEELHOUSE = Path(os.environ.get("ULTRA_ENV_CACHE") or Path.home() / ".cache" / "ultra-env") / "wheelhouse"
 IMAGES = {  # as in the tests: the shipped backend built from the test Python image and the wheelhouse
-    "ULTRA_ENV_IMAGES__PYTHON": "ultra-test/python:3", "ULTRA_ENV_BACKEND__WHEELHOUSE": str(WHEELHOUSE),
-    "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15", "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7",
+    "ULTRA_ENV_IMAGES__PYTHON": "ultra-test/python:3",
+    "ULTRA_ENV_BACKEND__WHEELHOUSE": str(WHEELHOUSE),
+    "ULTRA_ENV_IMAGES__POSTGRES": "ultra-test/postgres:15",
+    "ULTRA_ENV_IMAGES__REDIS": "ultra-test/redis:7",
     "ULTRA_ENV_PULL_POLICY": "never",
 }
 
@@ -69,8 +71,14 @@ class Bench:
     def project(self, name: str, **env: str) -> tuple[Path, dict[str, str]]:
         root = self.work / name
         root.mkdir()
-        return root, {**self.base, "ULTRA_ENV_PROJECT_DIR": str(root), "ULTRA_ENV_PROJECT_NAME": f"bench-{name}",
-                      "ULTRA_ENV_PORTS__BACKEND": str(18700 + len(self.rows)), **IMAGES, **env}
+        return root, {
+            **self.base,
+            "ULTRA_ENV_PROJECT_DIR": str(root),
+            "ULTRA_ENV_PROJECT_NAME": f"bench-{name}",
+            "ULTRA_ENV_PORTS__BACKEND": str(18700 + len(self.rows)),
+            **IMAGES,
+            **env,
+        }
 
 
 def main() -> None:
@@ -91,8 +99,11 @@ def main() -> None:
     config.mkdir(parents=True)
     (config / "docker-compose").symlink_to(shutil.which("docker-compose"))
     plugin.install(config, home)
-    local_env = {"DOCKER_CONFIG": str(config.parent), "ULTRA_ENV_MODEL_RUNNER__HOST_URL": api.url,
-                 "ULTRA_ENV_MODELS": json.dumps([{"name": GEMMA, "context_size": 2048, "size_mb": 254}])}
+    local_env = {
+        "DOCKER_CONFIG": str(config.parent),
+        "ULTRA_ENV_MODEL_RUNNER__HOST_URL": api.url,
+        "ULTRA_ENV_MODELS": json.dumps([{"name": GEMMA, "context_size": 2048, "size_mb": 254}]),
+    }
     stacks: list[tuple[str, dict[str, str]]] = []
     try:
         # 1. Start-up.
@@ -104,22 +115,27 @@ def main() -> None:
         # 2. doctor vs its raw commands, one after another.
         root, env = b.project("doctor", **local_env)
         # What doctor runs for the local profile (the model list comes from the API's answer).
-        raw = [["docker", "version", "--format", "{{json .}}"], ["docker", "info", "--format", "{{json .}}"],
-               ["docker", "context", "inspect", "--format", "{{json .Endpoints.docker.Host}}"],
-               ["docker", "model", "status", "--json"], ["docker", "model", "version"],
-               ["curl", "-fsS", "-o", "/dev/null", f"{api.url}/models"]]
+        raw = [
+            ["docker", "version", "--format", "{{json .}}"],
+            ["docker", "info", "--format", "{{json .}}"],
+            ["docker", "context", "inspect", "--format", "{{json .Endpoints.docker.Host}}"],
+            ["docker", "model", "status", "--json"],
+            ["docker", "model", "version"],
+            ["curl", "-fsS", "-o", "/dev/null", f"{api.url}/models"],
+        ]
         raw_env = {**env, "MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
         doctor = median(lambda: timed(invoke("doctor", "--json"), env), runs)
         sequential = median(lambda: sum(timed(argv, raw_env) for argv in raw), runs)
         b.row("`invoke doctor --json` (local profile, DMR stand-in)", f"{doctor:.3f} s")
-        b.row(f"its {len(raw)} probes run one after another", f"{sequential:.3f} s",
-              f"ratio {doctor / sequential:.2f}")
+        b.row(f"its {len(raw)} probes run one after another", f"{sequential:.3f} s", f"ratio {doctor / sequential:.2f}")
 
         # 3. render, cold (empty folder) and warm (nothing to change), per profile.
         for profile in ("local", "cloud", "hybrid", "mock"):
+
             def cold() -> float:
                 folder = Path(tempfile.mkdtemp(dir=work))
                 return timed(invoke("render", "--profile", profile), {**env, "ULTRA_ENV_PROJECT_DIR": str(folder)})
+
             cold_s = median(cold, runs)
             folder = Path(tempfile.mkdtemp(dir=work))
             warm_env = {**env, "ULTRA_ENV_PROJECT_DIR": str(folder)}
@@ -139,32 +155,51 @@ def main() -> None:
             second = median(lambda: timed(invoke("setup", *flags), env), runs)
             compose = median(lambda: timed(["docker", "compose", "up", "-d", "--wait"], env, cwd=root), runs)
             b.row(f"`invoke setup {' '.join(flags)}` first run", f"{first:.2f} s", "the backend's image built too")
-            b.row(f"`invoke setup {' '.join(flags)}` second run", f"{second:.2f} s",
-                  f"ratio {second / compose:.2f} to `docker compose up -d --wait` ({compose:.2f} s)")
+            b.row(
+                f"`invoke setup {' '.join(flags)}` second run",
+                f"{second:.2f} s",
+                f"ratio {second / compose:.2f} to `docker compose up -d --wait` ({compose:.2f} s)",
+            )
 
         # 5. The shipped backend: its overhead over the runner, and two models at once.
         root, env = stacks[-1][0], stacks[-1][1]
         port = env["ULTRA_ENV_PORTS__BACKEND"]
         cost = backend_bench.overhead(f"http://127.0.0.1:{port}", api.url, GEMMA)
         allowed = max(0.05 * cost["direct_s"], 0.010)
-        b.row(f"`POST /api/analyze`, one local model, {MAX} tokens (through the stack's backend)",
-              f"{cost['analyze_s']:.3f} s", f"median of {cost['runs']}")
-        b.row("the same streamed completion straight at the Model Runner", f"{cost['direct_s']:.3f} s",
-              f"overhead {cost['overhead_s'] * 1000:.1f} ms ({cost['overhead_pct']:.1f} %); allowed "
-              f"{allowed * 1000:.1f} ms: {'met' if cost['overhead_s'] <= allowed else 'NOT met'}")
+        b.row(
+            f"`POST /api/analyze`, one local model, {MAX} tokens (through the stack's backend)",
+            f"{cost['analyze_s']:.3f} s",
+            f"median of {cost['runs']}",
+        )
+        b.row(
+            "the same streamed completion straight at the Model Runner",
+            f"{cost['direct_s']:.3f} s",
+            f"overhead {cost['overhead_s'] * 1000:.1f} ms ({cost['overhead_pct']:.1f} %); allowed "
+            f"{allowed * 1000:.1f} ms: {'met' if cost['overhead_s'] <= allowed else 'NOT met'}",
+        )
         two = backend_bench.concurrency(gguf, REPO, (18791, 18792, 18793))
-        b.row("one analysis of two models on two servers (one thread each)", f"{two['both_s']:.3f} s",
-              f"each alone {two['one_s']:.3f} s / {two['two_s']:.3f} s; sum {two['one_s'] + two['two_s']:.3f} s; "
-              f"median of {two['runs']}")
+        b.row(
+            "one analysis of two models on two servers (one thread each)",
+            f"{two['both_s']:.3f} s",
+            f"each alone {two['one_s']:.3f} s / {two['two_s']:.3f} s; sum {two['one_s'] + two['two_s']:.3f} s; "
+            f"median of {two['runs']}",
+        )
 
         # 6. The model, as `invoke models.bench` sees it.
-        done = subprocess.run(invoke("models.bench", "--requests", "8", "--max-tokens", "64", "--json"),
-                              env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            invoke("models.bench", "--requests", "8", "--max-tokens", "64", "--json"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         bench_rows = json.loads(done.stdout)["results"]
         log = (home / "llama.log").read_text(errors="replace") if (home / "llama.log").exists() else ""
-        server_rates = [float(line.split("(")[1].split("ms per token,")[1].split("tokens per second")[0])
-                        for line in log.splitlines() if "eval time" in line and "prompt eval" not in line
-                        and "tokens per second" in line]
+        server_rates = [
+            float(line.split("(")[1].split("ms per token,")[1].split("tokens per second")[0])
+            for line in log.splitlines()
+            if "eval time" in line and "prompt eval" not in line and "tokens per second" in line
+        ]
     finally:
         for name, env in stacks:
             subprocess.run(["docker", "compose", "-p", f"bench-{name}", "down", "-v"], env=env, capture_output=True)
@@ -193,8 +228,9 @@ READING = """
 """
 
 
-def write(out: Path, rows: list[tuple[str, str, str]], bench_rows: list[dict], server_rates: list[float],
-          runs: int) -> None:
+def write(
+    out: Path, rows: list[tuple[str, str, str]], bench_rows: list[dict], server_rates: list[float], runs: int
+) -> None:
     lines = [
         "# Performance",
         "",
@@ -213,16 +249,23 @@ def write(out: Path, rows: list[tuple[str, str, str]], bench_rows: list[dict], s
         "",
         "## `invoke models.bench --requests 8 --max-tokens 64`",
         "",
-        "| model | concurrency | TTFT p50 | TTFT p95 | latency p50 | latency p95 | decode tok/s (client) | total tok/s |",
+        "| model | concurrency | TTFT p50 | TTFT p95 | latency p50 | latency p95 "
+        "| decode tok/s (client) | total tok/s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *(f"| {r['model']} | {r['concurrency']} | {r['ttft_p50_s']} s | {r['ttft_p95_s']} s | {r['latency_p50_s']} s "
-          f"| {r['latency_p95_s']} s | {r['decode_tokens_per_s']} | {r['throughput_tokens_per_s']} |"
-          for r in bench_rows),
+        *(
+            f"| {r['model']} | {r['concurrency']} | {r['ttft_p50_s']} s | {r['ttft_p95_s']} s | {r['latency_p50_s']} s "
+            f"| {r['latency_p95_s']} s | {r['decode_tokens_per_s']} | {r['throughput_tokens_per_s']} |"
+            for r in bench_rows
+        ),
         "",
         "The server's own decode speed is not in llama-cpp-python's responses (real DMR's llama.cpp server "
         "returns `timings.predicted_per_second`, which `models.bench` shows as SERVER tok/s). Its log says: "
-        + (f"median {statistics.median(server_rates):.1f} tokens/s over {len(server_rates)} requests "
-           f"(`eval time` lines of llama.cpp's log)." if server_rates else "nothing (no log lines found)."),
+        + (
+            f"median {statistics.median(server_rates):.1f} tokens/s over {len(server_rates)} requests "
+            f"(`eval time` lines of llama.cpp's log)."
+            if server_rates
+            else "nothing (no log lines found)."
+        ),
         "llama.cpp serves one request at a time, so concurrency raises time to first token and latency while "
         "total throughput stays flat.",
         READING,

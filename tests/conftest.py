@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.listener import Listener
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--require-docker", action="store_true",
+        "--require-docker",
+        action="store_true",
         help="fail (instead of skip) tests whose Docker engine, Compose or model server is missing",
     )
 
@@ -78,7 +78,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def clean_environ(**extra: str) -> dict[str, str]:
     """This process's environment without anything that configures ultra-env or holds a key."""
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith("ULTRA_ENV_") and not k.endswith("_API_KEY") and not k.startswith("COMPOSE_")
     }
     env.update(extra)
@@ -109,14 +110,19 @@ class Project:
     def invoke(self, *args: str, timeout: float = 120, **env: str) -> Result:
         done = subprocess.run(
             [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-            capture_output=True, text=True, timeout=timeout, env={**self.env, **env}, cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **env},
+            cwd=self.root,
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
     def written(self) -> list[str]:
         """What a run left in the project, apart from the lock in the state folder."""
         return sorted(p.name for p in self.root.iterdir() if p.name != ".ultra-env") + sorted(
-            p.name for p in (self.root / ".ultra-env").glob("*") if p.name != "lock")
+            p.name for p in (self.root / ".ultra-env").glob("*") if p.name != "lock"
+        )
 
     def read(self, name: str) -> str:
         return (self.root / name).read_text(encoding="utf-8")
@@ -160,9 +166,11 @@ def cloud() -> Iterator[Listener]:
 
 
 def cloud_env(listener: Listener) -> dict[str, str]:
-    return {"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
-            "ULTRA_ENV_PROVIDERS__ANTHROPIC__BASE_URL": listener.url,
-            "ULTRA_ENV_PROVIDERS__GOOGLE__BASE_URL": listener.url}
+    return {
+        "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
+        "ULTRA_ENV_PROVIDERS__ANTHROPIC__BASE_URL": listener.url,
+        "ULTRA_ENV_PROVIDERS__GOOGLE__BASE_URL": listener.url,
+    }
 
 
 @pytest.fixture
@@ -172,8 +180,11 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> It
     when the test fails."""
     import uuid
 
-    missing = [image for image in [*TEST_IMAGES.values(), FRONTEND_IMAGE] if image.startswith("ultra-test/")
-               and _run(["docker", "image", "inspect", image]).returncode != 0]
+    missing = [
+        image
+        for image in [*TEST_IMAGES.values(), FRONTEND_IMAGE]
+        if image.startswith("ultra-test/") and _run(["docker", "image", "inspect", image]).returncode != 0
+    ]
     if not any(WHEELHOUSE.glob("*.whl")):
         missing.append(f"the wheelhouse {WHEELHOUSE}")
     if missing:
@@ -185,8 +196,12 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> It
     root.mkdir()
     name = f"ultra-test-{uuid.uuid4().hex[:8]}"
     env = clean_environ(
-        ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", ULTRA_ENV_PROJECT_NAME=name,
-        ULTRA_ENV_PORTS__BACKEND=str(free_port()), ULTRA_ENV_PORTS__FRONTEND=str(free_port()), **TEST_IMAGES,
+        ULTRA_ENV_PROJECT_DIR=str(root),
+        NO_COLOR="1",
+        ULTRA_ENV_PROJECT_NAME=name,
+        ULTRA_ENV_PORTS__BACKEND=str(free_port()),
+        ULTRA_ENV_PORTS__FRONTEND=str(free_port()),
+        **TEST_IMAGES,
         **cloud_env(cloud),
     )
     yield Project(root, env)

@@ -5,19 +5,21 @@ the test Python image, wheels and no index), answering with the local model (the
 from __future__ import annotations
 
 import os
-import time
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import FRONTEND_IMAGE, GEMMA, REPO, Project, StandIn
 from support.listener import Listener
 
 pytestmark = [pytest.mark.docker, pytest.mark.llm]
-KEYS = {"OPENAI_API_KEY": "sk-PLANTED-openai-key-0001", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-anthropic-0002",
-        "GOOGLE_API_KEY": "AIzaPLANTED-google-key-0003"}
+KEYS = {
+    "OPENAI_API_KEY": "sk-PLANTED-openai-key-0001",
+    "ANTHROPIC_API_KEY": "sk-ant-PLANTED-anthropic-0002",
+    "GOOGLE_API_KEY": "AIzaPLANTED-google-key-0003",
+}
 ARTIFACTS = Path(os.environ.get("ULTRA_ENV_ARTIFACTS") or REPO / ".artifacts")
 
 
@@ -26,8 +28,13 @@ def backend(stack: Project) -> str:
 
 
 def logs(stack: Project) -> str:
-    done = subprocess.run(["docker", "compose", "-p", stack.env["ULTRA_ENV_PROJECT_NAME"], "logs", "--no-color"],
-                          capture_output=True, text=True, timeout=60, cwd=stack.root)
+    done = subprocess.run(
+        ["docker", "compose", "-p", stack.env["ULTRA_ENV_PROJECT_NAME"], "logs", "--no-color"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=stack.root,
+    )
     return done.stdout + done.stderr
 
 
@@ -45,8 +52,9 @@ def test_offline_in_local_and_the_cloud_calls_in_hybrid(stack: Project, dmr: Sta
 
     hybrid = stack.invoke("setup", "--profile", "hybrid", "--json", timeout=900, **env)
     assert hybrid.returncode == 0, hybrid.stdout
-    results = httpx.post(f"{backend(stack)}/api/analyze", json={"prompt": "Hello", "max_tokens": 8},
-                         timeout=60).json()["results"]
+    results = httpx.post(f"{backend(stack)}/api/analyze", json={"prompt": "Hello", "max_tokens": 8}, timeout=60).json()[
+        "results"
+    ]
     assert {r["provider"] for r in results} == {"local", "openai", "anthropic", "google"}
     assert next(r for r in results if r["provider"] == "local")["error"] is None
     kinds = {r["error"]["kind"] for r in results if r["provider"] != "local"}  # the listener's 401 answer, read
@@ -68,8 +76,9 @@ def test_data_survives_a_profile_switch_down_and_up(stack: Project, dmr: StandIn
     assert found["prompt"] == "remember me" and found["profile"] == "mock"
 
 
-def test_a_person_asks_in_a_real_browser_and_sees_one_answer_per_model(stack: Project, dmr: StandIn,
-                                                                        request: pytest.FixtureRequest) -> None:
+def test_a_person_asks_in_a_real_browser_and_sees_one_answer_per_model(
+    stack: Project, dmr: StandIn, request: pytest.FixtureRequest
+) -> None:
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         message = "Debian's chromium is not installed (tests/support/prepare.sh installs it)"
@@ -78,14 +87,25 @@ def test_a_person_asks_in_a_real_browser_and_sees_one_answer_per_model(stack: Pr
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
-    assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env, ULTRA_ENV_FEATURES__MOCK_LLM="true"
-                        ).returncode == 0
+    assert (
+        stack.invoke("setup", "--local-llm", timeout=900, **dmr.env, ULTRA_ENV_FEATURES__MOCK_LLM="true").returncode
+        == 0
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "backend-page.png"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(backend(stack) + "/")
@@ -110,20 +130,30 @@ def test_a_person_asks_in_a_real_browser_and_sees_one_answer_per_model(stack: Pr
 
 def test_the_worker_runs_queued_analyses_and_the_frontend_needs_your_image(stack: Project) -> None:
     refused = stack.invoke("setup", "--profile", "mock", ULTRA_ENV_FEATURES__FRONTEND="true")
-    assert refused.returncode == 2 and "features.frontend needs Ultra's frontend image" in refused.stdout
+    assert refused.returncode == 2 and "features.frontend: needs Ultra's frontend image" in refused.stdout
     assert stack.written() == []
 
-    result = stack.invoke("setup", "--profile", "mock", "--json", timeout=900, ULTRA_ENV_FEATURES__WORKER="true",
-                          ULTRA_ENV_FEATURES__FRONTEND="true", ULTRA_ENV_IMAGES__FRONTEND=FRONTEND_IMAGE)
+    result = stack.invoke(
+        "setup",
+        "--profile",
+        "mock",
+        "--json",
+        timeout=900,
+        ULTRA_ENV_FEATURES__WORKER="true",
+        ULTRA_ENV_FEATURES__FRONTEND="true",
+        ULTRA_ENV_IMAGES__FRONTEND=FRONTEND_IMAGE,
+    )
     tasks = {t["name"]: t for t in result.json()["tasks"]}
     assert result.returncode == 0, result.stdout
     assert tasks["service worker"]["msg"] == "healthy" and tasks["service frontend"]["msg"] == "healthy"
-    queued = httpx.post(f"{backend(stack)}/api/analyze", json={"prompt": "later, please", "background": True},
-                        timeout=30)
+    queued = httpx.post(
+        f"{backend(stack)}/api/analyze", json={"prompt": "later, please", "background": True}, timeout=30
+    )
     assert queued.status_code == 202
     deadline = time.monotonic() + 60
     while (found := httpx.get(f"{backend(stack)}/api/analyses/{queued.json()['id']}", timeout=30).json())[
-            "status"] != "done":
+        "status"
+    ] != "done":
         assert time.monotonic() < deadline, found
         time.sleep(0.5)
     assert found["results"][0]["text"] == "Mock answer to: later, please"

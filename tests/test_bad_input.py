@@ -10,17 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Project, tmpfs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, Project, tmpfs
 from ultra_env.operations.envfile import assignment, merge, parse
 
 
-
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != "lock"
+    }
 
 
 ENV_FILES = {  # what `docker compose config` refuses too (tests/test_envfile.py has the verified vectors)
@@ -107,8 +107,16 @@ def test_invalid_model_names(rendered: Project, case: str) -> None:
     assert flag.returncode == 2 and snapshot(rendered.root) == before
 
 
-@pytest.mark.parametrize("args", [["render", "--bogus"], ["profile", "cloud", "--profile", "mock"],
-                                  ["models.rm"], ["down", "--volumes=maybe"], ["render", "--profile"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["render", "--bogus"],
+        ["profile", "cloud", "--profile", "mock"],
+        ["models.rm"],
+        ["down", "--volumes=maybe"],
+        ["render", "--profile"],
+    ],
+)
 def test_unknown_flags_and_combinations(rendered: Project, args: list[str]) -> None:
     before = snapshot(rendered.root)
     result = rendered.invoke(*args)
@@ -125,8 +133,14 @@ def test_non_utf8_environment_value(rendered: Project) -> None:
     before = snapshot(rendered.root)
     env = {k.encode(): v.encode() for k, v in rendered.env.items()}
     env[b"OPENAI_API_KEY"] = b"sk-\xff\xfe"
-    done = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "render", "--profile", "cloud"],
-                          env=env, capture_output=True, text=True, timeout=60, cwd=rendered.root)
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "render", "--profile", "cloud"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=rendered.root,
+    )
     assert done.returncode == 2 and "OPENAI_API_KEY is not valid UTF-8 text" in done.stdout
     assert snapshot(rendered.root) == before
 

@@ -7,9 +7,16 @@ from ultra_env.llm.providers.base import ChatResponse, Usage
 from ultra_env.llm.providers.openai_compat import server_speed
 
 
-@pytest.mark.parametrize(("values", "share", "expected"), [
-    ([], 0.5, None), ([3.0], 0.95, 3.0), ([1, 2, 3, 4], 0.5, 2), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95, 10),
-    ([5, 1, 4, 2, 3], 0.5, 3)])
+@pytest.mark.parametrize(
+    ("values", "share", "expected"),
+    [
+        ([], 0.5, None),
+        ([3.0], 0.95, 3.0),
+        ([1, 2, 3, 4], 0.5, 2),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95, 10),
+        ([5, 1, 4, 2, 3], 0.5, 3),
+    ],
+)
 def test_percentile_nearest_rank(values, share, expected) -> None:
     assert percentile(values, share) == expected
 

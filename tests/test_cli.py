@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, Project
+
 from ultra_env.operations.envfile import parse
 
 KEY = "sk-PLANTED-do-not-leak-7f3a9c"
@@ -24,8 +24,9 @@ def statuses(result) -> dict[str, str]:
 
 
 def test_invoke_list_shows_every_task() -> None:
-    done = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "--list"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "--list"], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0
     for name in ("render", "profile", "config", "setup", "gen-docs"):
         assert f"\n  {name} " in done.stdout
@@ -66,9 +67,9 @@ def test_profile_round_trip_keeps_a_planted_key(project: Project) -> None:
     assert "models:" in project.read("docker-compose.yml")
 
 
-def test_profile_without_a_name_shows_the_active_one(project: Project) -> None:
+def test_profiles_lists_them_with_the_active_one_marked(project: Project) -> None:
     project.invoke("profile", "mock")
-    shown = project.invoke("profile")
+    shown = project.invoke("profiles")
     assert shown.returncode == 0
     assert shown.stdout.startswith("active profile: mock (from invoke profile (state))")
     assert "  * mock" in shown.stdout and "    cloud" in shown.stdout
@@ -85,7 +86,7 @@ def test_check_mode_reports_changes_and_writes_nothing(project: Project) -> None
     assert "would switch local → cloud" in dry_switch.stdout
     assert "(check mode: nothing was changed)" in dry_switch.stdout
     assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
-    assert project.invoke("profile").stdout.startswith("active profile: local")
+    assert project.invoke("profiles").stdout.startswith("active profile: local")
 
 
 def test_diff_masks_secrets(project: Project) -> None:
@@ -191,6 +192,7 @@ def test_setup_stops_before_any_change_when_a_check_fails(project: Project) -> N
 
 def test_a_broken_template_names_file_and_line_and_changes_nothing(project: Project, tmp_path) -> None:
     import shutil
+
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
     project.invoke("render", ULTRA_ENV_TEMPLATES_DIR=str(templates))
@@ -203,12 +205,19 @@ def test_a_broken_template_names_file_and_line_and_changes_nothing(project: Proj
     assert result.returncode == 1
     assert "templates/docker-compose.yml.j2:12:" in result.stdout
     assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
-    assert project.invoke("profile").stdout.startswith("active profile: local")
+    assert project.invoke("profiles").stdout.startswith("active profile: local")
 
     compose.write_text(compose.read_text().replace(" {% if %}", "").replace("services:", "servics:"))
     invalid = project.invoke("render", "--profile", "cloud", ULTRA_ENV_TEMPLATES_DIR=str(templates))
     assert invalid.returncode == 1 and "validate compose file" in invalid.stdout
     assert {p.name: p.read_bytes() for p in project.root.iterdir() if p.is_file()} == before
+
+
+def test_profile_needs_a_name(project: Project) -> None:
+    result = project.invoke("profile")
+    assert result.returncode == 1
+    assert "'profile' did not receive required positional arguments: 'name'" in result.stderr
+    assert project.written() == []
 
 
 @pytest.mark.parametrize("args", [["profile", "--help"], ["models.rm", "--help"], ["llm.ask", "--help"]])
@@ -224,7 +233,7 @@ def test_choosing_the_default_profile_is_no_change(project: Project) -> None:
     chosen = project.invoke("profile", "local", "--json")
     tasks = {t["name"]: t for t in chosen.json()["tasks"]}
     assert tasks["profile"]["status"] == "ok" and chosen.json()["recap"]["changed"] == 0
-    assert project.invoke("profile").stdout.startswith("active profile: local (from invoke profile (state))")
+    assert project.invoke("profiles").stdout.startswith("active profile: local (from invoke profile (state))")
 
 
 def test_a_linked_lock_or_state_folder_is_refused(project: Project, tmp_path) -> None:

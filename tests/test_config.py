@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ultra_env.config.settings import PROFILE_FEATURES, Profile, Settings
-from ultra_env.errors import ConfigError
 from ultra_env.config.sources import Flag, load
+from ultra_env.errors import ConfigError
 
 SECRET = "sk-test-SECRET-value-4242"
 
@@ -71,8 +71,11 @@ def test_local_llm_flag_turns_local_models_on_for_any_profile(tmp_path: Path) ->
 
 
 def test_cloud_keys_come_from_dotenv_and_the_environment_wins(tmp_path: Path) -> None:
-    loaded = load(tmp_path, environ={"ANTHROPIC_API_KEY": "sk-ant-env"},
-                  dotenv={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": "sk-ant-file"})
+    loaded = load(
+        tmp_path,
+        environ={"ANTHROPIC_API_KEY": "sk-ant-env"},
+        dotenv={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": "sk-ant-file"},
+    )
     providers = loaded.settings.providers
     assert providers["openai"].api_key.get_secret_value() == SECRET
     assert providers["anthropic"].api_key.get_secret_value() == "sk-ant-env"
@@ -82,7 +85,10 @@ def test_cloud_keys_come_from_dotenv_and_the_environment_wins(tmp_path: Path) ->
 
 
 def test_models_from_env_json_are_normalised(tmp_path: Path) -> None:
-    environ = {"ULTRA_ENV_MODELS": '[{"name": "gemma3:270M-Q4_K_M", "context_size": 2048}, {"name": "smollm2", "key": "small"}]'}
+    environ = {
+        "ULTRA_ENV_MODELS": '[{"name": "gemma3:270M-Q4_K_M", "context_size": 2048}, '
+        '{"name": "smollm2", "key": "small"}]'
+    }
     models = load(tmp_path, environ=environ).settings.models
     assert [m.name for m in models] == ["ai/gemma3:270M-Q4_K_M", "ai/smollm2:latest"]
 
@@ -90,8 +96,18 @@ def test_models_from_env_json_are_normalised(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("environ", "toml", "flags", "expected"),
     [
-        ({"ULTRA_ENV_PORTS__BACKEND": "eighty"}, None, [], ["ports.backend", "env ULTRA_ENV_PORTS__BACKEND", "'eighty'"]),
-        ({"ULTRA_ENV_PROFILE": "staging"}, None, [], ["unknown profile 'staging'", "env ULTRA_ENV_PROFILE", "local, cloud, hybrid, mock"]),
+        (
+            {"ULTRA_ENV_PORTS__BACKEND": "eighty"},
+            None,
+            [],
+            ["ports.backend", "env ULTRA_ENV_PORTS__BACKEND", "'eighty'"],
+        ),
+        (
+            {"ULTRA_ENV_PROFILE": "staging"},
+            None,
+            [],
+            ["unknown profile 'staging'", "env ULTRA_ENV_PROFILE", "local, cloud, hybrid, mock"],
+        ),
         ({}, None, [Flag("--profile", "profile", "prod")], ["unknown profile 'prod'", "flag --profile"]),
         ({}, 'profile = "nope"\n', [], ["unknown profile 'nope'", "ultra-env.toml"]),
         ({}, "[ports]\nbackend = 0\n", [], ["ports.backend", "greater than or equal to 1", "ultra-env.toml"]),
@@ -143,4 +159,4 @@ def test_the_state_knows_every_profile() -> None:
     from ultra_env.config.settings import Profile
     from ultra_env.operations.state import PROFILES
 
-    assert PROFILES == {p.value for p in Profile}
+    assert {p.value for p in Profile} == PROFILES

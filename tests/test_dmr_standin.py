@@ -72,8 +72,14 @@ def home(tmp_path: Path, gemma: state.Entry) -> Path:
 def gated(home: Path, gguf: Path) -> str:
     """A gated Hugging Face repo in the registry, readable with TOKEN."""
     entry = state.registry_entry(
-        GATED, gguf, quantization="Q4_K_M", parameters="268.10 M", architecture="gemma3",
-        context_size=32768, model_id="sha256:" + "1" * 64, gated=True,
+        GATED,
+        gguf,
+        quantization="Q4_K_M",
+        parameters="268.10 M",
+        architecture="gemma3",
+        context_size=32768,
+        model_id="sha256:" + "1" * 64,
+        gated=True,
     )
     state.add_to_registry(home, entry)
     state.update(home, hf_token=TOKEN)
@@ -166,10 +172,14 @@ UPSTREAM_NORMALIZE_TABLE = [
     ("registry.example.com/model:v1", "registry.example.com/model:v1"),
     ("registry.example.com/myorg/model:v1", "registry.example.com/myorg/model:v1"),
     ("1234567890ab", "1234567890ab"),
-    ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
-    ("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    (
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ),
+    (
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ),
     ("", ""),
     ("   ", ""),
     ("  gemma3  ", "ai/gemma3:latest"),
@@ -190,23 +200,37 @@ def test_normalise_matches_upstream_table(given: str, normalised: str) -> None:
     assert names.normalise(given) == normalised
 
 
-@pytest.mark.parametrize(("given", "normalised"), [
-    (GEMMA, GEMMA),
-    ("gemma3:270M-Q4_K_M", GEMMA),
-    ("AI/Gemma3:270M-Q4_K_M", GEMMA),
-    ("ai/smollm2:360M-Q4_K_M", "ai/smollm2:360M-Q4_K_M"),
-    ("hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S", "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_S"),
-    (GATED, GATED_TAG),
-])
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        (GEMMA, GEMMA),
+        ("gemma3:270M-Q4_K_M", GEMMA),
+        ("AI/Gemma3:270M-Q4_K_M", GEMMA),
+        ("ai/smollm2:360M-Q4_K_M", "ai/smollm2:360M-Q4_K_M"),
+        (
+            "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S",
+            "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_S",
+        ),
+        (GATED, GATED_TAG),
+    ],
+)
 def test_normalise_keeps_the_tag_case(given: str, normalised: str) -> None:
     assert names.normalise(given) == normalised
     assert names.normalise(GEMMA_LOWER) != names.normalise(GEMMA)
 
 
-@pytest.mark.parametrize(("name", "valid"), [
-    (GEMMA, True), ("smollm2", True), (GATED, True), ("1234567890ab", True),
-    ("Not A Name!", False), ("", False), ("ai/x:bad tag", False),
-])
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        (GEMMA, True),
+        ("smollm2", True),
+        (GATED, True),
+        ("1234567890ab", True),
+        ("Not A Name!", False),
+        ("", False),
+        ("ai/x:bad tag", False),
+    ],
+)
 def test_reference_validity(name: str, valid: bool) -> None:
     assert names.is_valid(name) is valid
 
@@ -238,7 +262,9 @@ def test_go_json_escapes_html_characters() -> None:
     assert goformat.marshal({"m": "<&>"}, escape_html=False) == '{"m":"<&>"}'
 
 
-@pytest.mark.parametrize(("size", "text"), [(0, "0.00B"), (999, "999.00B"), (8_388_608, "8.39MB"), (GEMMA_BYTES, "253.11MB")])
+@pytest.mark.parametrize(
+    ("size", "text"), [(0, "0.00B"), (999, "999.00B"), (8_388_608, "8.39MB"), (GEMMA_BYTES, "253.11MB")]
+)
 def test_progress_sizes_are_go_units_custom_size(size: int, text: str) -> None:
     assert goformat.custom_size(size) == text
 
@@ -322,18 +348,34 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
 
 
 # item 5: cmd/cli/commands/status.go jsonStatus and its history (76ea6d78, 07eb5dab)
-@pytest.mark.parametrize(("cli", "kind", "rootless", "endpoint", "endpoint_host"), [
-    ("v1.0.5", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-    ("v1.0.8", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-    ("v1.0.9", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-    ("v1.1.5", "Docker Engine", True, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-    ("v1.2.6", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-    ("v1.0.6", "Docker Desktop", False, "http://model-runner.docker.internal/v1/", "http://localhost/exp/vDD4.40/v1/"),
-    ("v1.0.6", "Docker Engine (Manual Install)", False, "http://localhost:{p}/v1/", "http://localhost:{p}/v1/"),
-    ("v1.0.6", "Docker Cloud", False, "http://127.0.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-])
+@pytest.mark.parametrize(
+    ("cli", "kind", "rootless", "endpoint", "endpoint_host"),
+    [
+        ("v1.0.5", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.0.8", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.0.9", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.1.5", "Docker Engine", True, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.2.6", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        (
+            "v1.0.6",
+            "Docker Desktop",
+            False,
+            "http://model-runner.docker.internal/v1/",
+            "http://localhost/exp/vDD4.40/v1/",
+        ),
+        ("v1.0.6", "Docker Engine (Manual Install)", False, "http://localhost:{p}/v1/", "http://localhost:{p}/v1/"),
+        ("v1.0.6", "Docker Cloud", False, "http://127.0.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+    ],
+)
 def test_status_json_new_endpoints(
-    home: Path, api: server.ServerHandle, run: Run, cli: str, kind: str, rootless: bool, endpoint: str, endpoint_host: str
+    home: Path,
+    api: server.ServerHandle,
+    run: Run,
+    cli: str,
+    kind: str,
+    rootless: bool,
+    endpoint: str,
+    endpoint_host: str,
 ) -> None:
     state.update(home, cli_version=cli, kind=kind, rootless=rootless)
     status = json.loads(run("status", "--json").stdout)
@@ -351,7 +393,9 @@ def test_status_json_overrides(home: Path, api: server.ServerHandle, run: Run) -
 
 
 @pytest.mark.parametrize(("server_version", "answers"), [("v0.9.0", False), ("v1.0.0", True), ("v1.1.0", True)])
-def test_v1_alias_only_on_servers_from_v1_0_0(home: Path, http: httpx.Client, server_version: str, answers: bool) -> None:
+def test_v1_alias_only_on_servers_from_v1_0_0(
+    home: Path, http: httpx.Client, server_version: str, answers: bool
+) -> None:
     state.update(home, server_version=server_version)
     assert http.get("/engines/v1/models").status_code == 200
     assert (http.get("/v1/models").status_code == 200) is answers
@@ -389,18 +433,23 @@ def test_old_plugins_panic_on_status_json(home: Path, api: server.ServerHandle, 
     assert lines[0] == "panic: runtime error: invalid memory address or nil pointer dereference"
     assert lines[1].startswith("[signal SIGSEGV: segmentation violation code=0x1 addr=0x8 pc=0x")
     assert lines[2:4] == ["", "goroutine 1 [running]:"]
-    package = "github.com/docker/model-cli/commands" if cli < "v0.1.43" else "github.com/docker/model-runner/cmd/cli/commands"
+    package = (
+        "github.com/docker/model-cli/commands" if cli < "v0.1.43" else "github.com/docker/model-runner/cmd/cli/commands"
+    )
     assert lines[4].startswith(f"{package}.jsonStatus(0x0, ")
     text = run("status")
     assert text.returncode == 0 and text.stdout.startswith("Docker Model Runner is running\n")
 
 
-@pytest.mark.parametrize(("cli", "kind", "no_auto_install"), [
-    ("v1.0.5", "Docker Engine", "1"),
-    ("v1.0.4", "Docker Desktop", "1"),
-    ("v1.0.4", "Docker Engine (Manual Install)", "1"),
-    ("v1.0.4", "Docker Engine", None),
-])
+@pytest.mark.parametrize(
+    ("cli", "kind", "no_auto_install"),
+    [
+        ("v1.0.5", "Docker Engine", "1"),
+        ("v1.0.4", "Docker Desktop", "1"),
+        ("v1.0.4", "Docker Engine (Manual Install)", "1"),
+        ("v1.0.4", "Docker Engine", None),
+    ],
+)
 def test_no_panic_outside_that_range(
     home: Path, api: server.ServerHandle, run: Run, cli: str, kind: str, no_auto_install: str | None
 ) -> None:
@@ -425,7 +474,9 @@ def test_version_new(home: Path, run: Run, request: pytest.FixtureRequest, up: b
     result = run("version")
     assert result.returncode == 0
     server_version = r"v\d+\.\d+\.\d+" if up else re.escape("(not reachable)")
-    pattern = rf"Client:\n Version: v1\.0\.6\n OS/Arch: \S+\n\nServer:\n Version: {server_version}\n Engine: Docker Engine\n"
+    pattern = (
+        rf"Client:\n Version: v1\.0\.6\n OS/Arch: \S+\n\nServer:\n Version: {server_version}\n Engine: Docker Engine\n"
+    )
     assert re.fullmatch(pattern, result.stdout), result.stdout
 
 
@@ -465,11 +516,14 @@ def test_pull_progress_and_success(home: Path, api: server.ServerHandle, run: Ru
         assert again.stdout.splitlines()[-1] == expected
 
 
-@pytest.mark.parametrize(("model", "status", "body"), [
-    ("ai/does-not-exist", "404 Not Found", "Model not found"),
-    (GEMMA_LOWER, "404 Not Found", "Model not found"),
-    ("Not A Name!", "400 Bad Request", "Invalid model reference"),
-])
+@pytest.mark.parametrize(
+    ("model", "status", "body"),
+    [
+        ("ai/does-not-exist", "404 Not Found", "Model not found"),
+        (GEMMA_LOWER, "404 Not Found", "Model not found"),
+        ("Not A Name!", "400 Bad Request", "Invalid model reference"),
+    ],
+)
 def test_pull_failure(home: Path, api: server.ServerHandle, run: Run, model: str, status: str, body: str) -> None:
     state.update(home, cli_version="v1.1.29")  # trims the body
     result = run("pull", model)
@@ -529,8 +583,12 @@ def test_list_json_and_ls(home: Path, api: server.ServerHandle, run: Run, fmt: s
     assert model["tags"] == [GEMMA]
     assert isinstance(model["created"], int)
     assert model["config"] == {
-        "format": "gguf", "quantization": "Q4_K_M", "parameters": "268.10 M" if fmt == "old" else "268.10M",
-        "architecture": "gemma3", "size": "241.39 MiB" if fmt == "old" else "241.39MiB", "context_size": 32768,
+        "format": "gguf",
+        "quantization": "Q4_K_M",
+        "parameters": "268.10 M" if fmt == "old" else "268.10M",
+        "architecture": "gemma3",
+        "size": "241.39 MiB" if fmt == "old" else "241.39MiB",
+        "context_size": 32768,
     }
     assert run("ls", "--json").stdout == result.stdout
 
@@ -576,10 +634,14 @@ def test_rm_of_one_tag_keeps_the_model(home: Path, api: server.ServerHandle, run
     run("pull", GEMMA)
     state.add_tag(home, GEMMA, "ai/gemma3:second")
     model_id = http.get("/models").json()[0]["id"]
-    plain_error(http.delete(f"/models/{model_id}"), 409, (
-        f'error while deleting model: unable to delete "{model_id}" (must be forced) '
-        "due to multiple tag references: resource conflict"
-    ))
+    plain_error(
+        http.delete(f"/models/{model_id}"),
+        409,
+        (
+            f'error while deleting model: unable to delete "{model_id}" (must be forced) '
+            "due to multiple tag references: resource conflict"
+        ),
+    )
     result = run("rm", "ai/gemma3:second")
     assert result.stdout == "Untagged: ai/gemma3:second\n"
     assert http.get("/models").json()[0]["tags"] == [GEMMA]
@@ -623,8 +685,13 @@ def test_openai_dmr_metadata_from_server_v1_1_29(home: Path, http: httpx.Client)
     assert "dmr" not in http.get("/engines/v1/models").json()["data"][0]
     state.update(home, server_version="v1.1.29")
     dmr = http.get("/engines/v1/models").json()["data"][0]["dmr"]
-    assert dmr == {"context_window": 32768, "architecture": "gemma3", "parameters": "268.10M",
-                   "quantization": "Q4_K_M", "size": "241.39MiB"}
+    assert dmr == {
+        "context_window": 32768,
+        "architecture": "gemma3",
+        "parameters": "268.10M",
+        "quantization": "Q4_K_M",
+        "size": "241.39MiB",
+    }
 
 
 # --- configure: allowlist (item 8) and read-back / loss (item 9) -------------------------------
@@ -637,7 +704,9 @@ def test_configure_is_recorded(home: Path, api: server.ServerHandle, run: Run, v
     assert result.returncode == 0, result.stderr
     recorded = state.load(home)["configurations"][GEMMA]
     assert {k: recorded[k] for k in ("model", "context_size", "runtime_flags")} == {
-        "model": GEMMA, "context_size": 4096, "runtime_flags": ["--temp", "0"]
+        "model": GEMMA,
+        "context_size": 4096,
+        "runtime_flags": ["--temp", "0"],
     }
     assert (recorded["backend"], recorded["mode"]) == ("llama.cpp", "completion")
 
@@ -648,13 +717,22 @@ def test_allowlist_data_is_upstreams() -> None:
     assert len(allowlist.LLAMA_CPP) == 251 and len(allowlist.VLLM) == 26
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--log-file", "x"], 'runtime flag "--log-file" is not allowed for backend "llama.cpp"'),
-    (["--seed", "-1"], 'runtime flag "-1" is not allowed for backend "llama.cpp"'),
-    (["--seed=--log-file=x"], 'invalid flag "--seed=--log-file=x": value cannot start with \'-\' unless followed by a digit'),
-    (["--chat-template", "a/b"], "invalid runtime flag \"a/b\": paths are not allowed (contains '/' or '\\\\')"),
-    (["--chat-template", "a\\b"], "invalid runtime flag \"a\\\\b\": paths are not allowed (contains '/' or '\\\\')"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--log-file", "x"], 'runtime flag "--log-file" is not allowed for backend "llama.cpp"'),
+        (["--seed", "-1"], 'runtime flag "-1" is not allowed for backend "llama.cpp"'),
+        (
+            ["--seed=--log-file=x"],
+            "invalid flag \"--seed=--log-file=x\": value cannot start with '-' unless followed by a digit",
+        ),
+        (["--chat-template", "a/b"], "invalid runtime flag \"a/b\": paths are not allowed (contains '/' or '\\\\')"),
+        (
+            ["--chat-template", "a\\b"],
+            "invalid runtime flag \"a\\\\b\": paths are not allowed (contains '/' or '\\\\')",
+        ),
+    ],
+)
 def test_configure_refuses_flags_off_the_allowlist(
     home: Path, api: server.ServerHandle, run: Run, http: httpx.Client, flags: list[str], message: str
 ) -> None:
@@ -668,9 +746,15 @@ def test_configure_refuses_flags_off_the_allowlist(
 
 def test_configure_accepts_allowed_flags_and_old_servers_check_nothing(home: Path, http: httpx.Client) -> None:
     pull(http)
-    assert http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--seed=-1", "-ngl", "0"]}).status_code == 202
+    assert (
+        http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--seed=-1", "-ngl", "0"]}).status_code
+        == 202
+    )
     state.update(home, server_version="v1.0.14")
-    assert http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--log-file", "/x"]}).status_code == 202
+    assert (
+        http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--log-file", "/x"]}).status_code
+        == 202
+    )
 
 
 def test_configure_on_an_unknown_backend(http: httpx.Client) -> None:
@@ -682,10 +766,15 @@ def test_read_back_applied_configuration(home: Path, api: server.ServerHandle, r
     pull(http)
     assert run("configure", "--context-size", "8192", "gemma3:270M-Q4_K_M", "--", "--temp", "0").returncode == 0
     model_id = http.get("/models").json()[0]["id"]
-    expected = [{
-        "Backend": "llama.cpp", "Model": GEMMA, "ModelID": model_id, "Mode": "completion",
-        "Config": {"context-size": 8192, "runtime-flags": ["--temp", "0"]},
-    }]
+    expected = [
+        {
+            "Backend": "llama.cpp",
+            "Model": GEMMA,
+            "ModelID": model_id,
+            "Mode": "completion",
+            "Config": {"context-size": 8192, "runtime-flags": ["--temp", "0"]},
+        }
+    ]
     response = http.get("/engines/_configure")
     assert response.headers["content-type"] == "application/json"
     assert response.json() == expected
@@ -702,13 +791,22 @@ def test_read_back_route_appeared_in_server_v1_0_10(home: Path, http: httpx.Clie
     assert http.get("/engines/_configure").status_code == 404
 
 
-@pytest.mark.parametrize(("args", "dropped", "message"), [
-    (("--all",), True, "No models are running."),
-    ((GEMMA, "--backend", "llama.cpp"), True, "No such model(s) running."),
-    ((GEMMA,), False, "No such model(s) running."),
-])
+@pytest.mark.parametrize(
+    ("args", "dropped", "message"),
+    [
+        (("--all",), True, "No models are running."),
+        ((GEMMA, "--backend", "llama.cpp"), True, "No such model(s) running."),
+        ((GEMMA,), False, "No such model(s) running."),
+    ],
+)
 def test_unload_drops_the_configuration(
-    home: Path, api: server.ServerHandle, run: Run, http: httpx.Client, args: tuple[str, ...], dropped: bool, message: str
+    home: Path,
+    api: server.ServerHandle,
+    run: Run,
+    http: httpx.Client,
+    args: tuple[str, ...],
+    dropped: bool,
+    message: str,
 ) -> None:
     pull(http)
     run("configure", "--context-size", "8192", GEMMA)
@@ -758,11 +856,14 @@ def test_invocations_are_logged(home: Path, api: server.ServerHandle, run: Run) 
 # --- the HTTP API (reference section 4) ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fmt", "kind", "text"), [
-    ("new", "Docker Engine", "Docker Model Runner is running"),
-    ("old", "Docker Engine", "The service is running."),
-    ("new", "Docker Desktop", "The service is running."),
-])
+@pytest.mark.parametrize(
+    ("fmt", "kind", "text"),
+    [
+        ("new", "Docker Engine", "Docker Model Runner is running"),
+        ("old", "Docker Engine", "The service is running."),
+        ("new", "Docker Desktop", "The service is running."),
+    ],
+)
 def test_root_text(home: Path, http: httpx.Client, fmt: str, kind: str, text: str) -> None:
     state.update(home, format=fmt, kind=kind)
     response = http.get("/")
@@ -801,7 +902,9 @@ def test_delete_model(http: httpx.Client, query: str) -> None:
 
 
 def test_create_stream_as_json(http: httpx.Client) -> None:
-    with http.stream("POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}) as response:
+    with http.stream(
+        "POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         assert response.headers["transfer-encoding"] == "chunked"
@@ -815,13 +918,21 @@ def test_create_stream_as_json(http: httpx.Client) -> None:
     progress = [json.loads(line) for line in lines if json.loads(line)["type"] == "progress"]
     assert progress[-1]["layer"]["current"] == progress[-1]["layer"]["size"] == GEMMA_BYTES
     assert json.loads(lines[-1]) == {
-        "type": "success", "message": "Model pulled successfully", "total": 0,
-        "layer": {"size": 0, "current": 0}, "mode": "pull",
+        "type": "success",
+        "message": "Model pulled successfully",
+        "total": 0,
+        "layer": {"size": 0, "current": 0},
+        "mode": "pull",
     }
-    assert events(http) == [{
-        "type": "success", "message": "Using cached model: 241.39MiB", "total": 0,
-        "layer": {"size": 0, "current": 0}, "mode": "pull",
-    }]
+    assert events(http) == [
+        {
+            "type": "success",
+            "message": "Using cached model: 241.39MiB",
+            "total": 0,
+            "layer": {"size": 0, "current": 0},
+            "mode": "pull",
+        }
+    ]
 
 
 # item 1: manager.go picks the writer, http_handler.go progressResponseWriter escapes it
@@ -856,28 +967,43 @@ def test_escaping_of_quotes_and_html_characters(home: Path, http: httpx.Client, 
 
 
 # item 10: errors before the stream (http_handler.go handleCreateModel)
-@pytest.mark.parametrize(("body", "status", "text"), [
-    ({"from": "Not A Name!"}, 400, "Invalid model reference"),
-    ({"nope": GEMMA}, 400, "Invalid model reference"),
-    ({"from": 7}, 400, "invalid request body"),
-    ({"from": "ai/does-not-exist"}, 404, "Model not found"),
-    ({"from": GEMMA_LOWER}, 404, "Model not found"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [
+        ({"from": "Not A Name!"}, 400, "Invalid model reference"),
+        ({"nope": GEMMA}, 400, "Invalid model reference"),
+        ({"from": 7}, 400, "invalid request body"),
+        ({"from": "ai/does-not-exist"}, 404, "Model not found"),
+        ({"from": GEMMA_LOWER}, 404, "Model not found"),
+    ],
+)
 def test_create_errors_before_stream(http: httpx.Client, body: dict[str, Any], status: int, text: str) -> None:
     plain_error(http.post("/models/create", json=body), status, text)
 
 
 def test_create_of_a_newer_format_is_422(home: Path, http: httpx.Client, gguf: Path) -> None:
     entry = state.registry_entry(
-        "ai/future:latest", gguf, quantization="Q4_K_M", parameters="1 M", architecture="x", context_size=None,
-        model_id="sha256:" + "2" * 64, media_type="application/vnd.docker.ai.model.config.v0.9+json",
+        "ai/future:latest",
+        gguf,
+        quantization="Q4_K_M",
+        parameters="1 M",
+        architecture="x",
+        context_size=None,
+        model_id="sha256:" + "2" * 64,
+        media_type="application/vnd.docker.ai.model.config.v0.9+json",
     )
     state.add_to_registry(home, entry)
-    plain_error(http.post("/models/create", json={"from": "ai/future"}), 422, (
-        'error while pulling model: config type "application/vnd.docker.ai.model.config.v0.9+json" is not supported '
-        '(supported: "application/vnd.docker.ai.model.config.v0.1+json", "application/vnd.docker.ai.model.config.v0.2+json", '
-        '"application/vnd.cncf.model.config.v1+json") - try upgrading: unsupported model config media type'
-    ))
+    plain_error(
+        http.post("/models/create", json={"from": "ai/future"}),
+        422,
+        (
+            "error while pulling model: config type "
+            '"application/vnd.docker.ai.model.config.v0.9+json" is not supported '
+            '(supported: "application/vnd.docker.ai.model.config.v0.1+json", '
+            '"application/vnd.docker.ai.model.config.v0.2+json", '
+            '"application/vnd.cncf.model.config.v1+json") - try upgrading: unsupported model config media type'
+        ),
+    )
 
 
 def test_gated_model_needs_the_bearer_token(http: httpx.Client, gated: str) -> None:
@@ -888,17 +1014,23 @@ def test_gated_model_needs_the_bearer_token(http: httpx.Client, gated: str) -> N
 
 
 @pytest.mark.parametrize("cli", ["v1.0.6", "v1.2.0"])
-def test_cli_sends_hf_token_for_hugging_face_pulls(home: Path, api: server.ServerHandle, run: Run, gated: str, cli: str) -> None:
+def test_cli_sends_hf_token_for_hugging_face_pulls(
+    home: Path, api: server.ServerHandle, run: Run, gated: str, cli: str
+) -> None:
     state.update(home, cli_version=cli)
     denied = run("pull", gated, env={"HF_TOKEN": None})
     assert denied.returncode == 1
-    assert denied.stderr.startswith(f"Failed to pull model: pulling {gated} failed with status 401 Unauthorized: Unauthorized")
+    assert denied.stderr.startswith(
+        f"Failed to pull model: pulling {gated} failed with status 401 Unauthorized: Unauthorized"
+    )
     allowed = run("pull", gated, env={"HF_TOKEN": TOKEN})
     assert allowed.returncode == 0, allowed.stderr
     assert allowed.stdout.splitlines()[-1] == "Model pulled successfully"
 
 
-def test_huggingface_co_pulls_carry_the_token_from_cli_v1_1_12(home: Path, api: server.ServerHandle, run: Run, gated: str) -> None:
+def test_huggingface_co_pulls_carry_the_token_from_cli_v1_1_12(
+    home: Path, api: server.ServerHandle, run: Run, gated: str
+) -> None:
     long_form = "huggingface.co/Org/Gated-GGUF:Q4_K_M"
     state.update(home, cli_version="v1.1.11")
     assert run("pull", long_form, env={"HF_TOKEN": TOKEN}).returncode == 1
@@ -911,12 +1043,15 @@ def test_create_injected_http_error(home: Path, http: httpx.Client) -> None:
     plain_error(http.post("/models/create", json={"from": GEMMA}), 401, "unauthorized")
 
 
-@pytest.mark.parametrize(("cli", "status", "retried"), [
-    ("v1.1.29", 500, False),
-    ("v1.1.29", 502, True),
-    ("v1.0.6", 500, True),  # before a27c84f4 every 5xx was retried
-    ("v1.1.29", 404, False),
-])
+@pytest.mark.parametrize(
+    ("cli", "status", "retried"),
+    [
+        ("v1.1.29", 500, False),
+        ("v1.1.29", 502, True),
+        ("v1.0.6", 500, True),  # before a27c84f4 every 5xx was retried
+        ("v1.1.29", 404, False),
+    ],
+)
 def test_pull_retry_rule(home: Path, api: server.ServerHandle, run: Run, cli: str, status: int, retried: bool) -> None:
     state.update(home, cli_version=cli, inject={"create_http_error": {"status": status, "message": "boom"}})
     started = time.monotonic()
@@ -924,7 +1059,9 @@ def test_pull_retry_rule(home: Path, api: server.ServerHandle, run: Run, cli: st
     assert result.returncode == 1
     error = f"pulling {GEMMA} failed with status {goformat.status_text(status)}: boom"
     if retried:
-        assert result.stderr.splitlines()[:3] == [f"Retrying download (attempt {n}/3) in {d}s..." for n, d in ((1, 1), (2, 2), (3, 4))]
+        assert result.stderr.splitlines()[:3] == [
+            f"Retrying download (attempt {n}/3) in {d}s..." for n, d in ((1, 1), (2, 2), (3, 4))
+        ]
         exhausted = "download failed after 3 retries" if cli == "v1.1.29" else "failed to download after 3 retries"
         assert result.stderr.splitlines()[3].startswith(f"Failed to pull model: {exhausted}: {error}")
         assert time.monotonic() - started >= 7
@@ -946,13 +1083,18 @@ def test_pull_on_503_ends_with_the_not_running_hint(home: Path, api: server.Serv
 
 def test_create_error_inside_200_stream(home: Path, http: httpx.Client) -> None:
     state.update(home, inject={"create_error": {"message": "layer digest mismatch", "after_progress": 1}})
-    with http.stream("POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}) as response:
+    with http.stream(
+        "POST", "/models/create", json={"from": GEMMA}, headers={"Accept": "application/json"}
+    ) as response:
         assert response.status_code == 200
         lines = [line for line in response.iter_lines() if line]
     assert json.loads(lines[0])["type"] == "progress"
     assert json.loads(lines[1]) == {
-        "type": "error", "message": "Error: layer digest mismatch", "total": 0,
-        "layer": {"size": 0, "current": 0}, "mode": "pull",
+        "type": "error",
+        "message": "Error: layer digest mismatch",
+        "total": 0,
+        "layer": {"size": 0, "current": 0},
+        "mode": "pull",
     }
     assert lines[2:] == ["error while pulling model: writing image to store: layer digest mismatch"]
     assert http.get("/models").json() == []
@@ -972,8 +1114,11 @@ def test_openai_models(http: httpx.Client, prefix: str) -> None:
     listing = http.get(f"{prefix}/models").json()
     assert listing["object"] == "list"
     assert [(m["id"], m["object"], m["owned_by"]) for m in listing["data"]] == [(GEMMA, "model", "docker")]
-    plain_error(http.get(f"{prefix}/models/{GEMMA_LOWER}"), 404,
-                f"error while getting model: get model '\"{GEMMA_LOWER}\"': model not found")
+    plain_error(
+        http.get(f"{prefix}/models/{GEMMA_LOWER}"),
+        404,
+        f"error while getting model: get model '\"{GEMMA_LOWER}\"': model not found",
+    )
 
 
 # item 4: inference errors are http.Error plain text (pkg/inference/scheduling/http_handler.go)
@@ -992,22 +1137,40 @@ def test_inference_request_errors(home: Path, http: httpx.Client) -> None:
 def test_inference_on_a_backend_not_installed_is_412(home: Path, http: httpx.Client) -> None:
     pull(http)
     state.update(home, backends={"llama.cpp": "Running: llama.cpp version: c55bce4", "vllm": "Not Installed"})
-    plain_error(http.post("/engines/vllm/v1/chat/completions", json={"model": GEMMA}), 412,
-                'backend "vllm" is not installed; run: docker model install-runner --backend vllm')
+    plain_error(
+        http.post("/engines/vllm/v1/chat/completions", json={"model": GEMMA}),
+        412,
+        'backend "vllm" is not installed; run: docker model install-runner --backend vllm',
+    )
 
 
 def test_inference_when_the_runner_does_not_load_is_500(home: Path, http: httpx.Client) -> None:
     pull(http)
-    state.update(home, inject={"inference_load_error": "error waiting for runner to be ready: llama.cpp terminated unexpectedly"})
-    plain_error(http.post("/engines/v1/chat/completions", json={"model": GEMMA}), 500,
-                "unable to load runner: error waiting for runner to be ready: llama.cpp terminated unexpectedly")
+    state.update(
+        home, inject={"inference_load_error": "error waiting for runner to be ready: llama.cpp terminated unexpectedly"}
+    )
+    plain_error(
+        http.post("/engines/v1/chat/completions", json={"model": GEMMA}),
+        500,
+        "unable to load runner: error waiting for runner to be ready: llama.cpp terminated unexpectedly",
+    )
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/"), ("GET", "/models"), ("GET", f"/models/{GEMMA}"), ("POST", "/models/create"),
-    ("DELETE", f"/models/{GEMMA}"), ("GET", "/engines/status"), ("GET", "/version"),
-    ("GET", "/engines/v1/models"), ("POST", "/engines/v1/chat/completions"), ("GET", "/engines/_configure"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/models"),
+        ("GET", f"/models/{GEMMA}"),
+        ("POST", "/models/create"),
+        ("DELETE", f"/models/{GEMMA}"),
+        ("GET", "/engines/status"),
+        ("GET", "/version"),
+        ("GET", "/engines/v1/models"),
+        ("POST", "/engines/v1/chat/completions"),
+        ("GET", "/engines/_configure"),
+    ],
+)
 def test_everything_is_503_when_not_running(home: Path, http: httpx.Client, method: str, path: str) -> None:
     state.update(home, running=False)
     assert http.request(method, path, json={"from": GEMMA}).status_code == 503
@@ -1018,7 +1181,10 @@ def test_server_module_runs_and_stops_on_sigterm(home: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.dmr_standin.server", "--home", str(home), "--port", str(port)],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 15
@@ -1027,7 +1193,9 @@ def test_server_module_runs_and_stops_on_sigterm(home: Path) -> None:
                 assert httpx.get(f"http://127.0.0.1:{port}/models", timeout=2).status_code == 200
                 break
             except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    process.stderr.read() if process.stderr else ""
+                )
                 time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)
@@ -1119,7 +1287,7 @@ def test_chat_completion_stream(llm_http: httpx.Client) -> None:
     with llm_http.stream("POST", "/engines/v1/chat/completions", json={**CHAT, "stream": True}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        data = [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+        data = [line[len("data: ") :] for line in response.iter_lines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert len(chunks) >= 2
@@ -1129,14 +1297,18 @@ def test_chat_completion_stream(llm_http: httpx.Client) -> None:
 
 @pytest.mark.llm
 def test_text_completion_and_ps(llm_http: httpx.Client) -> None:
-    response = llm_http.post("/engines/v1/completions", json={"model": "gemma3:270M-Q4_K_M", "prompt": "Hi", "max_tokens": 4})
+    response = llm_http.post(
+        "/engines/v1/completions", json={"model": "gemma3:270M-Q4_K_M", "prompt": "Hi", "max_tokens": 4}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "text_completion"
     assert body["model"] == "gemma3:270M-Q4_K_M"
     assert body["usage"]["completion_tokens"] > 0
     running = llm_http.get("/engines/ps").json()
-    assert [(r["backend_name"], r["model_name"], r["mode"]) for r in running] == [("llama.cpp", "gemma3:270M-Q4_K_M", "completion")]
+    assert [(r["backend_name"], r["model_name"], r["mode"]) for r in running] == [
+        ("llama.cpp", "gemma3:270M-Q4_K_M", "completion")
+    ]
     assert llm_http.post("/engines/unload", json={"all": True}).json() == {"unloaded_runners": 1}
 
 

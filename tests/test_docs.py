@@ -8,7 +8,6 @@ import re
 import shlex
 
 import pytest
-
 from conftest import REPO, Project, StandIn
 
 DOCS = REPO / "docs"
@@ -32,12 +31,12 @@ def test_profiles_and_flags_is_generated_and_current() -> None:
 def check_names() -> set[str]:
     """Every name doctor and health can report, as written in the code (f-strings: their fixed part)."""
     names = set()
-    for module in ("checks.py", "health.py"):
-        source = (REPO / "ultra_env" / module).read_text()
-        for match in re.finditer(r'(?:result\(\w+, |(?:ok|failed|warn|skipped)\()f?"([^"{]+)', source):
+    for path in sorted((REPO / "ultra_env" / "checks").glob("*.py")):
+        source = path.read_text()
+        for match in re.finditer(r'(?:result\(\s*\w+,\s*|(?:ok|failed|warn|skipped)\(\s*)f?"([^"{]+)', source):
             names.add(match.group(1).strip())
-    for match in re.finditer(r'name = "([^"]+)"', (REPO / "ultra_env" / "health.py").read_text()):
-        names.add(match.group(1))
+        for match in re.finditer(r'name = "([^"]+)"', source):
+            names.add(match.group(1))
     return {n for n in names if len(n) > 2}
 
 
@@ -52,8 +51,9 @@ def test_troubleshooting_explains_every_check() -> None:
 def runnable_blocks() -> list[tuple[str, list[str]]]:
     blocks = []
     for path in sorted(DOCS.glob("*.md")):
-        commands = [line.strip() for block in RUNNABLE.findall(path.read_text())
-                    for line in block.splitlines() if line.strip()]
+        commands = [
+            line.strip() for block in RUNNABLE.findall(path.read_text()) for line in block.splitlines() if line.strip()
+        ]
         if commands:
             blocks.append((path.name, commands))
     return blocks

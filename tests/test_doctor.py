@@ -11,7 +11,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import Project, docker_config_with_compose
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -87,6 +86,7 @@ def test_docker_not_installed(project: Project, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     import sys
+
     result = project.invoke("doctor", "--profile", "mock", "--json", PATH=f"{empty}:{Path(sys.executable).parent}")
     assert result.returncode == 1
     cli = tasks(result)["docker CLI"]

@@ -11,12 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import Project
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
-KEYS = {"OPENAI_API_KEY": "sk-PLANTED-live-openai", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-live",
-        "GOOGLE_API_KEY": "AIzaPLANTED-live-google"}
+KEYS = {
+    "OPENAI_API_KEY": "sk-PLANTED-live-openai",
+    "ANTHROPIC_API_KEY": "sk-ant-PLANTED-live",
+    "GOOGLE_API_KEY": "AIzaPLANTED-live-google",
+}
 ANSWERS = {  # path → the recorded answer the provider gives there
     "/openai/v1/models": "openai/error-401-invalid-api-key.json",
     "/anthropic/v1/models": "anthropic/models.json",
@@ -54,9 +56,13 @@ def cloud() -> Iterator[tuple[str, list[dict]]]:
 
 def test_live_key_checks_by_provider(project: Project, cloud) -> None:
     url, seen = cloud
-    env = {**KEYS, "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{url}/openai/v1",
-           "ULTRA_ENV_PROVIDERS__ANTHROPIC__BASE_URL": f"{url}/anthropic",
-           "ULTRA_ENV_PROVIDERS__GOOGLE__BASE_URL": f"{url}/google", "DOCKER_HOST": "unix:///nonexistent.sock"}
+    env = {
+        **KEYS,
+        "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{url}/openai/v1",
+        "ULTRA_ENV_PROVIDERS__ANTHROPIC__BASE_URL": f"{url}/anthropic",
+        "ULTRA_ENV_PROVIDERS__GOOGLE__BASE_URL": f"{url}/google",
+        "DOCKER_HOST": "unix:///nonexistent.sock",
+    }
     result = project.invoke("doctor", "--profile", "cloud", "--live", "--json", **env)
     tasks = {t["name"]: t for t in result.json()["tasks"]}
     assert tasks["openai key (live)"]["status"] == "failed"
@@ -79,7 +85,8 @@ def test_without_live_no_provider_is_contacted(project: Project, cloud) -> None:
 
 def test_live_in_the_local_profile_asks_nobody(project: Project, cloud) -> None:
     url, seen = cloud
-    result = project.invoke("doctor", "--profile", "local", "--live", "--json", **KEYS,
-                            ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL=url)
+    result = project.invoke(
+        "doctor", "--profile", "local", "--live", "--json", **KEYS, ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL=url
+    )
     assert {t["name"]: t["status"] for t in result.json()["tasks"]}["keys (live)"] == "skipped"
     assert seen == []

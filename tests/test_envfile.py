@@ -22,8 +22,15 @@ def test_parse_keeps_every_line_and_reads_values_like_compose() -> None:
     doc = parse(text)
     assert doc.render() == text
     assert doc.values() == {
-        "A": "1", "B": "x y", "C": "a\nb$c", "D": "foo", "E": "foo#bar", "F": "", "G": "a=b=c",
-        "H": "#not a comment", "I": "it's",
+        "A": "1",
+        "B": "x y",
+        "C": "a\nb$c",
+        "D": "foo",
+        "E": "foo#bar",
+        "F": "",
+        "G": "a=b=c",
+        "H": "#not a comment",
+        "I": "it's",
     }
 
 
@@ -41,8 +48,18 @@ COMPOSE_READS = [
     ("L19", "# c1\n   # c2\n\t#c3\nA=1\n#B=2\n", {}, {"A": "1"}),
     ("L20", "A=1 # c\nB=1# c\nC=1\t# c\n", {}, {"A": "1", "B": "1# c", "C": "1\t# c"}),
     ("L21", "A=#x\nB= #y\n", {}, {"A": "#x", "B": "#y"}),
-    ("L22", "A=\"1 # q\"\nB='1 # s'\nC=\"x\" # after\nD='y'#after\n", {}, {"A": "1 # q", "B": "1 # s", "C": "x", "D": "y"}),
-    ("L24", "A=1\r\nB=\"q\"\r\nC='s'\r\nD\r\nE=x y \r\n", {"D": "pd"}, {"A": "1", "B": "q", "C": "s", "D": "pd", "E": "x y"}),
+    (
+        "L22",
+        "A=\"1 # q\"\nB='1 # s'\nC=\"x\" # after\nD='y'#after\n",
+        {},
+        {"A": "1 # q", "B": "1 # s", "C": "x", "D": "y"},
+    ),
+    (
+        "L24",
+        "A=1\r\nB=\"q\"\r\nC='s'\r\nD\r\nE=x y \r\n",
+        {"D": "pd"},
+        {"A": "1", "B": "q", "C": "s", "D": "pd", "E": "x y"},
+    ),
     ("L25", "\ufeffA=1\n", {}, {"A": "1"}),
     ("L27", "A: 1\nB:2\nC : 3\n", {}, {"A": "1", "B": "2", "C": "3"}),
     ("L28", "A=a=b:c\nB:x=y\n", {}, {"A": "a=b:c", "B": "x=y"}),
@@ -52,19 +69,23 @@ COMPOSE_READS = [
     ("V05", "B=1\nA='$B ${B} \\n'\n", {}, {"B": "1", "A": "$B ${B} \\n"}),
     ("V06", "A='l1\nl2'\nB=2\n", {}, {"A": "l1\nl2", "B": "2"}),
     ("V07", "A='it\\'s'\nB='a\\\\b'\n", {}, {"A": "it's", "B": "a\\\\b"}),
-    ("V08", "A=\"a\\nb\\tc\"\n", {}, {"A": "a\nb\tc"}),
-    ("V09", "A=\"q\\\"q\"\nC=\"end\\\\\"\n", {}, {"A": "q\"q", "C": "end\\"}),
-    ("V10", "B=1\nA=\"\\$B\"\nC=\"$$B\"\n", {}, {"B": "1", "A": "$B", "C": "$B"}),
-    ("V12", "A=\"\\c\\x41\\e\"\n", {}, {"A": "\\c\\x41\\e"}),
-    ("V13", "A=\"\\0101\"\nB=\"\\0\"\nC=\"\\012\"\n", {}, {"A": "A", "B": "\\", "C": "\\12"}),
-    ("V14", "A=\"l1\nl2\"\nB=2\n", {}, {"A": "l1\nl2", "B": "2"}),
+    ("V08", 'A="a\\nb\\tc"\n', {}, {"A": "a\nb\tc"}),
+    ("V09", 'A="q\\"q"\nC="end\\\\"\n', {}, {"A": 'q"q', "C": "end\\"}),
+    ("V10", 'B=1\nA="\\$B"\nC="$$B"\n', {}, {"B": "1", "A": "$B", "C": "$B"}),
+    ("V12", 'A="\\c\\x41\\e"\n', {}, {"A": "\\c\\x41\\e"}),
+    ("V13", 'A="\\0101"\nB="\\0"\nC="\\012"\n', {}, {"A": "A", "B": "\\", "C": "\\12"}),
+    ("V14", 'A="l1\nl2"\nB=2\n', {}, {"A": "l1\nl2", "B": "2"}),
     ("V15", "A=\"x\" B=2\nC='y'D=3\n", {}, {"A": "x", "B": "2", "C": "y", "D": "3"}),
-    ("V16", "A=\"x\"junk\nB=2\n", {"junk": "J"}, {"A": "x", "junk": "J", "B": "2"}),
+    ("V16", 'A="x"junk\nB=2\n', {"junk": "J"}, {"A": "x", "junk": "J", "B": "2"}),
     ("I01", "B=1\nA=$B\nC=${B}\nD=pre${B}post\n", {}, {"B": "1", "A": "1", "C": "1", "D": "pre1post"}),
     ("I02", "B=1\nA=$Bx\nC=$B.x\n", {}, {"B": "1", "A": "", "C": "1.x"}),
     ("I04", "E=\nA=${U-d}\nB=${E-d}\n", {}, {"E": "", "A": "d", "B": ""}),
-    ("I05", "S=x\nE=\nA=${S:+alt}\nB=${E:+alt}\nC=${E+alt}\nD=${U+alt}\n", {},
-     {"S": "x", "E": "", "A": "alt", "B": "", "C": "alt", "D": ""}),
+    (
+        "I05",
+        "S=x\nE=\nA=${S:+alt}\nB=${E:+alt}\nC=${E+alt}\nD=${U+alt}\n",
+        {},
+        {"S": "x", "E": "", "A": "alt", "B": "", "C": "alt", "D": ""},
+    ),
     ("I10", "B=b\nA=${U:-${V:-deep}}\nD=${U:-x${B}y}\n", {}, {"B": "b", "A": "deep", "D": "xby"}),
     ("I12", "B=1\nA=$$B\nC=a$$\n", {}, {"B": "1", "A": "$B", "C": "a$"}),
     ("I13", "B=1\nA=\\$B\n", {}, {"B": "1", "A": "\\1"}),
@@ -91,16 +112,16 @@ COMPOSE_REFUSES = [
     ("L15", "A B=1\n", ".env:1: key cannot contain a space"),
     ("L16", "\nA$B=1\n", ".env:2: unexpected character '$' in variable name"),
     ("L26", "A=1\n\ufeffB=2\n", ".env:2: unexpected character"),
-    ("V17", "A=\"x\" y z\n", "key cannot contain a space"),
+    ("V17", 'A="x" y z\n', "key cannot contain a space"),
     # Compose names the line of the end of the file, and echoes the value: ultra-env names the line
     # the quote opens on, and never the value (it may be a key).
-    ("V20", "A=\"abc\nB=1\n", '.env:1: a value opens a " quote that nothing closes'),
-    ("V22", "A=\"abc\\\"\n", "quote that nothing closes"),
+    ("V20", 'A="abc\nB=1\n', '.env:1: a value opens a " quote that nothing closes'),
+    ("V22", 'A="abc\\"\n', "quote that nothing closes"),
     ("I06", "A=${U:?need U}\n", ".env:1: A requires U, which is unset or empty"),
     ("I16", "A=${}\n", ".env:1: the value of A has a ${...} Compose cannot read"),
     ("I18", "A=${B:x}\n", "Compose cannot read"),
     ("I19", "A=${U:- #x}\n", "Compose cannot read"),
-    ("I21", "A=\"${U:-a\\nb}\"\n", "Compose cannot read"),
+    ("I21", 'A="${U:-a\\nb}"\n', "Compose cannot read"),
     ("X03", "A\x00B=1\n", "unexpected character"),
 ]
 
@@ -113,8 +134,24 @@ def test_what_compose_refuses_is_refused_naming_the_line(vector: str, text: str,
     assert caught.value.exit_code == 2
 
 
-TRICKY = ["plain", "", "a b", "it's", "say \"hi\"", "$HOME", "${X:-y}", "a#b", "a #b", "x=y", "multi\nline",
-          "tab\there", "back\\slash", "ünïcødé ✓", "'quoted'", "both ' and \" and $"]
+TRICKY = [
+    "plain",
+    "",
+    "a b",
+    "it's",
+    'say "hi"',
+    "$HOME",
+    "${X:-y}",
+    "a#b",
+    "a #b",
+    "x=y",
+    "multi\nline",
+    "tab\there",
+    "back\\slash",
+    "ünïcødé ✓",
+    "'quoted'",
+    "both ' and \" and $",
+]
 
 
 @pytest.mark.parametrize("value", TRICKY)
@@ -131,8 +168,9 @@ def test_compose_reads_written_values_verbatim(tmp_path: Path) -> None:
     (tmp_path / "docker-compose.yml").write_text(
         f"services:\n  s:\n    image: busybox\n    env_file: [.env]\n    environment:\n{env_lines}"
     )
-    done = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["docker", "compose", "config", "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)["services"]["s"]["environment"]
     # `config` prints a Compose file, where a literal $ is written $$.
@@ -182,15 +220,19 @@ def test_masked_hides_secret_values_only() -> None:
     assert "USER=ultra" in text and "EMPTY_TOKEN=\n" in text
 
 
-@pytest.mark.parametrize(("value", "form"), [("abc", "abc"), ("a b", "'a b'"), ("it's", '"it\'s"'), ("$x", "'$x'"),
-                                             ("\n", '"\\n"'), ("x\n", '"x\\n"')])
+@pytest.mark.parametrize(
+    ("value", "form"),
+    [("abc", "abc"), ("a b", "'a b'"), ("it's", '"it\'s"'), ("$x", "'$x'"), ("\n", '"\\n"'), ("x\n", '"x\\n"')],
+)
 def test_quote_picks_the_simplest_form(value: str, form: str) -> None:
     assert quote(value) == form
 
 
 def test_a_merge_rewrites_only_what_ultra_env_owns_byte_for_byte() -> None:
-    text = ("\ufeff# mine\r\nexport PEM=\"-----BEGIN KEY-----\nabc\n-----END KEY-----\"\r\n"
-            "# OLD_KEY=sk-old-one\nUSE_MODEL_RUNNER=true\nweird.key: 'v'\nLAST=1")
+    text = (
+        '\ufeff# mine\r\nexport PEM="-----BEGIN KEY-----\nabc\n-----END KEY-----"\r\n'
+        "# OLD_KEY=sk-old-one\nUSE_MODEL_RUNNER=true\nweird.key: 'v'\nLAST=1"
+    )
     current = parse(text)
     desired = parse("USE_MODEL_RUNNER=false\nNEW=x\n")
     result, changes = merge(current, desired, {"USE_MODEL_RUNNER": fingerprint("true")})
@@ -213,15 +255,27 @@ def env_files(draw: st.DrawFn) -> str:
     lines = []
     for key in draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=6)):
         ref = draw(st.sampled_from([*KEYS, "UNSET"]))
-        value = draw(st.one_of(
-            _SAFE.map(lambda v: v.strip(" #") and v.replace(" #", "#")),
-            _SAFE.map(lambda v: f"'{v}'"),
-            _SAFE.map(lambda v: f"'{v}\n{v}'"),
-            st.tuples(_SAFE, st.sampled_from(["\\n", "\\t", '\\"', "\\\\", "\\$", "$$", "\n"]), _SAFE)
-            .map(lambda t: '"' + t[0].replace("#", "") + t[1] + t[2] + '"'),
-            st.sampled_from([f"${ref}", f"${{{ref}}}", f"${{{ref}:-dflt}}", f"${{{ref}-x}}", f"${{{ref}:+alt}}",
-                             f"\"${{{ref}:-a b}}\"", f"pre${{{ref}}}post"]),
-        ))
+        value = draw(
+            st.one_of(
+                _SAFE.map(lambda v: v.strip(" #") and v.replace(" #", "#")),
+                _SAFE.map(lambda v: f"'{v}'"),
+                _SAFE.map(lambda v: f"'{v}\n{v}'"),
+                st.tuples(_SAFE, st.sampled_from(["\\n", "\\t", '\\"', "\\\\", "\\$", "$$", "\n"]), _SAFE).map(
+                    lambda t: '"' + t[0].replace("#", "") + t[1] + t[2] + '"'
+                ),
+                st.sampled_from(
+                    [
+                        f"${ref}",
+                        f"${{{ref}}}",
+                        f"${{{ref}:-dflt}}",
+                        f"${{{ref}-x}}",
+                        f"${{{ref}:+alt}}",
+                        f'"${{{ref}:-a b}}"',
+                        f"pre${{{ref}}}post",
+                    ]
+                ),
+            )
+        )
         prefix = draw(st.sampled_from(["", "export ", "  "]))
         separator = draw(st.sampled_from(["=", ": ", " = "]))
         lines.append(f"{prefix}{key}{separator}{value}")
@@ -241,8 +295,14 @@ def test_compose_is_the_oracle(tmp_path_factory: pytest.TempPathFactory, text: s
     (folder / ".env").write_bytes(text.encode())
     entries = "".join(f"      - {key}\n" for key in KEYS)  # a bare entry: the key's value in the project
     (folder / "docker-compose.yml").write_text(f"services:\n  s:\n    image: busybox\n    environment:\n{entries}")
-    done = subprocess.run(["docker", "compose", "config", "--format", "json"], cwd=folder, capture_output=True,
-                          text=True, timeout=30, env={"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]})
+    done = subprocess.run(
+        ["docker", "compose", "config", "--format", "json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]},
+    )
     try:
         ours = parse(text).values()
     except EnvFileError:

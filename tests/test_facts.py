@@ -9,8 +9,9 @@ import pytest
 
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import parse_docker_info, parse_docker_version
-from ultra_env.facts.gather import Probe, api_root
 from ultra_env.facts.host import host_os
+from ultra_env.facts.model_runner import api_root
+from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,7 +31,9 @@ def fixture(name: str) -> str:
         ("docker/version-daemon-down.json", False, None, None, "linux"),
     ],
 )
-def test_docker_version(name: str, desktop: bool, desktop_version: str | None, server: str | None, client_os: str) -> None:
+def test_docker_version(
+    name: str, desktop: bool, desktop_version: str | None, server: str | None, client_os: str
+) -> None:
     version = parse_docker_version(fixture(name))
     assert (version.desktop, version.desktop_version, version.server) == (desktop, desktop_version, server)
     assert version.client and version.context
@@ -60,17 +63,32 @@ def test_a_failing_plugin_is_not_a_missing_one() -> None:
 @pytest.mark.parametrize(
     ("name", "running", "kind", "endpoint", "endpoint_host"),
     [
-        ("dmr/status-json-new-desktop.json", True, "Docker Desktop", "http://model-runner.docker.internal/v1/",
-         "http://localhost/exp/vDD4.40/v1/"),
-        ("dmr/status-json-new-engine.json", True, "Docker Engine", "http://172.17.0.1:12434/engines/v1/",
-         "http://localhost:12434/engines/v1/"),
+        (
+            "dmr/status-json-new-desktop.json",
+            True,
+            "Docker Desktop",
+            "http://model-runner.docker.internal/v1/",
+            "http://localhost/exp/vDD4.40/v1/",
+        ),
+        (
+            "dmr/status-json-new-engine.json",
+            True,
+            "Docker Engine",
+            "http://172.17.0.1:12434/engines/v1/",
+            "http://localhost:12434/engines/v1/",
+        ),
         ("dmr/status-json-old.json", True, None, "http://model-runner.docker.internal/engines/v1/", None),
         ("dmr/status-json-not-running.json", False, "Docker Desktop", "", ""),
     ],
 )
 def test_status_json_old_and_new(name, running, kind, endpoint, endpoint_host) -> None:
     status = mr.parse_status_json(fixture(name))
-    assert (status.running, status.kind, status.endpoint, status.endpoint_host) == (running, kind, endpoint, endpoint_host)
+    assert (status.running, status.kind, status.endpoint, status.endpoint_host) == (
+        running,
+        kind,
+        endpoint,
+        endpoint_host,
+    )
 
 
 def test_status_json_backends_and_problems() -> None:
@@ -87,8 +105,12 @@ def test_status_json_rejects_what_is_not_a_status(text: str) -> None:
 @pytest.mark.parametrize(
     ("name", "code", "running", "backends"),
     [
-        ("dmr/status-text-new.txt", 0, True, {"llama.cpp": "Running llama.cpp latest-cpu version: c55bce4",
-                                              "vllm": "Not Installed"}),
+        (
+            "dmr/status-text-new.txt",
+            0,
+            True,
+            {"llama.cpp": "Running llama.cpp latest-cpu version: c55bce4", "vllm": "Not Installed"},
+        ),
         ("dmr/status-text-old.txt", 0, True, {"llama.cpp": "running llama.cpp version: c55bce4"}),
         ("dmr/status-text-not-running.txt", 1, False, {}),
     ],
@@ -137,8 +159,12 @@ def test_api_root_uses_tcp_endpoint_host_only(status_file: str, expected: str) -
 
 @pytest.mark.parametrize(
     ("system", "release", "expected"),
-    [("Darwin", "24.1.0", "macOS"), ("Windows", "10", "Windows"),
-     ("Linux", "5.15.167.4-microsoft-standard-WSL2", "WSL2"), ("Linux", "6.1.0-18-amd64", "Linux")],
+    [
+        ("Darwin", "24.1.0", "macOS"),
+        ("Windows", "10", "Windows"),
+        ("Linux", "5.15.167.4-microsoft-standard-WSL2", "WSL2"),
+        ("Linux", "6.1.0-18-amd64", "Linux"),
+    ],
 )
 def test_host_os(system: str, release: str, expected: str) -> None:
     assert host_os(system, release) == expected
@@ -146,8 +172,14 @@ def test_host_os(system: str, release: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("version", "minimum", "expected"),
-    [("v2.38.0", "2.38.0", True), ("2.37.9-desktop.1", "2.38", False), ("v5.6.1", "2.38.0", True),
-     ("4.9.0", "4.40.0", False), (None, "1.0", None), ("master", "1.0", None)],
+    [
+        ("v2.38.0", "2.38.0", True),
+        ("2.37.9-desktop.1", "2.38", False),
+        ("v5.6.1", "2.38.0", True),
+        ("4.9.0", "4.40.0", False),
+        (None, "1.0", None),
+        ("master", "1.0", None),
+    ],
 )
 def test_version_comparison(version, minimum, expected) -> None:
     assert at_least(version, minimum) is expected

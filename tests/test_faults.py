@@ -17,15 +17,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, tmpfs
+
 from ultra_env.operations.envfile import parse
 
 
 def spawn(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), *args], env={**project.env, **env},
-                            cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        env={**project.env, **env},
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def temps(root: Path) -> list[Path]:
@@ -89,10 +95,17 @@ def test_disk_full_during_a_write(project: Project, small_disk: Path) -> None:
 def test_two_runs_at_once_one_waits_its_turn(project: Project) -> None:
     project.invoke("render", "--profile", "mock")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(project.root / '.ultra-env' / 'lock')!r}, os.O_RDWR)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX); os.pwrite(fd, b'invoke setup, pid %d' % os.getpid(), 0)\n"
-         "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(project.root / '.ultra-env' / 'lock')!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.pwrite(fd, b'invoke setup, pid %d' % os.getpid(), 0)\n"
+            "print('held', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     try:
         refused = project.invoke("profile", "cloud", "--json")
@@ -188,8 +201,9 @@ def test_daemon_vanishing_mid_setup(stack: Project, tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_compose_failing_mid_up_then_a_rerun_finishes(stack: Project) -> None:
-    broken = stack.invoke("setup", "--profile", "mock", "--json", ULTRA_ENV_IMAGES__REDIS="ultra-test/missing:1",
-                          timeout=600)
+    broken = stack.invoke(
+        "setup", "--profile", "mock", "--json", ULTRA_ENV_IMAGES__REDIS="ultra-test/missing:1", timeout=600
+    )
     assert broken.returncode == 1
     tasks = {t["name"]: t for t in broken.json()["tasks"]}
     assert tasks["stack up"]["status"] == "failed" and "ultra-test/missing:1" in tasks["stack up"]["msg"]

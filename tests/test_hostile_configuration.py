@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, Result
 from support.listener import Listener
 
@@ -37,11 +36,19 @@ INJECTED = "INJECTED-BY-COMPOSE-7e1f"
 
 # --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
 
+
 def invoke(project: Project, *args: str, timeout: float = HANG, env: dict[str, str] | None = None) -> Result:
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=project.root,
-        env={**project.env, **NO_DAEMON, **(env or {})}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        cwd=project.root,
+        env={**project.env, **NO_DAEMON, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -85,9 +92,14 @@ def refused(result: Result, before: dict[str, str], root: Path, codes: tuple[int
 def compose_config(root: Path) -> dict:
     """`docker compose config` of the rendered project, with a variable that an interpolation
     would pull in, in an environment built here (the host's variables do not leak in)."""
-    done = subprocess.run(["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
-                          capture_output=True, text=True, timeout=60, cwd=root,
-                          env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "X": INJECTED})
+    done = subprocess.run(
+        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "X": INJECTED},
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -113,28 +125,47 @@ PATTERNS = {"every form of $": "pre-$X-${X}-$$-${X:-d}-${X?no}-post", "the datab
 def _field(name: str, value: str, root: Path) -> tuple[str, tuple[str, ...], callable]:
     """(ultra-env.toml text, render arguments, how to find the value in `docker compose config`)."""
     if name == "worker_command":
-        return (f"worker_command = [\"sh\", \"-c\", {toml_string('echo ' + value)}]\n[features]\nworker = true\n",
-                ("--profile", "mock"), lambda c: c["services"]["worker"]["command"])
+        return (
+            f'worker_command = ["sh", "-c", {toml_string("echo " + value)}]\n[features]\nworker = true\n',
+            ("--profile", "mock"),
+            lambda c: c["services"]["worker"]["command"],
+        )
     if name == "backend.command":
-        return (f"[backend]\ncommand = [\"serve\", {toml_string('--flag=' + value)}]\n", ("--profile", "mock"),
-                lambda c: c["services"]["backend"]["command"])
+        return (
+            f'[backend]\ncommand = ["serve", {toml_string("--flag=" + value)}]\n',
+            ("--profile", "mock"),
+            lambda c: c["services"]["backend"]["command"],
+        )
     if name == "model_runner.container_url":
-        return (f"[model_runner]\ncompose_models = \"off\"\ncontainer_url = {toml_string('http://runner.local/' + value + '/engines/v1')}\n",
-                ("--profile", "local"), lambda c: c["services"]["backend"]["environment"]["LLM_URL"])
+        return (
+            '[model_runner]\ncompose_models = "off"\n'
+            f"container_url = {toml_string('http://runner.local/' + value + '/engines/v1')}\n",
+            ("--profile", "local"),
+            lambda c: c["services"]["backend"]["environment"]["LLM_URL"],
+        )
     if name == "providers.openai.base_url":
-        return (f"[providers.openai]\nbase_url = {toml_string('http://gw.example/' + value + '/v1')}\n",
-                ("--profile", "cloud"), lambda c: c["services"]["backend"]["environment"]["OPENAI_BASE_URL"])
+        return (
+            f"[providers.openai]\nbase_url = {toml_string('http://gw.example/' + value + '/v1')}\n",
+            ("--profile", "cloud"),
+            lambda c: c["services"]["backend"]["environment"]["OPENAI_BASE_URL"],
+        )
     if name == "providers.openai.default_model":
-        return (f"[providers.openai]\ndefault_model = {toml_string('gpt-' + value)}\n", ("--profile", "cloud"),
-                lambda c: c["services"]["backend"]["environment"]["OPENAI_MODEL"])
+        return (
+            f"[providers.openai]\ndefault_model = {toml_string('gpt-' + value)}\n",
+            ("--profile", "cloud"),
+            lambda c: c["services"]["backend"]["environment"]["OPENAI_MODEL"],
+        )
     if name in ("backend.source", "backend.dockerfile"):
         source = root.parent / (f"ultra-src-{value}" if name == "backend.source" else "ultra-src")
         dockerfile = f"Dockerfile.{value}" if name == "backend.dockerfile" else "Dockerfile"
         source.mkdir(exist_ok=True)
         (source / dockerfile).write_text("FROM scratch\n")
         key = "context" if name == "backend.source" else "dockerfile"
-        return (f"[backend]\nsource = {toml_string(str(source))}\ndockerfile = {toml_string(dockerfile)}\n",
-                ("--profile", "mock"), lambda c: c["services"]["backend"]["build"][key])
+        return (
+            f"[backend]\nsource = {toml_string(str(source))}\ndockerfile = {toml_string(dockerfile)}\n",
+            ("--profile", "mock"),
+            lambda c: c["services"]["backend"]["build"][key],
+        )
     raise AssertionError(name)  # pragma: no cover
 
 
@@ -150,8 +181,15 @@ def _expected(name: str, value: str, root: Path):
     }[name]
 
 
-ESCAPED_FIELDS = ["worker_command", "backend.command", "model_runner.container_url", "providers.openai.base_url",
-                  "providers.openai.default_model", "backend.source", "backend.dockerfile"]
+ESCAPED_FIELDS = [
+    "worker_command",
+    "backend.command",
+    "model_runner.container_url",
+    "providers.openai.base_url",
+    "providers.openai.default_model",
+    "backend.source",
+    "backend.dockerfile",
+]
 
 
 @pytest.mark.compose
@@ -166,8 +204,9 @@ def test_a_dollar_in_the_configuration_reaches_compose_literally(project: Projec
     assert result.returncode == 0, result.output
     seen = find(compose_config(project.root))
     assert literal(seen) == _expected(name, value, project.root), seen
-    password = next(line.split("=", 1)[1] for line in project.read(".env").splitlines()
-                    if line.startswith("POSTGRES_PASSWORD="))
+    password = next(
+        line.split("=", 1)[1] for line in project.read(".env").splitlines() if line.startswith("POSTGRES_PASSWORD=")
+    )
     assert password not in json.dumps(seen) and INJECTED not in json.dumps(seen)
 
 
@@ -196,8 +235,13 @@ CHARACTERS = {
 def test_a_character_in_a_command_arrives_as_written_or_is_refused_as_the_users(project: Project, case: str) -> None:
     command = ["sh", "-c", f"echo a{CHARACTERS[case]}b"]
     before = snapshot(project.root)
-    result = invoke(project, "render", "--profile", "mock",
-                    env={"ULTRA_ENV_FEATURES__WORKER": "true", "ULTRA_ENV_WORKER_COMMAND": json.dumps(command)})
+    result = invoke(
+        project,
+        "render",
+        "--profile",
+        "mock",
+        env={"ULTRA_ENV_FEATURES__WORKER": "true", "ULTRA_ENV_WORKER_COMMAND": json.dumps(command)},
+    )
     no_crash(result)
     if result.returncode == 0:
         assert literal(compose_config(project.root)["services"]["worker"]["command"]) == command
@@ -239,8 +283,10 @@ TOML_NUMBERS = {
     "timeouts.up -inf": ("[timeouts]\nup = -inf\n", "timeouts.up"),
     "timeouts.build 1e300": ("[timeouts]\nbuild = 1e300\n", "timeouts.build"),
     "context_size 1e400": ('[[models]]\nname = "ai/smollm2"\ncontext_size = 1e400\n', "models.0.context_size"),
-    "size_mb 10**30": ('[[models]]\nname = "ai/smollm2"\nsize_mb = 1000000000000000000000000000000\n',
-                       "models.0.size_mb"),
+    "size_mb 10**30": (
+        '[[models]]\nname = "ai/smollm2"\nsize_mb = 1000000000000000000000000000000\n',
+        "models.0.size_mb",
+    ),
 }
 
 
@@ -261,7 +307,9 @@ TOML_TYPES = {
     "a list as the providers": "providers = []\n",
     "a string as a command": 'worker_command = "sh -c x"\n',
     "an invalid key_var": '[providers.openai]\nkey_var = "1 BAD"\n',
-    "an invalid endpoint key_var": '[endpoints.team]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\nkey_var = "A-B"\n',
+    "an invalid endpoint key_var": (
+        '[endpoints.team]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\nkey_var = "A-B"\n'
+    ),
     "a datetime as a port": "[ports]\nbackend = 1979-05-27T07:32:00Z\n",
 }
 
@@ -294,7 +342,10 @@ BENCH_OPTIONS = {
 @pytest.mark.parametrize("case", BENCH_OPTIONS)
 def test_bad_bench_options_are_refused_before_any_request(project: Project, case: str) -> None:
     with Listener(status=401) as listener:
-        env = {"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1", "OPENAI_API_KEY": "sk-proj-HOSTILE-bench-1"}
+        env = {
+            "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
+            "OPENAI_API_KEY": "sk-proj-HOSTILE-bench-1",
+        }
         before = snapshot(project.root)
         result = invoke(project, "models.bench", "--profile", "cloud", *BENCH_OPTIONS[case], env=env)
         cause, fix = refused(result, before, project.root, (2,))
@@ -302,11 +353,15 @@ def test_bad_bench_options_are_refused_before_any_request(project: Project, case
     assert BENCH_OPTIONS[case][0] in cause + fix, result.stdout
 
 
-@pytest.mark.parametrize("environ", [
-    {"ULTRA_ENV_MODELS": "[" * 10_000 + "]" * 10_000},
-    {"ULTRA_ENV_PORTS__BACKEND": "eighty"},
-    {"ULTRA_ENV_TIMEOUTS__PROBE": "inf", "ULTRA_ENV_TEMPLATES_DIR": "/nonexistent/hostile"},
-], ids=["deep models", "bad port", "inf timeout and no templates"])
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"ULTRA_ENV_MODELS": "[" * 10_000 + "]" * 10_000},
+        {"ULTRA_ENV_PORTS__BACKEND": "eighty"},
+        {"ULTRA_ENV_TIMEOUTS__PROBE": "inf", "ULTRA_ENV_TEMPLATES_DIR": "/nonexistent/hostile"},
+    ],
+    ids=["deep models", "bad port", "inf timeout and no templates"],
+)
 def test_gen_docs_check_ignores_the_configuration_and_writes_nothing(project: Project, environ: dict) -> None:
     generated = [REPO / "env.example", REPO / "docs" / "profiles-and-flags.md"]
     before = {p: p.read_bytes() for p in generated}

@@ -27,7 +27,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, Result
 from support.listener import Listener
 
@@ -37,6 +36,7 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
 
 # --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
 
+
 def invoke(project: Project, *args: str, timeout: float = HANG, env: dict | None = None) -> Result:
     """`invoke ARGS` in the project as a user runs it (stdin at /dev/null). ``env`` may hold bytes
     (keys or values that are not UTF-8). A hang is a failure; the process group is killed."""
@@ -44,9 +44,16 @@ def invoke(project: Project, *args: str, timeout: float = HANG, env: dict | None
     for key, value in (env or {}).items():
         environ[key if isinstance(key, bytes) else key.encode()] = value if isinstance(value, bytes) else value.encode()
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=project.root, env=environ,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", start_new_session=True)
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        cwd=project.root,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -79,8 +86,9 @@ def no_crash(result: Result) -> None:
     assert "internal error" not in result.output, result.output[-3000:]
 
 
-def refused(result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,),
-            *, json_output: bool = False) -> str:
+def refused(
+    result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,), *, json_output: bool = False
+) -> str:
     no_crash(result)
     assert result.returncode in codes, (result.returncode, result.output[-3000:])
     if json_output:
@@ -102,15 +110,27 @@ def refused(result: Result, before: dict[str, str], root: Path, codes: tuple[int
 HOLDER_KEY = "sk-proj-HOSTILE-holder-4c1d8e"
 WRONG_KEY = "sk-proj-HOSTILE-wrong-00000000"
 KEY_VAR_SOURCES = {
-    "the holder in the environment": ({"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "MY_HOLDER": HOLDER_KEY},
-                                      None, None),
+    "the holder in the environment": (
+        {"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "MY_HOLDER": HOLDER_KEY},
+        None,
+        None,
+    ),
     "the holder in .env": ({"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER"}, f"MY_HOLDER={HOLDER_KEY}\n", None),
-    "the holder in .env, expanded": ({"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "REAL_ONE": HOLDER_KEY},
-                                     "MY_HOLDER=${REAL_ONE}\n", None),
-    "a JSON table": ({"ULTRA_ENV_PROVIDERS": '{"openai": {"key_var": "MY_HOLDER"}}', "MY_HOLDER": HOLDER_KEY},
-                     None, None),
-    "over OPENAI_API_KEY": ({"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "MY_HOLDER": HOLDER_KEY,
-                             "OPENAI_API_KEY": WRONG_KEY}, f"OPENAI_API_KEY={WRONG_KEY}\n", None),
+    "the holder in .env, expanded": (
+        {"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "REAL_ONE": HOLDER_KEY},
+        "MY_HOLDER=${REAL_ONE}\n",
+        None,
+    ),
+    "a JSON table": (
+        {"ULTRA_ENV_PROVIDERS": '{"openai": {"key_var": "MY_HOLDER"}}', "MY_HOLDER": HOLDER_KEY},
+        None,
+        None,
+    ),
+    "over OPENAI_API_KEY": (
+        {"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": "MY_HOLDER", "MY_HOLDER": HOLDER_KEY, "OPENAI_API_KEY": WRONG_KEY},
+        f"OPENAI_API_KEY={WRONG_KEY}\n",
+        None,
+    ),
     "ultra-env.toml (the reference)": ({"MY_HOLDER": HOLDER_KEY}, None, '[providers.openai]\nkey_var = "MY_HOLDER"\n'),
 }
 
@@ -130,30 +150,48 @@ def test_key_var_makes_the_holder_the_key_that_is_sent(project: Project, case: s
     assert HOLDER_KEY not in result.output and WRONG_KEY not in result.output
 
 
-KEY_VAR_PROVIDERS = {"openai": "sk-proj-HOSTILE-o-11111111", "anthropic": "sk-ant-HOSTILE-a-22222222",
-                     "google": "AIzaHOSTILE-g-33333333"}
+KEY_VAR_PROVIDERS = {
+    "openai": "sk-proj-HOSTILE-o-11111111",
+    "anthropic": "sk-ant-HOSTILE-a-22222222",
+    "google": "AIzaHOSTILE-g-33333333",
+}
 
 
 @pytest.mark.parametrize("provider", KEY_VAR_PROVIDERS)
-def test_key_var_from_the_environment_is_exactly_key_var_from_the_file(project: Project, tmp_path: Path,
-                                                                       provider: str) -> None:
+def test_key_var_from_the_environment_is_exactly_key_var_from_the_file(
+    project: Project, tmp_path: Path, provider: str
+) -> None:
     holder = f"TEAM_{provider.upper()}_HOLDER"
-    by_env = invoke(project, "config", "--json", env={f"ULTRA_ENV_PROVIDERS__{provider.upper()}__KEY_VAR": holder,
-                                                      holder: KEY_VAR_PROVIDERS[provider]})
+    by_env = invoke(
+        project,
+        "config",
+        "--json",
+        env={f"ULTRA_ENV_PROVIDERS__{provider.upper()}__KEY_VAR": holder, holder: KEY_VAR_PROVIDERS[provider]},
+    )
     other = tmp_path / "by-file"
     other.mkdir()
     (other / "ultra-env.toml").write_text(f'[providers.{provider}]\nkey_var = "{holder}"\n')
-    by_file = invoke(Project(other, {**project.env, "ULTRA_ENV_PROJECT_DIR": str(other)}), "config", "--json",
-                     env={holder: KEY_VAR_PROVIDERS[provider]})
+    by_file = invoke(
+        Project(other, {**project.env, "ULTRA_ENV_PROJECT_DIR": str(other)}),
+        "config",
+        "--json",
+        env={holder: KEY_VAR_PROVIDERS[provider]},
+    )
     for result in (by_env, by_file):
         no_crash(result)
         assert result.returncode == 0, result.output
         assert KEY_VAR_PROVIDERS[provider] not in result.output
     env_rows, file_rows = by_env.json(), by_file.json()
-    assert env_rows[f"providers.{provider}.key_var"]["value"] == file_rows[f"providers.{provider}.key_var"]["value"] \
+    assert (
+        env_rows[f"providers.{provider}.key_var"]["value"]
+        == file_rows[f"providers.{provider}.key_var"]["value"]
         == holder
-    assert env_rows[f"providers.{provider}.api_key"] == file_rows[f"providers.{provider}.api_key"] == {
-        "value": "*** (set)", "origin": f"env {holder}"}
+    )
+    assert (
+        env_rows[f"providers.{provider}.api_key"]
+        == file_rows[f"providers.{provider}.api_key"]
+        == {"value": "*** (set)", "origin": f"env {holder}"}
+    )
 
 
 INVALID_KEY_VARS = {
@@ -171,8 +209,9 @@ INVALID_KEY_VARS = {
 @pytest.mark.parametrize("case", INVALID_KEY_VARS)
 def test_an_invalid_key_var_in_the_environment_is_refused(project: Project, case: str) -> None:
     before = snapshot(project.root)
-    result = invoke(project, "render", "--profile", "cloud",
-                    env={"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": INVALID_KEY_VARS[case]})
+    result = invoke(
+        project, "render", "--profile", "cloud", env={"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": INVALID_KEY_VARS[case]}
+    )
     cause = refused(result, before, project.root, (2,))
     assert "key_var" in cause
 
@@ -180,7 +219,9 @@ def test_an_invalid_key_var_in_the_environment_is_refused(project: Project, case
 def test_an_invalid_endpoint_key_var_is_refused(project: Project) -> None:
     before = snapshot(project.root)
     endpoints = {"team": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "key_var": "TEAM TOKEN"}}
-    result = invoke(project, "render", "--profile", "hybrid", env={"ULTRA_ENV_ENDPOINTS": json.dumps(endpoints), **NO_DAEMON})
+    result = invoke(
+        project, "render", "--profile", "hybrid", env={"ULTRA_ENV_ENDPOINTS": json.dumps(endpoints), **NO_DAEMON}
+    )
     assert "key_var" in refused(result, before, project.root, (2,))
 
 
@@ -226,7 +267,7 @@ OVERFLOWS = {
     "build timeout 1e300": ("ULTRA_ENV_TIMEOUTS__BUILD", "1e300"),
     "health timeout inf": ("ULTRA_ENV_TIMEOUTS__HEALTH", "inf"),
     "context_size 1e400": ("ULTRA_ENV_MODELS", '[{"name": "ai/smollm2", "context_size": 1e400}]'),
-    "context_size 10**30": ("ULTRA_ENV_MODELS", '[{"name": "ai/smollm2", "context_size": %d}]' % 10**30),
+    "context_size 10**30": ("ULTRA_ENV_MODELS", f'[{{"name": "ai/smollm2", "context_size": {10**30}}}]'),
     "context_size -1": ("ULTRA_ENV_MODELS", '[{"name": "ai/smollm2", "context_size": -1}]'),
     "size_mb 10**400": ("ULTRA_ENV_MODELS", '[{"name": "ai/smollm2", "size_mb": 1%s}]' % ("0" * 400)),
 }
@@ -254,10 +295,16 @@ def test_doctor_survives_a_value_that_overflows(project: Project, case: str) -> 
 NOT_UTF8 = {
     "a timeout": ({b"ULTRA_ENV_TIMEOUTS__PROBE": b"1\xff"}, None, b"ULTRA_ENV_TIMEOUTS__PROBE"),
     "a key_var": ({b"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": b"MY_\xffHOLDER"}, None, b"KEY_VAR"),
-    "the holder key_var names": ({b"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": b"MY_HOLDER",
-                                  b"MY_HOLDER": b"sk-proj-\xff\xfe-holder"}, None, b"MY_HOLDER"),
-    "a variable a .env line expands": ({b"MY_OPENAI": b"sk-proj-\xff-expanded"}, "OPENAI_API_KEY=${MY_OPENAI}\n",
-                                       b"OPENAI_API_KEY"),
+    "the holder key_var names": (
+        {b"ULTRA_ENV_PROVIDERS__OPENAI__KEY_VAR": b"MY_HOLDER", b"MY_HOLDER": b"sk-proj-\xff\xfe-holder"},
+        None,
+        b"MY_HOLDER",
+    ),
+    "a variable a .env line expands": (
+        {b"MY_OPENAI": b"sk-proj-\xff-expanded"},
+        "OPENAI_API_KEY=${MY_OPENAI}\n",
+        b"OPENAI_API_KEY",
+    ),
     "the name of an ULTRA_ENV_ variable": ({b"ULTRA_ENV_PORTS__BACK\xffEND": b"8000"}, None, b"ULTRA_ENV_PORTS"),
     "a JSON value": ({b"ULTRA_ENV_MODELS": b'[{"name": "ai/smol\xfflm2"}]'}, None, b"ULTRA_ENV_MODELS"),
 }
@@ -307,6 +354,7 @@ def test_a_folder_whose_name_is_not_utf8(project: Project, tmp_path: Path, varia
 
 # --- the folders ultra-env is pointed at ----------------------------------------------------------
 
+
 def _folder_case(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"hostile-{kind.replace(' ', '-')}"
     if kind == "a regular file":
@@ -335,10 +383,12 @@ def test_a_project_dir_that_is_not_a_folder_is_the_users_to_fix(project: Project
     assert not (tmp_path / "hostile-missing").exists()
 
 
-@pytest.mark.parametrize("kind", ["missing", "a regular file", "a folder without templates",
-                                  "a folder whose template is a FIFO"])
-def test_a_templates_dir_that_holds_no_templates_is_the_users_to_fix(project: Project, tmp_path: Path,
-                                                                     kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind", ["missing", "a regular file", "a folder without templates", "a folder whose template is a FIFO"]
+)
+def test_a_templates_dir_that_holds_no_templates_is_the_users_to_fix(
+    project: Project, tmp_path: Path, kind: str
+) -> None:
     path = _folder_case(tmp_path, kind)
     before = snapshot(project.root)
     result = invoke(project, "render", "--profile", "mock", env={"ULTRA_ENV_TEMPLATES_DIR": str(path)}, timeout=30)
@@ -358,12 +408,17 @@ PASSWORDS = {  # (userinfo as written in the URL, the fragments that must never 
 URL_SETTINGS = {
     "provider base_url": lambda info: {"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"http://{info}@127.0.0.1:9/v1"},
     "model_runner.host_url": lambda info: {"ULTRA_ENV_MODEL_RUNNER__HOST_URL": f"http://{info}@127.0.0.1:9"},
-    "endpoint base_url": lambda info: {"ULTRA_ENV_ENDPOINTS": json.dumps(
-        {"team": {"base_url": f"http://{info}@127.0.0.1:9/v1", "model": "m"}})},
+    "endpoint base_url": lambda info: {
+        "ULTRA_ENV_ENDPOINTS": json.dumps({"team": {"base_url": f"http://{info}@127.0.0.1:9/v1", "model": "m"}})
+    },
 }
 OUTPUTS = [
-    ("render", "--profile", "hybrid", "--diff"), ("render", "--profile", "hybrid", "--diff", "--json"),
-    ("config",), ("config", "--json"), ("doctor", "--profile", "hybrid"), ("doctor", "--profile", "hybrid", "--json"),
+    ("render", "--profile", "hybrid", "--diff"),
+    ("render", "--profile", "hybrid", "--diff", "--json"),
+    ("config",),
+    ("config", "--json"),
+    ("doctor", "--profile", "hybrid"),
+    ("doctor", "--profile", "hybrid", "--json"),
     ("llm.ask", "hi", "--provider", "openai", "--profile", "hybrid"),
     ("llm.ask", "hi", "--provider", "team", "--profile", "hybrid"),
     ("llm.compare", "hi", "--profile", "hybrid", "--json"),
@@ -402,8 +457,14 @@ def test_the_state_holds_no_url_password_in_any_form(project: Project, password:
     result = invoke(project, "render", env=env)
     assert result.returncode == 0, result.output
     secret = info.split(":", 1)[1]
-    forms = {secret, urllib.parse.unquote(secret), urllib.parse.quote(secret, safe=""), json.dumps(secret)[1:-1],
-             base64.b64encode(secret.encode()).decode(), secret.encode().hex()}
+    forms = {
+        secret,
+        urllib.parse.unquote(secret),
+        urllib.parse.quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        base64.b64encode(secret.encode()).decode(),
+        secret.encode().hex(),
+    }
     text = (project.root / ".ultra-env" / "state.json").read_text(encoding="utf-8")
     assert [form for form in forms if form in text] == []
     # nor a hash of a value that holds it (an unsalted hash of a password is the password, given time)
@@ -411,8 +472,11 @@ def test_the_state_holds_no_url_password_in_any_form(project: Project, password:
 
     holders = [value for value in parse((project.root / ".env").read_text()).values().values() if secret in value]
     assert holders, "the URL reaches .env"
-    digests = [getattr(hashlib, algorithm)(value.encode()).hexdigest() for value in holders
-               for algorithm in ("sha256", "sha1", "md5", "sha512")]
+    digests = [
+        getattr(hashlib, algorithm)(value.encode()).hexdigest()
+        for value in holders
+        for algorithm in ("sha256", "sha1", "md5", "sha512")
+    ]
     stored = [s.split(":", 1)[-1] for s in _strings(json.loads(text))]
     assert [s for s in stored if len(s) >= 12 and any(s in digest for digest in digests)] == []
 
@@ -420,8 +484,13 @@ def test_the_state_holds_no_url_password_in_any_form(project: Project, password:
 def test_a_url_password_stays_out_of_the_compose_file(project: Project) -> None:
     """README: secrets live only in .env; the generated docker-compose.yml holds none."""
     info, fragments = PASSWORDS["plain"]
-    result = invoke(project, "render", "--profile", "cloud",
-                    env={"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"https://{info}@gateway.example/v1"})
+    result = invoke(
+        project,
+        "render",
+        "--profile",
+        "cloud",
+        env={"ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"https://{info}@gateway.example/v1"},
+    )
     assert result.returncode == 0, result.output
     compose = project.read("docker-compose.yml")
     assert "plainPWa1" not in compose
@@ -433,9 +502,11 @@ def test_an_endpoint_key_under_an_ordinary_name_is_never_printed(project: Projec
     with Listener(status=401, body=body) as listener:
         endpoints = {"team": {"base_url": f"{listener.url}/v1", "model": "m", "key_var": "TEAMGPU"}}
         env = {"ULTRA_ENV_ENDPOINTS": json.dumps(endpoints), "TEAMGPU": secret, **NO_DAEMON}
-        for args in (("llm.ask", "hi", "--provider", "team", "--profile", "hybrid"),
-                     ("llm.ask", "hi", "--provider", "team", "--profile", "hybrid", "--json"),
-                     ("llm.compare", "hi", "--profile", "hybrid")):
+        for args in (
+            ("llm.ask", "hi", "--provider", "team", "--profile", "hybrid"),
+            ("llm.ask", "hi", "--provider", "team", "--profile", "hybrid", "--json"),
+            ("llm.compare", "hi", "--profile", "hybrid"),
+        ):
             result = invoke(project, *args, env=env)
             no_crash(result)
             assert secret not in result.output, (args, result.output)

@@ -25,10 +25,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Project, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import REPO, Project, Result
 
 HANG = 30  # seconds: a run that takes longer is hanging (a FIFO read, /dev/zero, a loop)
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}  # no Docker engine is assumed
@@ -36,13 +35,21 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}  # no Doc
 
 # --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
 
+
 def invoke(project: Project, *args: str, timeout: float = HANG, env: dict[str, str] | None = None) -> Result:
     """`invoke ARGS` in the project, as a user runs it, stdin at /dev/null; its whole process group
     is killed if it hangs, and a hang is a failure (not an error of the test)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=project.root,
-        env={**project.env, **NO_DAEMON, **(env or {})}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        cwd=project.root,
+        env={**project.env, **NO_DAEMON, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -90,8 +97,9 @@ def human_failures(result: Result) -> list[tuple[str, str]]:
     return found
 
 
-def refused(result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,),
-            *, json_output: bool = False) -> str:
+def refused(
+    result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,), *, json_output: bool = False
+) -> str:
     """The rule for bad input; returns the cause."""
     no_crash(result)
     assert result.returncode in codes, (result.returncode, result.output[-3000:])
@@ -119,12 +127,24 @@ def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict
     (folder / ".env").write_bytes(env_text)
     entries = "".join(f"      - {json.dumps(key, ensure_ascii=False)}\n" for key in keys) or "      - UNUSED_HOSTILE\n"
     (folder / "compose.yaml").write_text(
-        f"services:\n  s:\n    image: busybox\n    environment:\n{entries}",
-        encoding="utf-8")
-    done = subprocess.run(["docker", "compose", "--project-directory", str(folder), "-f",
-                           str(folder / "compose.yaml"), "config", "--format", "json"],
-                          capture_output=True, timeout=60,
-                          env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ})
+        f"services:\n  s:\n    image: busybox\n    environment:\n{entries}", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--project-directory",
+            str(folder),
+            "-f",
+            str(folder / "compose.yaml"),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ},
+    )
     if done.returncode != 0:
         return None
     seen = json.loads(done.stdout)["services"]["s"].get("environment") or {}
@@ -178,8 +198,9 @@ READERS = [("render", "--profile", "mock"), ("config", "--json")]
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: " ".join(r))
 @pytest.mark.parametrize("name", INPUT_FILES)
 @pytest.mark.parametrize("kind", SPECIAL_KINDS)
-def test_an_input_file_that_is_not_a_regular_file_is_refused(project: Project, kind: str, name: str,
-                                                             reader: tuple[str, ...]) -> None:
+def test_an_input_file_that_is_not_a_regular_file_is_refused(
+    project: Project, kind: str, name: str, reader: tuple[str, ...]
+) -> None:
     make_special(project.root / name, kind)
     before = snapshot(project.root)
     result = invoke(project, *reader)
@@ -339,7 +360,7 @@ def test_an_expanded_key_is_the_real_key_and_stays_unwritten(project: Project, c
 HOST_VAR = {"HOSTILE_HOST_VAR": "from-the-host"}
 COMPOSE_FORMS = {  # each is read by `docker compose config` (checked first): ultra-env must read and keep it
     "PEM double-quoted over lines": 'TLS_KEY="-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0B\n'
-                                    'AQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----"\n',
+    'AQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----"\n',
     "PEM single-quoted over lines": "TLS_KEY='-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'\n",
     "PEM with \\n escapes": 'TLS_KEY="-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\\n"\n',
     "dotted key": "app.name=ultra\n",
@@ -385,7 +406,7 @@ def test_what_compose_reads_survives_renders_byte_for_byte(project: Project, tmp
 USER_TEXT_FOR_OWNED_KEYS = {  # the user's own text for a key ultra-env owns, resolving to ultra-env's value
     "USE_MODEL_RUNNER": "USE_MODEL_RUNNER=${HOSTILE_UMR:-false}",
     "ENABLE_MOCK_LLM": "ENABLE_MOCK_LLM=${HOSTILE_MOCK-true}",
-    "ENABLE_CLOUD_LLM": "ENABLE_CLOUD_LLM=\"${HOSTILE_CLOUD:-false}\"",
+    "ENABLE_CLOUD_LLM": 'ENABLE_CLOUD_LLM="${HOSTILE_CLOUD:-false}"',
     "ULTRA_PROFILE": "ULTRA_PROFILE=${HOSTILE_PROFILE:-mock}",
 }
 
@@ -434,17 +455,33 @@ def env_texts(draw: st.DrawFn) -> str:
     statements = []
     for key in draw(st.lists(st.sampled_from(ORACLE_KEYS), min_size=1, max_size=6)):
         ref = draw(st.sampled_from(["K0", "K1", "HOSTILE_HOST_VAR", "HOSTILE_UNSET"]))
-        value = draw(st.one_of(
-            _WORD,
-            _SPACED.map(lambda v: f"'{v}'"),
-            _SPACED.map(lambda v: f'"{v}"'),
-            st.tuples(_WORD, _WORD).map(lambda t: f'"-----BEGIN KEY-----\n{t[0]}\n{t[1]}\n-----END KEY-----"'),
-            st.tuples(_WORD, st.sampled_from(["\\n", "\\t", '\\"', "\\\\", "\\$", "$$"]), _WORD)
-            .map(lambda t: f'"{t[0]}{t[1]}{t[2]}"'),
-            st.sampled_from([f"${ref}", f"${{{ref}}}", f"${{{ref}:-dflt}}", f"${{{ref}-x}}", f"${{{ref}:+alt}}",
-                             f'"${{{ref}:-a b}}"', f"pre${{{ref}}}post", f"{ref}#not-a-comment",
-                             "${HOSTILE_UNSET:?needed}", "\"unterminated", "${}", "$$literal"]),
-        ))
+        value = draw(
+            st.one_of(
+                _WORD,
+                _SPACED.map(lambda v: f"'{v}'"),
+                _SPACED.map(lambda v: f'"{v}"'),
+                st.tuples(_WORD, _WORD).map(lambda t: f'"-----BEGIN KEY-----\n{t[0]}\n{t[1]}\n-----END KEY-----"'),
+                st.tuples(_WORD, st.sampled_from(["\\n", "\\t", '\\"', "\\\\", "\\$", "$$"]), _WORD).map(
+                    lambda t: f'"{t[0]}{t[1]}{t[2]}"'
+                ),
+                st.sampled_from(
+                    [
+                        f"${ref}",
+                        f"${{{ref}}}",
+                        f"${{{ref}:-dflt}}",
+                        f"${{{ref}-x}}",
+                        f"${{{ref}:+alt}}",
+                        f'"${{{ref}:-a b}}"',
+                        f"pre${{{ref}}}post",
+                        f"{ref}#not-a-comment",
+                        "${HOSTILE_UNSET:?needed}",
+                        '"unterminated',
+                        "${}",
+                        "$$literal",
+                    ]
+                ),
+            )
+        )
         prefix = draw(st.sampled_from(["", "export ", "  "]))
         separator = draw(st.sampled_from(["=", ": ", " = "]))
         statements.append(f"{prefix}{key}{separator}{value}")
@@ -457,8 +494,7 @@ def env_texts(draw: st.DrawFn) -> str:
 @pytest.mark.compose
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=env_texts())
-def test_render_reads_and_keeps_env_files_as_compose_does(tmp_path_factory: pytest.TempPathFactory,
-                                                          text: str) -> None:
+def test_render_reads_and_keeps_env_files_as_compose_does(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     base = tmp_path_factory.mktemp("dotenv")
     host = {"HOSTILE_HOST_VAR": "host value"}
     data = text.encode("utf-8")
@@ -488,6 +524,7 @@ def test_render_reads_and_keeps_env_files_as_compose_does(tmp_path_factory: pyte
 
 
 # --- secrets a .env holds ------------------------------------------------------------------------
+
 
 def _secret(tag: str) -> str:
     return "sk-proj-" + hashlib.sha256(tag.encode()).hexdigest()[:20]
@@ -546,6 +583,7 @@ def test_a_env_parse_error_never_echoes_the_value(project: Project, case: str, a
 
 
 # --- a write error on one file of the transaction ------------------------------------------------
+
 
 def chattr(path: Path, flag: str) -> bool:
     if shutil.which("chattr") is None:

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, Result, clean_environ
 from support.listener import Listener
 
@@ -36,10 +35,19 @@ INVOKE = [sys.executable, "-m", "invoke", "-r", str(REPO)]
 
 # --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
 
+
 def invoke(project: Project, *args: str, env: dict[str, str] | None = None, timeout: float = HANG) -> Result:
-    process = subprocess.Popen([*INVOKE, *args], cwd=project.root, env={**project.env, **(env or {})},
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               errors="replace", start_new_session=True)
+    process = subprocess.Popen(
+        [*INVOKE, *args],
+        cwd=project.root,
+        env={**project.env, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -54,11 +62,30 @@ def traced(project: Project, inject: str, *args: str) -> Result:
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     syscalls = inject.split(":", 1)[0]
-    argv = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscalls}", "-e", f"inject={inject}",
-            *INVOKE, *args]
-    process = subprocess.Popen(argv, cwd=project.root, env=project.env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                               start_new_session=True)
+    argv = [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        f"trace={syscalls}",
+        "-e",
+        f"inject={inject}",
+        *INVOKE,
+        *args,
+    ]
+    process = subprocess.Popen(
+        argv,
+        cwd=project.root,
+        env=project.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=HANG)
     except subprocess.TimeoutExpired:
@@ -117,8 +144,11 @@ def agree(project: Project, references: dict[str, str]) -> str:
 
 def leftovers(project: Project) -> list[str]:
     build = project.root / ".ultra-env" / "build"
-    return sorted(p.relative_to(project.root).as_posix() for p in project.root.rglob(".*")
-                  if p.is_file() and build not in p.parents and (p.name.endswith(".tmp") or p.name.endswith(".old")))
+    return sorted(
+        p.relative_to(project.root).as_posix()
+        for p in project.root.rglob(".*")
+        if p.is_file() and build not in p.parents and (p.name.endswith(".tmp") or p.name.endswith(".old"))
+    )
 
 
 def killed(result: Result, sig: int) -> bool:
@@ -127,8 +157,9 @@ def killed(result: Result, sig: int) -> bool:
 
 # --- SIGKILL at any point of the writes ----------------------------------------------------------
 
-KILL_POINTS = [f"rename:{n}" for n in range(1, 6)] + [f"fsync:{n}" for n in range(1, 7)] + [
-    f"link:{n}" for n in range(1, 4)]
+KILL_POINTS = (
+    [f"rename:{n}" for n in range(1, 6)] + [f"fsync:{n}" for n in range(1, 7)] + [f"link:{n}" for n in range(1, 4)]
+)
 
 
 def _inject(point: str, sig: str) -> str:
@@ -138,8 +169,9 @@ def _inject(point: str, sig: str) -> str:
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_killed_at_any_write_the_next_render_recovers(switching: Project, references: dict[str, str],
-                                                       point: str) -> None:
+def test_killed_at_any_write_the_next_render_recovers(
+    switching: Project, references: dict[str, str], point: str
+) -> None:
     run = traced(switching, _inject(point, "SIGKILL"), "profile", "cloud")
     was_killed = killed(run, signal.SIGKILL)
     after = invoke(switching, "render")
@@ -157,14 +189,18 @@ def test_killed_at_any_write_the_next_render_recovers(switching: Project, refere
 
 # --- SIGINT / SIGTERM in the middle of the writes ------------------------------------------------
 
+
 @pytest.mark.parametrize("n", range(1, 5))
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_interrupted_mid_transaction_the_files_agree_at_once(switching: Project, references: dict[str, str],
-                                                              sig: str, n: int) -> None:
+def test_interrupted_mid_transaction_the_files_agree_at_once(
+    switching: Project, references: dict[str, str], sig: str, n: int
+) -> None:
     run = traced(switching, _inject(f"rename:{n}", sig), "profile", "cloud")
     no_crash(run.output)
     number = getattr(signal, sig)
-    assert run.returncode in (0, 128 + number, -number), run.output  # 130 for Ctrl-C (or dead by it: the same to a shell)
+    assert run.returncode in (0, 128 + number, -number), (
+        run.output
+    )  # 130 for Ctrl-C (or dead by it: the same to a shell)
     agree(switching, references)  # right away: no half-switched project between two runs
     after = invoke(switching, "render")
     assert after.returncode == 0 and "edited since" not in after.output, after.output
@@ -184,10 +220,21 @@ WAITS = {
 @pytest.mark.parametrize("case", WAITS)
 def test_interrupted_while_a_provider_hangs(project: Project, case: str, sig: str) -> None:
     with Listener(hang_s=60) as listener:
-        env = {**project.env, "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
-               "OPENAI_API_KEY": "sk-proj-HOSTILE-signal-42"}
-        process = subprocess.Popen([*INVOKE, *WAITS[case]], cwd=project.root, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        env = {
+            **project.env,
+            "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
+            "OPENAI_API_KEY": "sk-proj-HOSTILE-signal-42",
+        }
+        process = subprocess.Popen(
+            [*INVOKE, *WAITS[case]],
+            cwd=project.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while not listener.seen and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
@@ -212,8 +259,9 @@ def test_interrupted_while_compose_validates_nothing_is_written(project: Project
     no_crash(run.output)
     number = getattr(signal, sig)
     assert run.returncode in (128 + number, -number), run.output
-    written = sorted(p.relative_to(project.root).as_posix() for p in project.root.rglob("*")
-                     if p.is_file() and p.name != "lock")
+    written = sorted(
+        p.relative_to(project.root).as_posix() for p in project.root.rglob("*") if p.is_file() and p.name != "lock"
+    )
     assert written == [], written
 
 
@@ -226,12 +274,22 @@ def test_ctrl_c_at_random_moments_of_a_profile_switch(project: Project, referenc
     for round_ in range(12):
         target = "cloud" if round_ % 2 == 0 else "local"
         lock.write_text("")
-        process = subprocess.Popen([*INVOKE, "profile", target], cwd=project.root, env=project.env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(
+            [*INVOKE, "profile", target],
+            cwd=project.root,
+            env=project.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
-        while f"pid {process.pid}" not in lock.read_text(errors="replace") and process.poll() is None \
-                and time.monotonic() < deadline:
+        while (
+            f"pid {process.pid}" not in lock.read_text(errors="replace")
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.005)  # ultra-env's own code holds the lock now: the run is under way
         time.sleep(rng.uniform(0.0, 0.35))
         if process.poll() is None:

@@ -22,23 +22,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, Result, clean_environ
 from support.listener import Listener
 
 HANG = 60
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
 ANSWER = "h\u00e9llo \u2713 \u2014 na\u00efve \u2192 \u65e5\u672c"
-CHAT = json.dumps({"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini", "choices": [
-    {"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}).encode()
+CHAT = json.dumps(
+    {
+        "id": "c1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+    }
+).encode()
 MODEL = "gpt-4o-mini-\u00fcn\u00ef\u2713"
 
 
 # --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
 
-def run(project: Project, *args: str, env: dict[str, str] | None = None, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, close: tuple[int, ...] = (), timeout: float = HANG) -> Result:
+
+def run(
+    project: Project,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    close: tuple[int, ...] = (),
+    timeout: float = HANG,
+) -> Result:
     """`invoke ARGS` in the project with the given streams; ``close`` names descriptors the child
     starts without (closed, not redirected). A hang is a failure; the process group is killed."""
 
@@ -46,9 +60,16 @@ def run(project: Project, *args: str, env: dict[str, str] | None = None, stdin=s
         for fd in close:
             os.close(fd)
 
-    process = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=project.root,
-                               env={**project.env, **(env or {})}, stdin=stdin, stdout=stdout, stderr=stderr,
-                               start_new_session=True, preexec_fn=closing if close else None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        cwd=project.root,
+        env={**project.env, **(env or {})},
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=closing if close else None,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -90,8 +111,10 @@ SETUPS: dict[str, Callable[[Project], None]] = {
     "fresh": lambda p: None,
     "rendered": lambda p: _must(p, "render", "--profile", "mock"),
     "unicode model": lambda p: p.write("ultra-env.toml", f'[providers.openai]\ndefault_model = "{MODEL}"\n'),
-    "unicode comment": lambda p: (_must(p, "render", "--profile", "mock"),
-                                  p.write(".env", p.read(".env").replace("ULTRA_PROFILE=", "# caf\u00e9 \u2713\nULTRA_PROFILE="))),
+    "unicode comment": lambda p: (
+        _must(p, "render", "--profile", "mock"),
+        p.write(".env", p.read(".env").replace("ULTRA_PROFILE=", "# caf\u00e9 \u2713\nULTRA_PROFILE=")),
+    ),
 }
 
 
@@ -104,8 +127,10 @@ def settled(project: Project, env: dict[str, str] | None = None) -> None:
     """Nothing half-written: the files that a run wrote are whole, so the next render changes nothing."""
     if not (project.root / ".env").exists():
         return
-    profile = next((line.split("=", 1)[1] for line in project.read(".env").splitlines()
-                    if line.startswith("ULTRA_PROFILE=")), "mock")
+    profile = next(
+        (line.split("=", 1)[1] for line in project.read(".env").splitlines() if line.startswith("ULTRA_PROFILE=")),
+        "mock",
+    )
     env = {k: v for k, v in (env or {}).items() if k != "OPENAI_API_KEY"}  # a key in the environment fills .env
     again = run(project, "render", "--profile", profile, "--check", "--json", env=env)
     assert again.returncode == 0, again.output
@@ -141,8 +166,11 @@ def test_a_closed_stdout(twins: tuple[Project, Project], provider: Listener, cas
     settled(hostile, env)
 
 
-@pytest.mark.parametrize("args", [("llm.ask", "hi", "--provider", "openai", "--profile", "cloud"),
-                                  ("render", "--profile", "mock")], ids=["llm.ask", "render"])
+@pytest.mark.parametrize(
+    "args",
+    [("llm.ask", "hi", "--provider", "openai", "--profile", "cloud"), ("render", "--profile", "mock")],
+    ids=["llm.ask", "render"],
+)
 def test_a_closed_stderr(twins: tuple[Project, Project], provider: Listener, args: tuple[str, ...]) -> None:
     hostile, ordinary = twins
     env = provider_env(provider)
@@ -167,8 +195,9 @@ UNENCODABLE = {
 
 @pytest.mark.parametrize("encoding", ["ascii", "ascii:strict", "latin-1"])
 @pytest.mark.parametrize("case", UNENCODABLE)
-def test_an_encoding_that_cannot_show_the_output(twins: tuple[Project, Project], provider: Listener, case: str,
-                                                 encoding: str) -> None:
+def test_an_encoding_that_cannot_show_the_output(
+    twins: tuple[Project, Project], provider: Listener, case: str, encoding: str
+) -> None:
     setup, args = UNENCODABLE[case]
     hostile, ordinary = twins
     for project in twins:
@@ -183,19 +212,29 @@ def test_an_encoding_that_cannot_show_the_output(twins: tuple[Project, Project],
 
 
 JSON_UNDER_ASCII = {
-    "config --json": ("unicode model", ("config", "--json"),
-                      lambda doc: doc["providers.openai.default_model"]["value"] == MODEL),
-    "llm.ask --json": ("fresh", ("llm.ask", "hi", "--provider", "openai", "--profile", "cloud", "--json"),
-                       lambda doc: ANSWER in json.dumps(doc, ensure_ascii=False)),
+    "config --json": (
+        "unicode model",
+        ("config", "--json"),
+        lambda doc: doc["providers.openai.default_model"]["value"] == MODEL,
+    ),
+    "llm.ask --json": (
+        "fresh",
+        ("llm.ask", "hi", "--provider", "openai", "--profile", "cloud", "--json"),
+        lambda doc: ANSWER in json.dumps(doc, ensure_ascii=False),
+    ),
     # (a comment of the user's is no longer diff context: ultra-env shows only what it owns)
-    "render --json --diff": ("unicode model", ("render", "--profile", "cloud", "--json", "--diff"),
-                             lambda doc: MODEL in json.dumps(doc, ensure_ascii=False)),
+    "render --json --diff": (
+        "unicode model",
+        ("render", "--profile", "cloud", "--json", "--diff"),
+        lambda doc: MODEL in json.dumps(doc, ensure_ascii=False),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", JSON_UNDER_ASCII)
-def test_json_output_stays_exact_on_an_ascii_stream(twins: tuple[Project, Project], provider: Listener,
-                                                    case: str) -> None:
+def test_json_output_stays_exact_on_an_ascii_stream(
+    twins: tuple[Project, Project], provider: Listener, case: str
+) -> None:
     """JSON can say every character in ASCII (\\u escapes): a machine's document is never altered."""
     setup, args, exact = JSON_UNDER_ASCII[case]
     hostile, _ = twins
@@ -234,8 +273,11 @@ def test_a_closed_stdin(twins: tuple[Project, Project], provider: Listener, case
     settled(hostile, env)
 
 
-@pytest.mark.parametrize("args", [("models.rm", "ai/smollm2"), ("down", "--volumes"), ("onboard",)],
-                         ids=["models.rm", "down --volumes", "onboard"])
+@pytest.mark.parametrize(
+    "args",
+    [("models.rm", "ai/smollm2"), ("down", "--volumes"), ("onboard",)],
+    ids=["models.rm", "down --volumes", "onboard"],
+)
 def test_a_stdin_that_never_answers_is_not_waited_for(twins: tuple[Project, Project], args: tuple[str, ...]) -> None:
     hostile, ordinary = twins
     for project in twins:
@@ -288,9 +330,16 @@ def test_piped_to_head(twins: tuple[Project, Project], case: str) -> None:
         SETUPS[setup](project)
     expected = run(ordinary, *args)
     invoke = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "invoke", "-r", str(REPO), *args])
-    script = f"{invoke} 2>stderr.txt | head -1; echo \"${{PIPESTATUS[0]}}\" > status.txt"
-    done = subprocess.run(["bash", "-c", script], cwd=hostile.root, env=hostile.env, capture_output=True, text=True,
-                          timeout=HANG, stdin=subprocess.DEVNULL)
+    script = f'{invoke} 2>stderr.txt | head -1; echo "${{PIPESTATUS[0]}}" > status.txt'
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=hostile.root,
+        env=hostile.env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        stdin=subprocess.DEVNULL,
+    )
     stderr = (hostile.root / "stderr.txt").read_text(errors="replace")
     (hostile.root / "stderr.txt").unlink()
     status = int((hostile.root / "status.txt").read_text())

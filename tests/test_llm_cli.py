@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import GEMMA, REPO, Project, StandIn
 
 pytestmark = [pytest.mark.compose, pytest.mark.llm]
@@ -62,9 +61,29 @@ def test_the_local_profile_never_connects_to_a_cloud_host(ready: Project, tmp_pa
     trace = tmp_path / "connect.trace"
     keys = {"OPENAI_API_KEY": "sk-PLANTED-1", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-2", "GOOGLE_API_KEY": "AIzaPLANTED"}
     done = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable, "-m", "invoke", "-r",
-         str(REPO), "llm.compare", "Hi", "--json"],
-        env={**ready.env, **keys}, capture_output=True, text=True, timeout=300, cwd=ready.root)
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "invoke",
+            "-r",
+            str(REPO),
+            "llm.compare",
+            "Hi",
+            "--json",
+        ],
+        env={**ready.env, **keys},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ready.root,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert [r["provider"] for r in json.loads(done.stdout)["results"]] == ["local"]
     inet = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
@@ -76,7 +95,9 @@ def test_models_bench_json(ready: Project) -> None:
     assert result.returncode == 0, result.output
     rows = result.json()["results"]
     assert [(r["provider"], r["concurrency"], r["requests"], r["errors"]) for r in rows] == [
-        ("local", 1, 3, 0), ("local", 2, 3, 0)]
+        ("local", 1, 3, 0),
+        ("local", 2, 3, 0),
+    ]
     for row in rows:
         assert 0 < row["ttft_p50_s"] <= row["ttft_p95_s"] <= row["latency_p95_s"]
         assert row["decode_tokens_per_s"] > 0 and row["throughput_tokens_per_s"] > 0

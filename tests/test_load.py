@@ -12,11 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import GEMMA, REPO, Project, StandIn
-from ultra_env.operations import dmr as dmr_client
+
 from ultra_env.llm.providers.base import ChatRequest
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
+from ultra_env.operations import dmr as dmr_client
 
 pytestmark = pytest.mark.llm
 PARALLEL = 8
@@ -39,16 +39,29 @@ def test_eight_parallel_completions(dmr: StandIn) -> None:
     before = open_sockets()
     start = time.perf_counter()
     with ThreadPoolExecutor(PARALLEL) as pool:
-        responses = list(pool.map(lambda i: provider.chat(ChatRequest(
-            [{"role": "user", "content": f"Question {i}: name a fruit."}], GEMMA, max_tokens=16, stream=i % 2 == 0,
-            timeout=120)), range(PARALLEL)))
+        responses = list(
+            pool.map(
+                lambda i: provider.chat(
+                    ChatRequest(
+                        [{"role": "user", "content": f"Question {i}: name a fruit."}],
+                        GEMMA,
+                        max_tokens=16,
+                        stream=i % 2 == 0,
+                        timeout=120,
+                    )
+                ),
+                range(PARALLEL),
+            )
+        )
     wall = time.perf_counter() - start
     assert len(responses) == PARALLEL and all(r.completion_tokens > 0 for r in responses)
     latencies = sorted(r.latency_s for r in responses)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     tokens = sum(r.completion_tokens for r in responses)
-    print(f"\n{PARALLEL} parallel completions: {wall:.2f}s wall, {PARALLEL / wall:.2f} req/s, "
-          f"{tokens / wall:.1f} tokens/s, p50 {statistics.median(latencies):.2f}s, p95 {p95:.2f}s")
+    print(
+        f"\n{PARALLEL} parallel completions: {wall:.2f}s wall, {PARALLEL / wall:.2f} req/s, "
+        f"{tokens / wall:.1f} tokens/s, p50 {statistics.median(latencies):.2f}s, p95 {p95:.2f}s"
+    )
     time.sleep(0.2)
     assert open_sockets() <= before  # every connection was closed
 
@@ -57,9 +70,16 @@ def test_eight_parallel_completions(dmr: StandIn) -> None:
 def test_health_in_parallel(stack: Project, dmr: StandIn) -> None:
     assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
     start = time.perf_counter()
-    runs = [subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "health", "--json"],
-                             env={**stack.env, **dmr.env}, cwd=stack.root, stdout=subprocess.PIPE, text=True)
-            for _ in range(4)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "invoke", "-r", str(REPO), "health", "--json"],
+            env={**stack.env, **dmr.env},
+            cwd=stack.root,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     codes = [run.wait(timeout=300) for run in runs]
     print(f"\n4 parallel `invoke health`: {time.perf_counter() - start:.2f}s")
     assert codes == [0, 0, 0, 0]
@@ -69,8 +89,14 @@ def test_health_in_parallel(stack: Project, dmr: StandIn) -> None:
 def test_a_pull_killed_half_way_is_finished_by_the_next_run(project: Project, dmr: StandIn) -> None:
     dmr.update(pull_chunk_delay=0.05)
     env = {**project.env, **dmr.env}
-    pull = subprocess.Popen([sys.executable, "-m", "invoke", "-r", str(REPO), "models.pull"], env=env,
-                            cwd=project.root, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    pull = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "models.pull"],
+        env=env,
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     line = ""
     while not line.startswith("  pulling "):  # wait until it is under way
         line = pull.stdout.readline()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import GEMMA, REPO, Project, StandIn
 
 pytestmark = [pytest.mark.docker, pytest.mark.llm]
@@ -46,8 +45,9 @@ def test_setup_local_llm_end_to_end(stack: Project, dmr: StandIn) -> None:
     assert analysis["data"]["results"][0]["tokens_out"] > 0 and analysis["data"]["id"]
     import httpx
 
-    answer = httpx.post(f"http://127.0.0.1:{stack.env['ULTRA_ENV_PORTS__BACKEND']}/api/analyze",
-                        content='{"prompt":"hi"}', timeout=60)  # what a newcomer types: curl -d '{"prompt":"hi"}'
+    answer = httpx.post(
+        f"http://127.0.0.1:{stack.env['ULTRA_ENV_PORTS__BACKEND']}/api/analyze", content='{"prompt":"hi"}', timeout=60
+    )  # what a newcomer types: curl -d '{"prompt":"hi"}'
     (result,) = answer.json()["results"]
     assert answer.status_code == 200 and result["error"] is None and result["text"] and result["model"] == TAG
     calls = invocations(dmr)
@@ -91,8 +91,13 @@ def test_a_pull_survives_dropped_connections_and_fails_on_an_error_event(stack: 
     assert retried.returncode == 0, retried.stdout
     stack.invoke("models.rm", GEMMA, "--yes", **dmr.env)
 
-    dmr.update(inject={"create_network_failures": 0, "create_http_error": None,
-                       "create_error": {"message": "layer digest mismatch", "after_progress": 1}})
+    dmr.update(
+        inject={
+            "create_network_failures": 0,
+            "create_http_error": None,
+            "create_error": {"message": "layer digest mismatch", "after_progress": 1},
+        }
+    )
     broken = stack.invoke("models.pull", "--json", **dmr.env)
     assert broken.returncode == 1
     task = by_name(broken)[f"pull {TAG}"]
@@ -154,8 +159,14 @@ def test_the_local_profile_only_talks_to_loopback(stack: Project, dmr: StandIn, 
     trace = tmp_path / "connect.trace"
     wrapped = ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable]
     for command in (["setup", "--local-llm"], ["health"]):
-        done = subprocess.run([*wrapped, "-m", "invoke", "-r", str(REPO), *command], env={**stack.env, **dmr.env},
-                              capture_output=True, text=True, timeout=900, cwd=stack.root)
+        done = subprocess.run(
+            [*wrapped, "-m", "invoke", "-r", str(REPO), *command],
+            env={**stack.env, **dmr.env},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=stack.root,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in trace.read_text().splitlines() if "connect(" in line]
     inet = [line for line in lines if "AF_INET" in line]
@@ -194,10 +205,19 @@ def test_switching_to_cloud_and_back_keeps_keys_data_and_the_model_binding(stack
     assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
     key = "sk-PLANTED-cloud-key-0042"
     stack.write(".env", stack.read(".env").replace("OPENAI_API_KEY=\n", f"OPENAI_API_KEY={key}\n"))
-    docker = DockerClient(compose_project_name=stack.env["ULTRA_ENV_PROJECT_NAME"],
-                          compose_project_directory=str(stack.root))
-    docker.compose.execute("postgres", ["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
-                                        '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "CREATE TABLE kept(x int)"'], tty=False)
+    docker = DockerClient(
+        compose_project_name=stack.env["ULTRA_ENV_PROJECT_NAME"], compose_project_directory=str(stack.root)
+    )
+    docker.compose.execute(
+        "postgres",
+        [
+            "sh",
+            "-c",
+            'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
+            '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "CREATE TABLE kept(x int)"',
+        ],
+        tty=False,
+    )
 
     cloud = stack.invoke("setup", "--profile", "cloud", "--json", timeout=900, **dmr.env)
     assert cloud.returncode == 0, cloud.stdout
@@ -212,9 +232,17 @@ def test_switching_to_cloud_and_back_keeps_keys_data_and_the_model_binding(stack
     assert env["LLM_URL"].startswith("http://host.docker.internal:")  # Compose's injection
     assert env["MODEL_RUNNER_URL"].endswith("/engines") and "localhost" not in env["MODEL_RUNNER_URL"]
     assert env["DEFAULT_LOCAL_MODEL"] == TAG and env["LLM_MODEL"] == TAG
-    count = docker.compose.execute("postgres", ["sh", "-c", 'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
-                                                '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM '
-                                                "information_schema.tables WHERE table_name = 'kept'\""], tty=False)
+    count = docker.compose.execute(
+        "postgres",
+        [
+            "sh",
+            "-c",
+            'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 '
+            '-U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM '
+            "information_schema.tables WHERE table_name = 'kept'\"",
+        ],
+        tty=False,
+    )
     assert count.strip() == "1"
 
 

@@ -13,7 +13,10 @@ from ultra_env.config.modelnames import InvalidModelName, normalize, same
         ("ai/smollm2:360M-Q4_K_M", "ai/smollm2:360M-Q4_K_M"),
         ("AI/SmolLM2", "ai/smollm2:latest"),
         ("AI/SmolLM2:360M", "ai/smollm2:360M"),
-        ("hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S", "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_S"),
+        (
+            "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_S",
+            "huggingface.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_S",
+        ),
         ("hf.co/Org/Model:Q4_K_M", "huggingface.co/org/model:Q4_K_M"),
         ("HF.CO/Org/Model:Q4_K_M", "hf.co/org/model:Q4_K_M"),  # upstream's prefix check is case-sensitive
         ("docker.io/ai/gemma3:270M-Q4_K_M", "ai/gemma3:270M-Q4_K_M"),  # how runners >= v1.0.11 store tags
@@ -43,8 +46,27 @@ def test_a_tag_is_case_sensitive() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "ai/smollm2; rm -rf /", "$(id)", "ai/`whoami`", "ai/x|y", "../../etc/passwd", "ai/../x",
-     "ai//x", "ai/x:", "ai/x y", "ai/x\nz", "-rf", "a" * 256, "ai/x:tag:again", "ai/x&", "ai/x>out", "ai/smollm2\n", "ai/smollm2:latest\n"],
+    [
+        "",
+        "   ",
+        "ai/smollm2; rm -rf /",
+        "$(id)",
+        "ai/`whoami`",
+        "ai/x|y",
+        "../../etc/passwd",
+        "ai/../x",
+        "ai//x",
+        "ai/x:",
+        "ai/x y",
+        "ai/x\nz",
+        "-rf",
+        "a" * 256,
+        "ai/x:tag:again",
+        "ai/x&",
+        "ai/x>out",
+        "ai/smollm2\n",
+        "ai/smollm2:latest\n",
+    ],
 )
 def test_rejects_what_is_not_a_model_name(name: str) -> None:
     with pytest.raises(InvalidModelName):

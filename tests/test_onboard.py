@@ -8,8 +8,8 @@ import sys
 
 import pexpect
 import pytest
-
 from conftest import REPO, Project, StandIn
+
 from ultra_env.operations.envfile import parse
 
 pytestmark = pytest.mark.docker
@@ -27,7 +27,7 @@ def test_not_interactive_takes_the_suggestion(stack: Project) -> None:
     assert out.index("Step 1 of 4") < out.index("Step 2 of 4") < out.index("Step 3 of 4") < out.index("Step 4 of 4")
     assert "  * mock" in out and "  → mock" in out
     assert "Ultra is ready · profile mock" in out and "Next:" in out
-    assert stack.invoke("profile").stdout.startswith("active profile: mock")
+    assert stack.invoke("profiles").stdout.startswith("active profile: mock")
 
 
 @pytest.mark.llm
@@ -38,8 +38,14 @@ def test_not_interactive_suggests_local_when_model_runner_answers(stack: Project
 
 
 def test_interactive_on_a_terminal_keys_stay_hidden_and_land_in_env(stack: Project) -> None:
-    child = pexpect.spawn(sys.executable, ["-m", "invoke", "-r", str(REPO), "onboard"], env=stack.env,
-                          cwd=str(stack.root), encoding="utf-8", timeout=300)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "invoke", "-r", str(REPO), "onboard"],
+        env=stack.env,
+        cwd=str(stack.root),
+        encoding="utf-8",
+        timeout=300,
+    )
     seen = io.StringIO()
     child.logfile_read = seen  # everything the terminal showed
     child.expect(r"Profile \[\w+\]: ")

@@ -12,28 +12,58 @@ from conftest import REPO, clean_environ
 
 
 def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                            "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("ultra_env-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for part in ("ultra_env/facts/gather.py", "ultra_env/providers/base.py", "ultra_env/backend/app.py",
-                 "ultra_env/backend/page.html", "ultra_env/backend/Dockerfile", "ultra_env/build.py"):
+    for part in (
+        "ultra_env/facts/gather.py",
+        "ultra_env/providers/base.py",
+        "ultra_env/backend/app.py",
+        "ultra_env/backend/page.html",
+        "ultra_env/backend/Dockerfile",
+        "ultra_env/build.py",
+    ):
         assert part in names, part
 
     # A venv of its own that sees this machine's packages for the dependencies (no index needed).
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr
     env = clean_environ()
-    where = subprocess.run([str(python), "-c", "import ultra_env.backend.app, ultra_env.facts.gather, ultra_env.operations.image, "
-                            "ultra_env; print(ultra_env.__file__)"], capture_output=True, text=True, timeout=60,
-                           cwd=tmp_path, env=env)
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import ultra_env.backend.app, ultra_env.facts.gather, ultra_env.operations.image, "
+            "ultra_env; print(ultra_env.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(venv)), "the wheel, not the checkout, was imported"
-    listed = subprocess.run([str(python), "-m", "invoke", "-r", str(REPO), "--list"], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path, env=env)
+    listed = subprocess.run(
+        [str(python), "-m", "invoke", "-r", str(REPO), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
     assert listed.returncode == 0 and "setup" in listed.stdout and "models.pull" in listed.stdout, listed.stderr

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -115,13 +115,36 @@ class Cloud:
         return self.make(KEY, transport=server.transport)
 
 
-OPENAI = Cloud("openai", OpenAI, "gpt-4o-mini", "openai/chat.json", "openai/chat-stream.sse", "openai/models.json",
-               "openai/error-401-invalid-api-key.json", "openai/error-503-overloaded.json")
-ANTHROPIC = Cloud("anthropic", Anthropic, "claude-sonnet-4-5", "anthropic/messages.json",
-                  "anthropic/messages-stream.sse", "anthropic/models.json",
-                  "anthropic/error-401-authentication.json", "anthropic/error-529-overloaded.json")
-GOOGLE = Cloud("google", Google, "gemini-2.5-flash", "google/generate.json", "google/generate-stream.sse",
-               "google/models.json", "google/error-400-api-key-invalid.json", "google/error-503-unavailable.json")
+OPENAI = Cloud(
+    "openai",
+    OpenAI,
+    "gpt-4o-mini",
+    "openai/chat.json",
+    "openai/chat-stream.sse",
+    "openai/models.json",
+    "openai/error-401-invalid-api-key.json",
+    "openai/error-503-overloaded.json",
+)
+ANTHROPIC = Cloud(
+    "anthropic",
+    Anthropic,
+    "claude-sonnet-4-5",
+    "anthropic/messages.json",
+    "anthropic/messages-stream.sse",
+    "anthropic/models.json",
+    "anthropic/error-401-authentication.json",
+    "anthropic/error-529-overloaded.json",
+)
+GOOGLE = Cloud(
+    "google",
+    Google,
+    "gemini-2.5-flash",
+    "google/generate.json",
+    "google/generate-stream.sse",
+    "google/models.json",
+    "google/error-400-api-key-invalid.json",
+    "google/error-503-unavailable.json",
+)
 CLOUDS = [pytest.param(c, id=c.name) for c in (OPENAI, ANTHROPIC, GOOGLE)]
 STREAM = [pytest.param(False, id="plain"), pytest.param(True, id="stream")]
 
@@ -135,8 +158,9 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def chat(cloud: Cloud, server: Server, stream: bool = False) -> ChatResponse:
-    request = ChatRequest(messages=MESSAGES, model=cloud.model, max_tokens=32, temperature=0.2, stream=stream,
-                          timeout=5.0)
+    request = ChatRequest(
+        messages=MESSAGES, model=cloud.model, max_tokens=32, temperature=0.2, stream=stream, timeout=5.0
+    )
     return cloud.provider(server).chat(request)
 
 
@@ -160,15 +184,22 @@ def test_openai_request(stream: bool, sleeps: list[float]) -> None:
     assert (request.method, str(request.url)) == ("POST", "https://api.openai.com/v1/chat/completions")
     assert request.headers["authorization"] == f"Bearer {KEY}"
     usage = {"stream_options": {"include_usage": True}} if stream else {}
-    assert server.body() == {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 32, "temperature": 0.2,
-                             "stream": stream, **usage}
+    assert server.body() == {
+        "model": "gpt-4o-mini",
+        "messages": MESSAGES,
+        "max_tokens": 32,
+        "temperature": 0.2,
+        "stream": stream,
+        **usage,
+    }
 
 
 @pytest.mark.parametrize("stream_usage", [False, True])
 def test_other_openai_compatible_servers_get_stream_options_only_when_asked(stream_usage: bool) -> None:
     server = Server(OPENAI.stream, OPENAI.plain)
-    provider = OpenAICompatible("team-gpu", "http://10.1.2.3:8080/v1", stream_usage=stream_usage,
-                                transport=server.transport)
+    provider = OpenAICompatible(
+        "team-gpu", "http://10.1.2.3:8080/v1", stream_usage=stream_usage, transport=server.transport
+    )
     provider.chat(ChatRequest(messages=MESSAGES, model="gemma", stream=True))
     assert ("stream_options" in server.body()) is stream_usage
     provider.chat(ChatRequest(messages=MESSAGES, model="gemma"))
@@ -186,8 +217,12 @@ def test_anthropic_request(stream: bool, sleeps: list[float]) -> None:
     assert request.headers["content-type"] == "application/json"
     assert "authorization" not in request.headers
     assert server.body() == {
-        "model": "claude-sonnet-4-5", "system": "Answer in one sentence.", "max_tokens": 32, "temperature": 0.2,
-        "stream": stream, "messages": MESSAGES[1:],
+        "model": "claude-sonnet-4-5",
+        "system": "Answer in one sentence.",
+        "max_tokens": 32,
+        "temperature": 0.2,
+        "stream": stream,
+        "messages": MESSAGES[1:],
     }
 
 
@@ -198,7 +233,9 @@ def test_google_request(stream: bool, sleeps: list[float]) -> None:
     request = server.last
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     assert (request.method, str(request.url)) == (
-        "POST", f"https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:{method}")
+        "POST",
+        f"https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:{method}",
+    )
     assert request.headers["x-goog-api-key"] == KEY
     assert "key" not in request.url.params and "authorization" not in request.headers
     assert server.body() == {
@@ -233,20 +270,22 @@ def test_the_key_never_reaches_a_url(cloud: Cloud, stream: bool, sleeps: list[fl
 ANSWERS = [
     pytest.param(OPENAI, "openai/chat.json", "gpt-4o-mini-2024-07-18", (24, 8), 0, id="openai-plain"),
     pytest.param(OPENAI, "openai/chat-stream.sse", "gpt-4o-mini-2024-07-18", None, 7, id="openai-stream"),
-    pytest.param(OPENAI, "openai/chat-stream-usage.sse", "gpt-4o-mini-2024-07-18", (24, 7), 7,
-                 id="openai-stream-usage"),
-    pytest.param(ANTHROPIC, "anthropic/messages.json", "claude-sonnet-4-5-20250929", (21, 10), 0,
-                 id="anthropic-plain"),
-    pytest.param(ANTHROPIC, "anthropic/messages-stream.sse", "claude-sonnet-4-5-20250929", (21, 10), 3,
-                 id="anthropic-stream"),
+    pytest.param(
+        OPENAI, "openai/chat-stream-usage.sse", "gpt-4o-mini-2024-07-18", (24, 7), 7, id="openai-stream-usage"
+    ),
+    pytest.param(ANTHROPIC, "anthropic/messages.json", "claude-sonnet-4-5-20250929", (21, 10), 0, id="anthropic-plain"),
+    pytest.param(
+        ANTHROPIC, "anthropic/messages-stream.sse", "claude-sonnet-4-5-20250929", (21, 10), 3, id="anthropic-stream"
+    ),
     pytest.param(GOOGLE, "google/generate.json", "gemini-2.5-flash", (9, 8), 0, id="google-plain"),
     pytest.param(GOOGLE, "google/generate-stream.sse", "gemini-2.5-flash", (9, 8), 3, id="google-stream"),
 ]
 
 
 @pytest.mark.parametrize(("cloud", "name", "model", "usage", "chunks"), ANSWERS)
-def test_answer(cloud: Cloud, name: str, model: str, usage: tuple[int, int] | None, chunks: int,
-                sleeps: list[float]) -> None:
+def test_answer(
+    cloud: Cloud, name: str, model: str, usage: tuple[int, int] | None, chunks: int, sleeps: list[float]
+) -> None:
     stream = name.endswith(".sse")
     server = Server(name)
     answer = chat(cloud, server, stream)
@@ -259,8 +298,7 @@ def test_answer(cloud: Cloud, name: str, model: str, usage: tuple[int, int] | No
     assert answer.latency_s > 0
     if stream:
         assert answer.ttft_s is not None and PACE <= answer.ttft_s < answer.latency_s
-        assert answer.tokens_per_s == pytest.approx(
-            (answer.completion_tokens - 1) / (answer.latency_s - answer.ttft_s))
+        assert answer.tokens_per_s == pytest.approx((answer.completion_tokens - 1) / (answer.latency_s - answer.ttft_s))
     else:
         assert answer.ttft_s is None
         assert answer.tokens_per_s == pytest.approx(answer.completion_tokens / answer.latency_s)
@@ -292,8 +330,11 @@ def test_list_models(cloud: Cloud) -> None:
     request = server.last
     assert request.method == "GET"
     assert request.url.path == ("/v1beta/models" if cloud is GOOGLE else "/v1/models")
-    auth = {"openai": ("authorization", f"Bearer {KEY}"), "anthropic": ("x-api-key", KEY),
-            "google": ("x-goog-api-key", KEY)}[cloud.name]
+    auth = {
+        "openai": ("authorization", f"Bearer {KEY}"),
+        "anthropic": ("x-api-key", KEY),
+        "google": ("x-goog-api-key", KEY),
+    }[cloud.name]
     assert request.headers[auth[0]] == auth[1]
 
 
@@ -365,13 +406,15 @@ def test_a_spent_quota_is_not_a_rate_limit_and_not_retried(name: str, sleeps: li
     assert len(server.requests) == 1 and not sleeps
 
 
-@pytest.mark.parametrize(("name", "wait_s"), [
-    ("openai/error-429-rate-limit.json", 20.0),  # Retry-After header
-    ("anthropic/error-429-rate-limit.json", 20.0),  # Retry-After header
-    ("google/error-429-resource-exhausted.json", 20.0),  # RetryInfo.retryDelay in the body
-])
-def test_rate_limit_says_when_to_retry_and_the_wait_is_capped(name: str, wait_s: float,
-                                                              sleeps: list[float]) -> None:
+@pytest.mark.parametrize(
+    ("name", "wait_s"),
+    [
+        ("openai/error-429-rate-limit.json", 20.0),  # Retry-After header
+        ("anthropic/error-429-rate-limit.json", 20.0),  # Retry-After header
+        ("google/error-429-resource-exhausted.json", 20.0),  # RetryInfo.retryDelay in the body
+    ],
+)
+def test_rate_limit_says_when_to_retry_and_the_wait_is_capped(name: str, wait_s: float, sleeps: list[float]) -> None:
     error = fail(BY_NAME[name.split("/")[0]], Server(name))
     assert error.details["retry_after_s"] == wait_s
     assert sleeps == [5.0, 5.0]
@@ -388,7 +431,7 @@ def test_a_short_retry_after_is_waited_instead_of_the_backoff(cloud: Cloud, slee
 
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_retry_after_as_an_http_date(cloud: Cloud, sleeps: list[float]) -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     served_as = SERVED[cloud.unavailable]
     unavailable = Reply(served_as["status"], {**served_as["headers"], "retry-after": when}, fixture(cloud.unavailable))
     error = fail(cloud, Server(unavailable))

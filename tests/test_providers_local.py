@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import GEMMA, StandIn
-from ultra_env.operations import dmr as dmr_client
+
 from ultra_env.llm.providers.base import ChatRequest, ProviderError
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
+from ultra_env.operations import dmr as dmr_client
 
 pytestmark = pytest.mark.llm
 PROMPT = [{"role": "user", "content": "Count to five."}]
@@ -105,8 +105,9 @@ def test_health_completion_stays_within_its_budget() -> None:
     import socket
     import time
 
+    from ultra_env.checks.health import _completion
     from ultra_env.config.settings import Settings
-    from ultra_env.checks.health import Retrying, _completion
+    from ultra_env.http import Retry
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -114,7 +115,7 @@ def test_health_completion_stays_within_its_budget() -> None:
     try:
         root = f"http://127.0.0.1:{silent.getsockname()[1]}"
         start = time.monotonic()
-        result = _completion(root, GEMMA, Settings(), Retrying(2.0, interval=0.2))
+        result = _completion(root, GEMMA, Settings(), Retry(within_s=2.0, backoff=lambda n: 0.2))
         elapsed = time.monotonic() - start
     finally:
         silent.close()

@@ -10,7 +10,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import GEMMA, Project, StandIn
 
 pytestmark = [pytest.mark.compose, pytest.mark.llm]
@@ -32,15 +31,19 @@ def runner(project: Project, dmr: StandIn) -> Project:
     return project
 
 
-@pytest.mark.parametrize(("status", "cause", "fix", "attempts"), [
-    (400, "is not a reference Model Runner accepts", "namespace/name[:tag]", 1),
-    (404, "no model ai/gemma3:270M-Q4_K_M in its registry", "tags are case-sensitive", 1),
-    (422, "in a format newer than this Model Runner", "docker model reinstall-runner", 1),
-    (500, "Model Runner failed to pull", "docker model logs", 1),  # not retried: the CLI retries 502/503/504 only
-    (503, "answered 503", None, 4),
-])
-def test_errors_before_the_pull_stream(runner: Project, dmr: StandIn, status: int, cause: str, fix: str | None,
-                                       attempts: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "cause", "fix", "attempts"),
+    [
+        (400, "is not a reference Model Runner accepts", "namespace/name[:tag]", 1),
+        (404, "no model ai/gemma3:270M-Q4_K_M in its registry", "tags are case-sensitive", 1),
+        (422, "in a format newer than this Model Runner", "docker model reinstall-runner", 1),
+        (500, "Model Runner failed to pull", "docker model logs", 1),  # not retried: the CLI retries 502/503/504 only
+        (503, "answered 503", None, 4),
+    ],
+)
+def test_errors_before_the_pull_stream(
+    runner: Project, dmr: StandIn, status: int, cause: str, fix: str | None, attempts: int
+) -> None:
     dmr.update(inject={"create_http_error": {"status": status, "message": "Model not found"}})
     result = runner.invoke("models.pull", "--json")
     task = by_name(result)[f"pull {GEMMA}"]
@@ -49,14 +52,23 @@ def test_errors_before_the_pull_stream(runner: Project, dmr: StandIn, status: in
     assert creates(dmr) == attempts
 
 
-def test_a_gated_hugging_face_model_needs_hf_token_which_is_never_shown(runner: Project, dmr: StandIn,
-                                                                       gguf) -> None:
+def test_a_gated_hugging_face_model_needs_hf_token_which_is_never_shown(runner: Project, dmr: StandIn, gguf) -> None:
     from dmr_standin import state
 
     gated = "hf.co/Org/Gated-GGUF:Q4_K_M"
-    state.add_to_registry(dmr.home, state.registry_entry(
-        gated, gguf, quantization="Q4_K_M", parameters="268.10 M", architecture="gemma3", context_size=None,
-        model_id="sha256:" + "1" * 64, gated=True))
+    state.add_to_registry(
+        dmr.home,
+        state.registry_entry(
+            gated,
+            gguf,
+            quantization="Q4_K_M",
+            parameters="268.10 M",
+            architecture="gemma3",
+            context_size=None,
+            model_id="sha256:" + "1" * 64,
+            gated=True,
+        ),
+    )
     token = "hf_PLANTEDtokenVALUE0042"
     dmr.update(hf_token=token)
     refused = runner.invoke("models.pull", "--model", gated, "--json")
@@ -117,13 +129,20 @@ def test_context_size_is_applied_where_compose_does_not_and_read_back(stack: Pro
     tasks = by_name(first)
     assert first.returncode == 0, first.stdout
     assert (tasks[f"configure {GEMMA}"]["status"], tasks[f"configure {GEMMA}"]["msg"]) == (
-        "changed", "applied context size 2048")
+        "changed",
+        "applied context size 2048",
+    )
     assert tasks[f"context size {GEMMA}"]["status"] == "ok"
     again = stack.invoke("setup", "--local-llm", "--json", timeout=900, **env)
     assert again.json()["recap"]["changed"] == 0, again.stdout
 
-    unload = subprocess.run(["docker", "model", "unload", "--all"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, **dmr.env})
+    unload = subprocess.run(
+        ["docker", "model", "unload", "--all"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **dmr.env},
+    )
     assert unload.returncode == 0, unload.stderr
     lost = by_name(stack.invoke("health", "--json", **env))[f"context size {GEMMA}"]
     assert lost["status"] == "warn" and "the configuration says 2048" in lost["msg"]

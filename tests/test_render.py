@@ -12,33 +12,53 @@ import pytest
 import yaml
 
 from ultra_env.config.settings import Profile, Settings
+from ultra_env.config.sources import Flag, load
 from ultra_env.operations.envfile import parse
 from ultra_env.operations.render import (
-    DESKTOP_CONTAINER_URL, ENGINE_EXTRA_HOST, HOST_GATEWAY, BackendBuild, Target, compose_support,
-    engine_container_url, engines_base, for_containers, render_compose, render_env,
+    DESKTOP_CONTAINER_URL,
+    ENGINE_EXTRA_HOST,
+    HOST_GATEWAY,
+    BackendBuild,
+    Rendering,
+    compose_support,
+    engine_container_url,
+    engines_base,
+    for_containers,
+    render_compose,
+    render_env,
 )
-from ultra_env.config.sources import Flag, load
 
-SECRETS = {"OPENAI_API_KEY": "sk-PLANTED-openai-0001", "ANTHROPIC_API_KEY": "sk-ant-PLANTED-0002",
-           "GOOGLE_API_KEY": "AIzaPLANTED-0003"}
+SECRETS = {
+    "OPENAI_API_KEY": "sk-PLANTED-openai-0001",
+    "ANTHROPIC_API_KEY": "sk-ant-PLANTED-0002",
+    "GOOGLE_API_KEY": "AIzaPLANTED-0003",
+}
 GENERATED = {"POSTGRES_PASSWORD": "pg-PLANTED-0004", "REDIS_PASSWORD": "redis-PLANTED-0005"}
 TARGETS = {
-    "models": Target(models_block=True, desktop=False),
-    "models-2.38.0": Target(models_block=True, desktop=False, model_var=False),
-    "fallback-engine": Target(models_block=False, desktop=False),
-    "fallback-desktop": Target(models_block=False, desktop=True),
+    "models": Rendering(models_block=True, desktop=False),
+    "models-2.38.0": Rendering(models_block=True, desktop=False, model_var=False),
+    "fallback-engine": Rendering(models_block=False, desktop=False),
+    "fallback-desktop": Rendering(models_block=False, desktop=True),
 }
 COMBOS = list(itertools.product(Profile, (False, True), (False, True), TARGETS))
-SHIPPED = BackendBuild("ultra-env-backend:0123456789abcdef", "./.ultra-env/build/backend-0123456789abcdef",
-                       None, {"PYTHON_IMAGE": "python:3.12-slim"})
+SHIPPED = BackendBuild(
+    "ultra-env-backend:0123456789abcdef",
+    "./.ultra-env/build/backend-0123456789abcdef",
+    None,
+    {"PYTHON_IMAGE": "python:3.12-slim"},
+)
 
 
 def settings_for(tmp_path: Path, profile: Profile, local_llm: bool, extras: bool) -> Settings:
     flags = [Flag("--profile", "profile", profile.value)]
     if local_llm:
         flags.append(Flag("--local-llm", "features.local_llm", True))
-    environ = {"ULTRA_ENV_FEATURES__WORKER": str(extras), "ULTRA_ENV_FEATURES__FRONTEND": str(extras),
-               "ULTRA_ENV_IMAGES__FRONTEND": "team/ultra-frontend:1", **SECRETS}
+    environ = {
+        "ULTRA_ENV_FEATURES__WORKER": str(extras),
+        "ULTRA_ENV_FEATURES__FRONTEND": str(extras),
+        "ULTRA_ENV_IMAGES__FRONTEND": "team/ultra-frontend:1",
+        **SECRETS,
+    }
     return load(tmp_path, environ=environ, flags=flags).settings
 
 
@@ -50,8 +70,11 @@ def compose_config(folder: Path) -> dict:
 
 
 @pytest.mark.compose
-@pytest.mark.parametrize(("profile", "local_llm", "extras", "target"), COMBOS,
-                         ids=[f"{p.value}-llm{int(l)}-extras{int(e)}-{t}" for p, l, e, t in COMBOS])
+@pytest.mark.parametrize(
+    ("profile", "local_llm", "extras", "target"),
+    COMBOS,
+    ids=[f"{p.value}-llm{int(llm)}-extras{int(e)}-{t}" for p, llm, e, t in COMBOS],
+)
 def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     tmp_path: Path, profile: Profile, local_llm: bool, extras: bool, target: str
 ) -> None:
@@ -75,7 +98,7 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
         assert list(service["networks"]) == ["ultra"], name
     assert services["postgres"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
     assert set(config["volumes"]) == {"postgres-data", "redis-data"}
-    assert "127.0.0.1" == services["backend"]["ports"][0]["host_ip"]
+    assert services["backend"]["ports"][0]["host_ip"] == "127.0.0.1"
     assert services["backend"]["image"] == SHIPPED.image and services["backend"]["pull_policy"] == "never"
     assert services["backend"]["build"]["args"] == {"PYTHON_IMAGE": "python:3.12-slim"}
     assert services["backend"]["build"]["context"] == str(tmp_path / ".ultra-env/build/backend-0123456789abcdef")
@@ -104,7 +127,9 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
             assert services[app]["environment"]["LLM_URL"] == url
             assert services[app]["environment"]["LLM_MODEL"] == settings.models[0].name
             hosts = services[app].get("extra_hosts", [])
-            assert (ENGINE_EXTRA_HOST.replace(":host-gateway", "=host-gateway") in hosts) == (target == "fallback-engine")
+            assert (ENGINE_EXTRA_HOST.replace(":host-gateway", "=host-gateway") in hosts) == (
+                target == "fallback-engine"
+            )
 
     for app in apps:  # what Ultra's own backend reads: the runner up to /engines, its first model
         environment = services[app]["environment"]  # .env's values, then the Compose file's over them
@@ -129,36 +154,55 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     assert env["OPENAI_API_KEY"] == SECRETS["OPENAI_API_KEY"]
 
 
-@pytest.mark.parametrize(("version", "support"), [
-    ("2.37.9", (False, False)), ("v2.38.0", (True, False)), ("2.38.0-desktop.1", (True, False)),
-    ("2.38.1", (True, True)), ("v2.39.2", (True, True)), ("v5.6.1", (True, True)), ("1.29.2", (False, False)),
-    (None, (True, True)), ("unknown", (True, True)),
-])
+@pytest.mark.parametrize(
+    ("version", "support"),
+    [
+        ("2.37.9", (False, False)),
+        ("v2.38.0", (True, False)),
+        ("2.38.0-desktop.1", (True, False)),
+        ("2.38.1", (True, True)),
+        ("v2.39.2", (True, True)),
+        ("v5.6.1", (True, True)),
+        ("1.29.2", (False, False)),
+        (None, (True, True)),
+        ("unknown", (True, True)),
+    ],
+)
 def test_what_compose_supports_by_version(version: str | None, support: tuple[bool, bool]) -> None:
     """models: from 2.38.0; model_var in its long form from 2.38.1 (compose-go v2.7.1); unknown: the newest."""
     assert compose_support(version) == support
 
 
 def test_the_fallback_url_takes_the_port_from_host_url(tmp_path: Path) -> None:
-    environ = {"ULTRA_ENV_MODEL_RUNNER__HOST_URL": "http://localhost:13555", "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off"}
+    environ = {
+        "ULTRA_ENV_MODEL_RUNNER__HOST_URL": "http://localhost:13555",
+        "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off",
+    }
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    text = render_compose(settings, Target(models_block=False), SHIPPED)
+    text = render_compose(settings, Rendering(models_block=False), SHIPPED)
     assert '"http://model-runner.docker.internal:13555/engines/v1"' in text and "12434" not in text
 
 
 def test_several_models_get_their_own_variables(tmp_path: Path) -> None:
-    environ = {"ULTRA_ENV_MODELS": json.dumps([{"name": "ai/smollm2"}, {"name": "ai/gemma3", "key": "small-llm", "context_size": 2048}])}
+    environ = {
+        "ULTRA_ENV_MODELS": json.dumps(
+            [{"name": "ai/smollm2"}, {"name": "ai/gemma3", "key": "small-llm", "context_size": 2048}]
+        )
+    }
     settings = load(tmp_path, environ=environ).settings
-    text = render_compose(settings, Target(), SHIPPED)
+    text = render_compose(settings, Rendering(), SHIPPED)
     assert "small-llm:\n        endpoint_var: SMALL_LLM_URL\n        model_var: SMALL_LLM_MODEL" in text
     assert 'LOCAL_MODELS: "LLM,SMALL_LLM"' in text
     assert 'model: "ai/gemma3:latest"\n    context_size: 2048' in text
 
 
 def test_image_overrides_and_pull_policy_reach_every_service(tmp_path: Path) -> None:
-    environ = {"ULTRA_ENV_IMAGES__POSTGRES": "mirror.local/pg:15", "ULTRA_ENV_PULL_POLICY": "never",
-               "ULTRA_ENV_FEATURES__WORKER": "true"}
-    text = render_compose(load(tmp_path, environ=environ).settings, Target(), SHIPPED)
+    environ = {
+        "ULTRA_ENV_IMAGES__POSTGRES": "mirror.local/pg:15",
+        "ULTRA_ENV_PULL_POLICY": "never",
+        "ULTRA_ENV_FEATURES__WORKER": "true",
+    }
+    text = render_compose(load(tmp_path, environ=environ).settings, Rendering(), SHIPPED)
     assert 'image: "mirror.local/pg:15"' in text
     assert text.count("pull_policy: never") == 4
     assert text.count(f'image: "{SHIPPED.image}"') == 2  # the worker runs the backend image by default
@@ -170,16 +214,22 @@ def test_your_own_ultra_replaces_the_shipped_backend(tmp_path: Path, own: str) -
     source = tmp_path / "UltrAI-Core"
     source.mkdir()
     (source / "Dockerfile.api").write_text("FROM python:3.12-slim\n")
-    environ = ({"ULTRA_ENV_BACKEND__SOURCE": str(source), "ULTRA_ENV_BACKEND__DOCKERFILE": "Dockerfile.api",
-                "ULTRA_ENV_BACKEND__COMMAND": '["uvicorn", "app_production:app", "--host", "0.0.0.0"]'}
-               if own == "source" else {"ULTRA_ENV_IMAGES__BACKEND": "team/ultra-backend:2"})
+    environ = (
+        {
+            "ULTRA_ENV_BACKEND__SOURCE": str(source),
+            "ULTRA_ENV_BACKEND__DOCKERFILE": "Dockerfile.api",
+            "ULTRA_ENV_BACKEND__COMMAND": '["uvicorn", "app_production:app", "--host", "0.0.0.0"]',
+        }
+        if own == "source"
+        else {"ULTRA_ENV_IMAGES__BACKEND": "team/ultra-backend:2"}
+    )
     environ["ULTRA_ENV_BACKEND__HEALTH_PATH"] = "/api/health"
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
     from ultra_env.operations import image as build
 
     backend, staged = build.plan(settings, tmp_path)
     assert staged is None  # nothing of ultra-env's is built
-    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(), backend))
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Rendering(), backend))
     (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
     service = compose_config(tmp_path)["services"]["backend"]
     if own == "source":
@@ -191,12 +241,15 @@ def test_your_own_ultra_replaces_the_shipped_backend(tmp_path: Path, own: str) -
     assert "/api/health" in " ".join(service["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize(("endpoint", "base"), [
-    ("http://model-runner.docker.internal/engines/v1", "http://model-runner.docker.internal/engines"),
-    ("http://host.docker.internal:12434/v1/", "http://host.docker.internal:12434/engines"),
-    ("http://172.17.0.1:12434/engines/v1/", "http://172.17.0.1:12434/engines"),
-    ("http://localhost:12434", "http://localhost:12434/engines"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "base"),
+    [
+        ("http://model-runner.docker.internal/engines/v1", "http://model-runner.docker.internal/engines"),
+        ("http://host.docker.internal:12434/v1/", "http://host.docker.internal:12434/engines"),
+        ("http://172.17.0.1:12434/engines/v1/", "http://172.17.0.1:12434/engines"),
+        ("http://localhost:12434", "http://localhost:12434/engines"),
+    ],
+)
 def test_the_runner_url_in_the_shape_ultras_adapter_joins_paths_onto(endpoint: str, base: str) -> None:
     assert engines_base(endpoint) == base
 
@@ -218,12 +271,15 @@ def test_env_example_is_generated_from_the_same_template_and_not_stale() -> None
 def test_values_from_the_configuration_are_never_interpolated_by_compose(tmp_path: Path) -> None:
     """A `$` in a command, a URL or a name reaches the container as written: `${POSTGRES_PASSWORD}`
     in a command must not put the database password on the container's command line."""
-    environ = {"ULTRA_ENV_FEATURES__WORKER": "true", "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off",
-               "ULTRA_ENV_WORKER_COMMAND": '["sh", "-c", "echo ${POSTGRES_PASSWORD} $HOME $$"]',
-               "ULTRA_ENV_MODEL_RUNNER__CONTAINER_URL": "http://runner.local/$x/engines/v1",
-               "ULTRA_ENV_BACKEND__COMMAND": '["serve", "--key=$OPENAI_API_KEY"]'}
+    environ = {
+        "ULTRA_ENV_FEATURES__WORKER": "true",
+        "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off",
+        "ULTRA_ENV_WORKER_COMMAND": '["sh", "-c", "echo ${POSTGRES_PASSWORD} $HOME $$"]',
+        "ULTRA_ENV_MODEL_RUNNER__CONTAINER_URL": "http://runner.local/$x/engines/v1",
+        "ULTRA_ENV_BACKEND__COMMAND": '["serve", "--key=$OPENAI_API_KEY"]',
+    }
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(models_block=False), SHIPPED))
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Rendering(models_block=False), SHIPPED))
     (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
     services = compose_config(tmp_path)["services"]
     # `config` prints a Compose file again, so each literal $ comes back as $$

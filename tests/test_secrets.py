@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project
 
 SECRETS = {
@@ -22,11 +21,24 @@ SECRETS = {
     "unrelated_token": "tok-PLANTED-GITHUB-0c0c",
 }
 RUNS = [
-    ["render"], ["render", "--diff"], ["render", "--json"], ["render", "--check", "--diff"],
-    ["profile", "cloud", "--diff"], ["profile", "hybrid", "--json", "--diff"], ["profile"], ["profile", "--json"],
-    ["config"], ["config", "--json"], ["doctor"], ["doctor", "--json"], ["doctor", "--profile", "cloud", "--json"],
-    ["setup", "--check", "--diff", "--profile", "cloud"], ["render", "--force", "--diff"],
-    ["status"], ["models.list"], ["llm.ask", "hi", "--provider", "openai", "--profile", "local"],  # refused: no network
+    ["render"],
+    ["render", "--diff"],
+    ["render", "--json"],
+    ["render", "--check", "--diff"],
+    ["profile", "cloud", "--diff"],
+    ["profile", "hybrid", "--json", "--diff"],
+    ["profiles"],
+    ["profiles", "--json"],
+    ["config"],
+    ["config", "--json"],
+    ["doctor"],
+    ["doctor", "--json"],
+    ["doctor", "--profile", "cloud", "--json"],
+    ["setup", "--check", "--diff", "--profile", "cloud"],
+    ["render", "--force", "--diff"],
+    ["status"],
+    ["models.list"],
+    ["llm.ask", "hi", "--provider", "openai", "--profile", "local"],  # refused: no network
     ["render", "--profile", "nope"],  # error path
     ["-d", "render", "--diff"],  # invoke's own debug output
 ]
@@ -72,23 +84,33 @@ def test_files_holding_secrets_or_state_are_private(project: Project) -> None:
     assert stat.S_IMODE((project.root / ".ultra-env").stat().st_mode) == 0o700  # so nobody else reaches build/
     staged = [p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()]
     assert staged and not [name for name in staged if ".env" in name or "state" in name]
-    assert not [s for s in SECRETS.values() if any(s in p.read_text(errors="replace") for p in build.rglob("*.*")
-                                                   if p.is_file())]
+    assert not [
+        s
+        for s in SECRETS.values()
+        if any(s in p.read_text(errors="replace") for p in build.rglob("*.*") if p.is_file())
+    ]
 
 
 def test_a_crash_report_masks_secrets(tmp_path: Path) -> None:
     """An unexpected exception (a bug) prints its traceback with every known secret masked."""
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={SECRETS['dotenv']}\n")
     script = (
-        "import sys; from pathlib import Path; from ultra_env import app, commands\n"
-        "def boom(*a, **k): raise RuntimeError('lost key ' + " + repr(SECRETS["dotenv"]) + " + ' and ' + "
-        + repr(SECRETS["environ"]) + ")\n"
-        "commands.dispatch = boom\n"
-        "sys.exit(app.main('render', Path(" + repr(str(REPO)) + ")))\n"
+        "import sys; from pathlib import Path; from ultra_env.cli.command import command\n"
+        "def boom(ctx): raise RuntimeError('lost key ' + "
+        + repr(SECRETS["dotenv"])
+        + " + ' and ' + "
+        + repr(SECRETS["environ"])
+        + ")\n"
+        "sys.exit(command('render', changes=True)(boom).invoke(Path(" + repr(str(REPO)) + ")))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env={**os.environ, "ULTRA_ENV_PROJECT_DIR": str(tmp_path),
-                               "ANTHROPIC_API_KEY": SECRETS["environ"]})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "ULTRA_ENV_PROJECT_DIR": str(tmp_path), "ANTHROPIC_API_KEY": SECRETS["environ"]},
+    )
     assert done.returncode == 1
     assert "RuntimeError: lost key *** and ***" in done.stderr
     assert "internal error" in done.stderr
@@ -108,11 +130,18 @@ def test_escaped_and_unowned_secrets_stay_out_of_json_and_diffs(project: Project
     project.invoke("render", "--profile", "mock")
     quoted = 'pw"with\\quote${x'
     text = project.read(".env")
-    text = text.replace("REDIS_PASSWORD=", "REDIS_PASSWORD=" + __import__("ultra_env.operations.envfile", fromlist=["quote"]).quote(
-        quoted) + "\n# was: ", 1)
+    text = text.replace(
+        "REDIS_PASSWORD=",
+        "REDIS_PASSWORD=" + __import__("ultra_env.operations.envfile", fromlist=["quote"]).quote(quoted) + "\n# was: ",
+        1,
+    )
     project.write(".env", text + "SMTP_PASS=hunter2xyz\nSENTRY_URL=https://abc123secret@sentry.example/1\n")
-    for args in (["render", "--profile", "cloud", "--json"], ["render", "--profile", "mock", "--diff"],
-                 ["render", "--profile", "cloud", "--diff", "--json"], ["up", "--json"]):
+    for args in (
+        ["render", "--profile", "cloud", "--json"],
+        ["render", "--profile", "mock", "--diff"],
+        ["render", "--profile", "cloud", "--diff", "--json"],
+        ["up", "--json"],
+    ):
         result = project.invoke(*args, VERIFY_SSL_KEY="false", DOCKER_HOST="unix:///nonexistent.sock")
         out = result.output
         assert "hunter2xyz" not in out and "abc123secret" not in out, (args, out)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from python_on_whales import DockerClient
-
 from conftest import Project
+from python_on_whales import DockerClient
 
 pytestmark = pytest.mark.docker
 
 
 def client(project: Project) -> DockerClient:
-    return DockerClient(compose_project_name=project.env["ULTRA_ENV_PROJECT_NAME"],
-                        compose_project_directory=str(project.root))
+    return DockerClient(
+        compose_project_name=project.env["ULTRA_ENV_PROJECT_NAME"], compose_project_directory=str(project.root)
+    )
 
 
 def container_ids(project: Project) -> dict[str, str]:
@@ -28,8 +28,14 @@ def by_name(result) -> dict[str, dict]:
 
 def psql(project: Project, sql: str) -> str:
     return client(project).compose.execute(
-        "postgres", ["sh", "-c", f'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U "$POSTGRES_USER" '
-                                 f'-d "$POSTGRES_DB" -tAc "{sql}"'], tty=False)
+        "postgres",
+        [
+            "sh",
+            "-c",
+            f'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "{sql}"',
+        ],
+        tty=False,
+    )
 
 
 @pytest.mark.parametrize("profile", ["mock", "cloud"])
@@ -47,9 +53,13 @@ def test_setup_from_a_clean_directory_then_a_second_run_changes_nothing(stack: P
     # The backend's image is built once per content: an earlier test may have built this one already.
     assert {"docker-compose.yml", ".env", "backend build context", "stack up"} <= changed
     assert changed <= {"docker-compose.yml", ".env", "backend build context", "backend image", "stack up"}
-    assert first.json()["recap"] == {"ok": sum(t["status"] == "ok" for t in tasks.values()), "changed": len(changed),
-                                     "failed": 0, "skipped": sum(t["status"] == "skipped" for t in tasks.values()),
-                                     "warn": sum(t["status"] == "warn" for t in tasks.values())}
+    assert first.json()["recap"] == {
+        "ok": sum(t["status"] == "ok" for t in tasks.values()),
+        "changed": len(changed),
+        "failed": 0,
+        "skipped": sum(t["status"] == "skipped" for t in tasks.values()),
+        "warn": sum(t["status"] == "warn" for t in tasks.values()),
+    }
     assert tasks["backend /api/health"]["status"] == "ok"
     assert tasks["backend /api/analyze"]["status"] == ("ok" if profile == "mock" else "skipped")
     ids = container_ids(stack)
@@ -63,7 +73,10 @@ def test_setup_from_a_clean_directory_then_a_second_run_changes_nothing(stack: P
     status = stack.invoke("status", "--json")
     assert status.returncode == 0
     assert {s["service"]: s["health"] for s in status.json()["services"]} == {
-        "backend": "healthy", "postgres": "healthy", "redis": "healthy"}
+        "backend": "healthy",
+        "postgres": "healthy",
+        "redis": "healthy",
+    }
 
 
 def test_switching_profiles_recreates_only_what_changed_and_keeps_the_data(stack: Project) -> None:
@@ -105,8 +118,15 @@ def test_up_status_down_and_volumes_need_a_yes(stack: Project) -> None:
 def test_a_service_that_never_becomes_healthy_fails_within_the_timeout(stack: Project) -> None:
     # The redis image runs happily but serves no /health on :8000, so the backend never gets healthy.
     start = time.monotonic()
-    result = stack.invoke("setup", "--profile", "mock", "--json", timeout=300,
-                          ULTRA_ENV_IMAGES__BACKEND="ultra-test/redis:7", ULTRA_ENV_TIMEOUTS__UP="15")
+    result = stack.invoke(
+        "setup",
+        "--profile",
+        "mock",
+        "--json",
+        timeout=300,
+        ULTRA_ENV_IMAGES__BACKEND="ultra-test/redis:7",
+        ULTRA_ENV_TIMEOUTS__UP="15",
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 1
     tasks = by_name(result)

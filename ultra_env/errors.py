@@ -1,4 +1,8 @@
-"""The project's exceptions: each carries a one-line cause and, where one exists, the fix."""
+"""The root of every error ultra-env raises on purpose: a one-line cause, the fix where one exists,
+and the exit code it ends a run with. The subclasses live beside what raises them: ``ProcError``
+(proc), ``HttpError`` (http), ``ProviderError`` (llm.providers.base), ``DmrError``
+(operations.dmr), ``EnvFileError`` (operations.envfile), ``TemplateError``
+(operations.interpolation), ``InvalidModelName`` (config.modelnames)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ultra_env.errors import UltraError
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -28,7 +30,9 @@ class Completed:
         return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
 
 
-class ProcError(Exception):
+class ProcError(UltraError):
+    """The command could not be run, or gave no answer in time."""
+
     def __init__(self, argv: Sequence[str], message: str) -> None:
         super().__init__(f"{' '.join(argv[:3])}: {message}")
         self.argv = tuple(argv)
@@ -94,8 +98,15 @@ def stream(
     full_env = {**os.environ, **env} if env else None
     start = time.monotonic()
     try:
-        process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                   text=True, errors="replace", env=full_env)
+        process = subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            env=full_env,
+        )
     except FileNotFoundError as exc:
         raise CommandNotFound(argv, "command not found") from exc
     assert process.stdout is not None and process.stderr is not None

@@ -25,9 +25,18 @@ from .state import State, load, log_invocation, versions
 
 # cmd/cli/desktop/desktop.go isRetryableError: substrings of retryable network errors
 RETRYABLE_PATTERNS = (
-    "connection refused", "connection reset", "broken pipe", "timeout", "temporary failure",
-    "no such host", "no route to host", "network is unreachable", "i/o timeout", "stream error",
-    "internal_error", "protocol_error",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "timeout",
+    "temporary failure",
+    "no such host",
+    "no route to host",
+    "network is unreachable",
+    "i/o timeout",
+    "stream error",
+    "internal_error",
+    "protocol_error",
 )
 
 
@@ -167,7 +176,9 @@ class Cli:
                 delay = 1 << (attempt - 1)
                 if policy.blank_line:
                     self.say("")
-                self.err.write(f"Retrying download (attempt {attempt}/{policy.retries}) in {goformat.duration(delay)}...\n")
+                self.err.write(
+                    f"Retrying download (attempt {attempt}/{policy.retries}) in {goformat.duration(delay)}...\n"
+                )
                 self.err.flush()
                 time.sleep(delay)
             try:
@@ -221,12 +232,20 @@ class Cli:
             status = goformat.status_text(exc.status)
             if exc.status == 422 and policy.trims_body:
                 text = f"pulling {model} failed with status {status}: unsupported model config media type: {body}"
-                text += "\n" + formats.BOLD + "\nWhat's next:" + formats.RESET + "\n    Upgrade Docker Model Runner to the latest version to support this model"
+                text += (
+                    "\n"
+                    + formats.BOLD
+                    + "\nWhat's next:"
+                    + formats.RESET
+                    + "\n    Upgrade Docker Model Runner to the latest version to support this model"
+                )
             else:
                 text = f"pulling {model} failed with status {status}: {body}"
             raise Attempt(text, policy.should_retry_status(exc.status)) from exc
         if not final and not shown and unparsed:
-            raise Attempt("unexpected response from server (not valid progress data): " + "\n".join(unparsed)[:4096], False)
+            raise Attempt(
+                "unexpected response from server (not valid progress data): " + "\n".join(unparsed)[:4096], False
+            )
         return final
 
     # --- rm, tag, inspect -----------------------------------------------------------------
@@ -262,7 +281,7 @@ class Cli:
         if not is_valid(target):
             raise Failure(f"invalid tag: invalid reference {goformat.quote(target)}: invalid reference format")
         repo = repository(target)
-        tag = target[len(repo) + 1:] if len(target) > len(repo) else "latest"
+        tag = target[len(repo) + 1 :] if len(target) > len(repo) else "latest"
         path = f"{model_path(source)}/tag?repo={quote(repo, safe='/:')}&tag={quote(tag)}"
         try:
             status, body = self.client.request("POST", path)
@@ -270,7 +289,8 @@ class Cli:
             raise Failure(f"failed to tag model: {exc}") from exc
         if status != 201:
             raise Failure(
-                f"failed to tag model: tagging failed with status {goformat.status_text(status)}: {body.decode(errors='replace')}"
+                f"failed to tag model: tagging failed with status {goformat.status_text(status)}: "
+                f"{body.decode(errors='replace')}"
             )
         self.say(f"Model {goformat.quote(source)} tagged successfully with {goformat.quote(target)}")
         return 0
@@ -300,7 +320,7 @@ class Cli:
         runtime_flags: list[str] = []
         if "--" in args:
             cut = args.index("--")
-            args, runtime_flags = args[:cut], args[cut + 1:]
+            args, runtime_flags = args[:cut], args[cut + 1 :]
         context_size = _option(args, "--context-size")
         if len(args) != 1:
             raise UsageError(f"Exactly one model must be specified, got {len(args)}: {args}")
@@ -331,7 +351,9 @@ class Cli:
         except (ServiceUnavailable, Unreachable) as exc:
             raise Failure(str(exc)) from exc
         if status != 200:
-            raise Failure(f"listing configs failed with status {goformat.status_text(status)}: {body.decode(errors='replace')}")
+            raise Failure(
+                f"listing configs failed with status {goformat.status_text(status)}: {body.decode(errors='replace')}"
+            )
         self.say(goformat.marshal(json.loads(body), indent="  "))
         return 0
 
@@ -348,7 +370,9 @@ class Cli:
         except (ServiceUnavailable, Unreachable) as exc:
             raise self.client_error(exc, "Failed to unload models") from exc
         except ApiError as exc:
-            raise Failure(f"Failed to unload models: unloading failed with status {goformat.status_text(exc.status)}: {exc.body}") from exc
+            raise Failure(
+                f"Failed to unload models: unloading failed with status {goformat.status_text(exc.status)}: {exc.body}"
+            ) from exc
         count = int(answer["unloaded_runners"])
         if count:
             self.say(f"Unloaded {count} model(s).")

@@ -101,7 +101,8 @@ def not_running_error(state: State) -> str:
 def connection_error(method: str, port: int, path: str, reason: str = "connect: connection refused") -> str:
     """Go's *url.Error for a refused dial, behind handleQueryError's `error querying <path>: `
     (`cmd/cli/desktop/desktop.go`). Assumed: the CLI's `localhost` resolves to 127.0.0.1."""
-    return f'error querying {path.split("?")[0]}: {method} "http://localhost:{port}{path}": dial tcp 127.0.0.1:{port}: {reason}'
+    where = f'{method} "http://localhost:{port}{path}"'
+    return f"error querying {path.split('?')[0]}: {where}: dial tcp 127.0.0.1:{port}: {reason}"
 
 
 def status_panic(state: State) -> str:
@@ -144,15 +145,12 @@ def version_text(state: State, server_version: str | None) -> str:
     if state["format"] == "old":
         return f"Docker Model Runner version {cli}-standin\nDocker Engine Kind: {state['kind']}\n"
     server = server_version or "(not reachable)"
-    return (
-        f"Client:\n Version: {cli}\n OS/Arch: linux/amd64\n\n"
-        f"Server:\n Version: {server}\n Engine: {state['kind']}\n"
-    )
+    return f"Client:\n Version: {cli}\n OS/Arch: linux/amd64\n\nServer:\n Version: {server}\n Engine: {state['kind']}\n"
 
 
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    lines = ("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows)
     return "".join(line + "\n" for line in lines)
 
 

@@ -58,7 +58,9 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
         return
     entry = found[1]
     if not_installed(backends[name]):
-        handler.http_error(412, f"backend {goformat.quote(name)} is not installed; run: docker model install-runner --backend {name}")
+        handler.http_error(
+            412, f"backend {goformat.quote(name)} is not installed; run: docker model install-runner --backend {name}"
+        )
         return
     injected = state["inject"]["inference_load_error"]
     if injected:
@@ -80,8 +82,12 @@ def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, requested:
     upstream = urlsplit(upstream_url)
     conn = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port or 80, timeout=600)
     try:
-        conn.request("POST", f"{upstream.path.rstrip('/')}/v1/{tail}", json.dumps(body).encode(),
-                     {"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            f"{upstream.path.rstrip('/')}/v1/{tail}",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
         response = conn.getresponse()
     except OSError as exc:
         conn.close()
@@ -107,7 +113,7 @@ def relay_stream(handler: Handler, response: http.client.HTTPResponse, content_t
     for line in response:
         content = line.rstrip(b"\r\n")
         if content.startswith(b"data: ") and content != b"data: [DONE]":
-            line = b"data: " + rename_model(content[len(b"data: "):], model) + line[len(content):]
+            line = b"data: " + rename_model(content[len(b"data: ") :], model) + line[len(content) :]
         handler.wfile.write(line)
         handler.wfile.flush()
 

@@ -84,14 +84,23 @@ def start_llama(
         os.close(fd)
         log = Path(name)
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(gguf),
-        "--model_alias", alias,
-        "--chat_format", "gemma",
-        "--n_ctx", "2048",
-        "--interrupt_requests", "False",
-        "--host", "127.0.0.1",
-        "--port", str(port),
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        alias,
+        "--chat_format",
+        "gemma",
+        "--n_ctx",
+        "2048",
+        "--interrupt_requests",
+        "False",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

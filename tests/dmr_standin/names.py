@@ -36,13 +36,13 @@ def normalise(name: str) -> str:
     if not ref:
         return ref
     if ref.startswith("hf.co/"):
-        ref = "huggingface.co/" + ref[len("hf.co/"):]
+        ref = "huggingface.co/" + ref[len("hf.co/") :]
     if looks_like_id(ref) or looks_like_digest(ref):
         return ref
     last_slash, last_colon = ref.rfind("/"), ref.rfind(":")
     repo, tag = ref, "latest"
     if last_colon > last_slash:
-        repo, tag = ref[:last_colon], ref[last_colon + 1:] or "latest"
+        repo, tag = ref[:last_colon], ref[last_colon + 1 :] or "latest"
     first_slash = repo.find("/")
     has_registry = first_slash > 0 and "." in repo[:first_slash]
     if not has_registry and "/" not in repo:
@@ -72,7 +72,7 @@ def display(tag: str) -> str:
     shown = tag
     for registry in ("index.docker.io/", "docker.io/"):
         if shown.startswith(registry):
-            shown = shown[len(registry):]
+            shown = shown[len(registry) :]
             break
     shown = shown.removeprefix("ai/")
     return shown.removesuffix(":latest")

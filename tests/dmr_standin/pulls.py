@@ -101,13 +101,18 @@ class Stream:
         self.handler.wfile.flush()
 
     def event(self, kind: str, message: str, total: int = 0, layer: Entry | None = None) -> None:
-        line = goformat.marshal({
-            "type": kind,
-            "message": message,
-            "total": total,
-            "layer": layer or {"size": 0, "current": 0},
-            "mode": "pull",
-        }) + "\n"
+        line = (
+            goformat.marshal(
+                {
+                    "type": kind,
+                    "message": message,
+                    "total": total,
+                    "layer": layer or {"size": 0, "current": 0},
+                    "mode": "pull",
+                }
+            )
+            + "\n"
+        )
         self.chunk(line if self.as_json else goformat.html_escape(line))
 
     def raw(self, text: str) -> None:

@@ -80,7 +80,9 @@ def pull_retry_policy(cli: str) -> RetryPolicy:
         retries=0 if not at_least(cli, "v1.0.1") else (4 if at_least(cli, "v1.1.37") else 3),
         gateway_statuses_only=new_rule,
         blank_line=at_least(cli, "v1.1.37"),
-        exhausted="download failed after {n} retries: {err}" if new_rule else "failed to download after {n} retries: {err}",
+        exhausted="download failed after {n} retries: {err}"
+        if new_rule
+        else "failed to download after {n} retries: {err}",
         trims_body=new_rule,
     )
 

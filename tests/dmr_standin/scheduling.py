@@ -85,13 +85,15 @@ def applied(state: State, model_filter: str = "") -> list[Entry]:
             config["context-size"] = record["context_size"]
         if record.get("runtime_flags"):
             config["runtime-flags"] = record["runtime_flags"]
-        entries.append({
-            "Backend": record.get("backend", DEFAULT_BACKEND),
-            "Model": tags[0],
-            "ModelID": record["model_id"],
-            "Mode": record.get("mode", "completion"),
-            "Config": config,
-        })
+        entries.append(
+            {
+                "Backend": record.get("backend", DEFAULT_BACKEND),
+                "Model": tags[0],
+                "ModelID": record["model_id"],
+                "Mode": record.get("mode", "completion"),
+                "Config": config,
+            }
+        )
     return entries
 
 
@@ -109,7 +111,9 @@ def unload(state: State, body: Any) -> int:
     backend = body.get("backend") or ""
     for model in body.get("models") or []:
         mid = model_id(state, str(model))
-        for key in [k for k, r in state["configurations"].items() if r["model_id"] == mid and r.get("backend") == backend]:
+        for key in [
+            k for k, r in state["configurations"].items() if r["model_id"] == mid and r.get("backend") == backend
+        ]:
             del state["configurations"][key]
         runner = state["runners"].get(mid)
         if runner and (not backend or runner["backend"] == backend):

@@ -47,9 +47,7 @@ class StandinServer(ThreadingHTTPServer):
         with self.llama_lock:
             handle = self.llamas.get(entry["gguf"])
             if handle is None or handle.process.poll() is not None:
-                handle = start_llama(
-                    Path(entry["gguf"]), alias=entry["upstream_alias"], log=self.home / "llama.log"
-                )
+                handle = start_llama(Path(entry["gguf"]), alias=entry["upstream_alias"], log=self.home / "llama.log")
                 self.llamas[entry["gguf"]] = handle
             return handle.url
 
@@ -131,11 +129,11 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "POST" and path == "/models/create":
             pulls.create(self, state)
         elif method == "POST" and path.startswith("/models/") and path.endswith("/tag"):
-            self.tag(state, path[len("/models/"):-len("/tag")], query)
+            self.tag(state, path[len("/models/") : -len("/tag")], query)
         elif method == "GET" and path.startswith("/models/"):
-            self.get_model(state, path[len("/models/"):], server_version)
+            self.get_model(state, path[len("/models/") :], server_version)
         elif method == "DELETE" and path.startswith("/models/"):
-            self.delete_model(path[len("/models/"):], query)
+            self.delete_model(path[len("/models/") :], query)
         elif method == "GET" and path == "/engines/status":
             self.send_json(200, formats.default_backends(state), newline=False)
         elif method == "GET" and path == "/engines/ps":
@@ -187,10 +185,13 @@ class Handler(BaseHTTPRequestHandler):
                     outcome["actions"] = actions
                     return
             elif len(tags) > 1 and not force:
-                outcome["error"] = (409, (
-                    f"error while deleting model: unable to delete {goformat.quote(name)} (must be forced) "
-                    "due to multiple tag references: resource conflict"
-                ))
+                outcome["error"] = (
+                    409,
+                    (
+                        f"error while deleting model: unable to delete {goformat.quote(name)} (must be forced) "
+                        "due to multiple tag references: resource conflict"
+                    ),
+                )
                 return
             for other in tags_of(s["models"], entry["id"]):
                 del s["models"][other]
@@ -279,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
             data = [openai_model(tags[0], e, server_version) for tags, e in grouped(models)]
             self.send_json(200, {"object": "list", "data": data})
         elif method == "GET" and tail.startswith("models/"):
-            name = tail[len("models/"):]
+            name = tail[len("models/") :]
             found = find(models, name)
             if found is None:
                 self.http_error(404, inference.model_not_found(name))
@@ -314,9 +315,9 @@ def openai_route(path: str, server_version: str) -> tuple[str, str] | None:
     """(backend or "", tail) for `/engines/v1/…`, `/engines/{backend}/v1/…` and, on servers
     ≥ v1.0.0, the `/v1/…` alias."""
     if path.startswith("/engines/v1/"):
-        return "", path[len("/engines/v1/"):].rstrip("/")
+        return "", path[len("/engines/v1/") :].rstrip("/")
     if releases.has_v1_alias(server_version) and path.startswith("/v1/"):
-        return "", path[len("/v1/"):].rstrip("/")
+        return "", path[len("/v1/") :].rstrip("/")
     parts = path.split("/", 4)
     if len(parts) == 5 and parts[1] == "engines" and parts[2] and parts[3] == "v1":
         return parts[2], parts[4].rstrip("/")

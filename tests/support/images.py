@@ -65,9 +65,7 @@ def log(message: str) -> None:
 
 def run(args: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(
-            args, capture_output=True, text=True, timeout=timeout, env=env, check=False
-        )
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as error:
         raise ImageBuildError(f"{args[0]} {args[1]} timed out after {timeout:g} s") from error
     if done.returncode != 0:
@@ -77,9 +75,7 @@ def run(args: list[str], timeout: float, env: dict[str, str] | None = None) -> s
 
 
 def image_exists(name: str) -> bool:
-    done = subprocess.run(
-        ["docker", "image", "inspect", name], capture_output=True, timeout=30, check=False
-    )
+    done = subprocess.run(["docker", "image", "inspect", name], capture_output=True, timeout=30, check=False)
     return done.returncode == 0
 
 
@@ -88,9 +84,7 @@ def docker_import(tar: IO[bytes], name: str, changes: list[str]) -> None:
     for change in changes:
         args += ["-c", change]
     try:
-        done = subprocess.run(
-            [*args, "-", name], stdin=tar, capture_output=True, timeout=600, check=False
-        )
+        done = subprocess.run([*args, "-", name], stdin=tar, capture_output=True, timeout=600, check=False)
     except subprocess.TimeoutExpired as error:
         raise ImageBuildError(f"docker import {name} timed out after 600 s") from error
     if done.returncode != 0:
@@ -114,9 +108,7 @@ def docker_build(name: str, dockerfile: str, files: dict[str, Path]) -> None:
         shutil.copy(DOCKERFILES / dockerfile, context / "Dockerfile")
         for target, source in files.items():
             if source.is_dir():
-                shutil.copytree(
-                    source, context / target, ignore=shutil.ignore_patterns("__pycache__")
-                )
+                shutil.copytree(source, context / target, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy(source, context / target)
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -168,8 +160,10 @@ def debian_mirror() -> str:
             words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
             if len(words) >= 3 and words[0] == "deb" and words[2] == DEBIAN_SUITE:
                 return words[1]
-    raise ImageBuildError(f"apt has no source for Debian {DEBIAN_SUITE}: debootstrap takes its mirror from "
-                          "/etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+    raise ImageBuildError(
+        f"apt has no source for Debian {DEBIAN_SUITE}: debootstrap takes its mirror from "
+        "/etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
+    )
 
 
 def unmount_below(root: Path) -> None:
@@ -223,16 +217,24 @@ def debian_rootfs() -> Path:
 
 def build_debian() -> None:
     with debian_rootfs().open("rb") as tar:
-        docker_import(tar, DEBIAN, [f"ENV PATH={DEBIAN_PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]',
-                                    f"LABEL {ROOTFS_LABEL}={rootfs_key()}"])
+        docker_import(
+            tar,
+            DEBIAN,
+            [f"ENV PATH={DEBIAN_PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]', f"LABEL {ROOTFS_LABEL}={rootfs_key()}"],
+        )
 
 
 def current(name: str) -> bool:
     """Whether the image exists, and (the Debian one) was made from today's package list."""
     if name != DEBIAN:
         return image_exists(name)
-    done = subprocess.run(["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{ROOTFS_LABEL}"}}}}',
-                           name], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{ROOTFS_LABEL}"}}}}', name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     return done.returncode == 0 and done.stdout.strip() == rootfs_key()
 
 
@@ -268,8 +270,10 @@ def wheelhouse() -> Path:
     log(f"pip wheel {' '.join(wanted)} -w {folder}")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(folder), *wanted],
-        900)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(folder), *wanted],
+        900,
+    )
     stamp.write_text("\n".join(wanted) + "\n")
     return folder
 
@@ -296,9 +300,7 @@ def build_all(force: bool = False) -> dict[str, float]:
     try:
         run(["docker", "version", "--format", "{{.Server.Version}}"], 30)
     except ImageBuildError as error:
-        raise ImageBuildError(
-            f"no Docker engine ({error}); run tests/support/engine.sh start"
-        ) from None
+        raise ImageBuildError(f"no Docker engine ({error}); run tests/support/engine.sh start") from None
     seconds: dict[str, float] = {}
     built: set[str] = set()
     for name, (build, base) in BUILDERS.items():
@@ -328,7 +330,10 @@ def main() -> int:
         return 1
     start = time.monotonic()
     wheelhouse()
-    log(f"wheelhouse in {time.monotonic() - start:.1f} s; total {sum(seconds.values()) + time.monotonic() - start:.1f} s")
+    log(
+        f"wheelhouse in {time.monotonic() - start:.1f} s; "
+        f"total {sum(seconds.values()) + time.monotonic() - start:.1f} s"
+    )
     return 0
 
 

@@ -18,19 +18,31 @@ from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderErro
 Redact = Callable[[str], str]
 
 
-def entry(target: Target, response: ChatResponse | None, error: ProviderError | Exception | None,
-          redact: Redact) -> dict[str, Any]:
+def entry(
+    target: Target, response: ChatResponse | None, error: ProviderError | Exception | None, redact: Redact
+) -> dict[str, Any]:
     """One model's result in the API's shape (times in seconds)."""
-    out: dict[str, Any] = {"provider": target.provider.name, "model": target.model, "text": "",
-                           "latency_s": None, "first_token_s": None, "tokens_in": None, "tokens_out": None,
-                           "finish_reason": None, "error": None}
+    out: dict[str, Any] = {
+        "provider": target.provider.name,
+        "model": target.model,
+        "text": "",
+        "latency_s": None,
+        "first_token_s": None,
+        "tokens_in": None,
+        "tokens_out": None,
+        "finish_reason": None,
+        "error": None,
+    }
     if response is not None:
         usage = response.usage
-        out.update(text=redact(response.text), latency_s=round(response.latency_s, 4),
-                   first_token_s=None if response.ttft_s is None else round(response.ttft_s, 4),
-                   tokens_in=usage.prompt_tokens if usage else None,
-                   tokens_out=usage.completion_tokens if usage else response.completion_tokens or None,
-                   finish_reason=response.finish_reason)
+        out.update(
+            text=redact(response.text),
+            latency_s=round(response.latency_s, 4),
+            first_token_s=None if response.ttft_s is None else round(response.ttft_s, 4),
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else response.completion_tokens or None,
+            finish_reason=response.finish_reason,
+        )
     if error is not None:
         kind = error.kind if isinstance(error, ProviderError) else "internal"
         message = error.message if isinstance(error, ProviderError) else type(error).__name__
@@ -38,10 +50,18 @@ def entry(target: Target, response: ChatResponse | None, error: ProviderError | 
     return out
 
 
-def ask(target: Target, prompt: str, *, max_tokens: int, timeout: float, redact: Redact,
-        on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
-    request = ChatRequest([{"role": "user", "content": prompt}], target.model, max_tokens=max_tokens,
-                          stream=True, timeout=timeout)
+def ask(
+    target: Target,
+    prompt: str,
+    *,
+    max_tokens: int,
+    timeout: float,
+    redact: Redact,
+    on_text: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    request = ChatRequest(
+        [{"role": "user", "content": prompt}], target.model, max_tokens=max_tokens, stream=True, timeout=timeout
+    )
     try:
         return entry(target, target.provider.chat(request, on_text), None, redact)
     except ProviderError as exc:
@@ -57,16 +77,21 @@ def run(targets: list[Target], prompt: str, *, max_tokens: int, timeout: float, 
         return [future.result() for future in futures]
 
 
-def stream(targets: list[Target], prompt: str, *, max_tokens: int, timeout: float,
-           redact: Redact) -> Iterator[tuple[str, dict[str, Any]]]:
+def stream(
+    targets: list[Target], prompt: str, *, max_tokens: int, timeout: float, redact: Redact
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """The same as events as they happen: ``("token", {"model", "text"})`` while a model writes,
     ``("result", entry)`` when it is done, in the order they come."""
     events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
 
     def one(target: Target) -> None:
         def token(piece: str) -> None:
-            events.put(("token", {"id": target.id, "provider": target.provider.name, "model": target.model,
-                                  "text": redact(piece)}))
+            events.put(
+                (
+                    "token",
+                    {"id": target.id, "provider": target.provider.name, "model": target.model, "text": redact(piece)},
+                )
+            )
 
         result = ask(target, prompt, max_tokens=max_tokens, timeout=timeout, redact=redact, on_text=token)
         events.put(("result", {"id": target.id, **result}))

@@ -83,11 +83,13 @@ def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadRequest(400, "empty_prompt", "prompt must be a non-empty string")
     if len(prompt) > config.max_prompt_chars:
-        raise BadRequest(413, "too_large", f"the prompt has {len(prompt)} characters; at most "
-                                           f"{config.max_prompt_chars} are taken")
+        raise BadRequest(
+            413, "too_large", f"the prompt has {len(prompt)} characters; at most {config.max_prompt_chars} are taken"
+        )
     models = data.get("models")
-    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)
-                               or len(models) > MAX_MODELS):
+    if models is not None and (
+        not isinstance(models, list) or not all(isinstance(m, str) for m in models) or len(models) > MAX_MODELS
+    ):
         raise BadRequest(400, "bad_request", f"models must be a list of at most {MAX_MODELS} model names")
     max_tokens = data.get("max_tokens", config.max_tokens)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 4096:
@@ -110,6 +112,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     available = targets(config)
     store = Store(config.database_url) if config.database_url else None
     health = Health(available, config.required, store, config.redis_url)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if store is not None:
@@ -119,8 +122,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
                 LOG.warning("database: %s (analyses are not stored until it answers)", redact(str(exc)))
         yield
 
-    app = FastAPI(title="Ultra (ultra-env's backend)", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="Ultra (ultra-env's backend)", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
 
     def send(value: Any, status: int = 200) -> JSONResponse:
         return JSONResponse(_tree(value, redact), status_code=status)
@@ -153,15 +157,22 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
 
     @app.get("/api/available-models")
     def available_models() -> JSONResponse:
-        return send({"profile": config.profile, "models": [
-            {"id": t.id, "provider": t.provider.name, "model": t.model} for t in available]})
+        return send(
+            {
+                "profile": config.profile,
+                "models": [{"id": t.id, "provider": t.provider.name, "model": t.model} for t in available],
+            }
+        )
 
-    def keep(prompt: str, chosen: list[Target], max_tokens: int, results: list[dict] | None,
-             status: str = "done") -> int | None:
+    def keep(
+        prompt: str, chosen: list[Target], max_tokens: int, results: list[dict] | None, status: str = "done"
+    ) -> int | None:
         if store is None:
             return None
         try:
-            return store.save(config.profile, redact(prompt), [t.id for t in chosen], max_tokens, results, status=status)
+            return store.save(
+                config.profile, redact(prompt), [t.id for t in chosen], max_tokens, results, status=status
+            )
         except StoreError as exc:
             LOG.warning("analysis not stored: %s", redact(str(exc)))
             return None
@@ -176,8 +187,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
                 raise BadRequest(409, "no_database", "background analyses need the database (DATABASE_URL)")
             queued = await run_in_threadpool(keep, prompt, chosen, max_tokens, None, "queued")
             return send({"id": queued, "status": "queued"}, 202)
-        results = await run_in_threadpool(analysis.run, chosen, prompt, max_tokens=max_tokens,
-                                          timeout=config.timeout_s, redact=redact)
+        results = await run_in_threadpool(
+            analysis.run, chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact
+        )
         stored = await run_in_threadpool(keep, prompt, chosen, max_tokens, results)
         return send({"id": stored, "prompt": prompt, "results": results})
 
@@ -186,11 +198,17 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
         prompt, chosen, max_tokens, _ = parse_request(await request.body(), config, available)
 
         def events() -> Iterator[str]:
-            yield sse("start", {"prompt": prompt, "models": [
-                {"id": t.id, "provider": t.provider.name, "model": t.model} for t in chosen]})
+            yield sse(
+                "start",
+                {
+                    "prompt": prompt,
+                    "models": [{"id": t.id, "provider": t.provider.name, "model": t.model} for t in chosen],
+                },
+            )
             results: dict[str, dict] = {}
-            for kind, data in analysis.stream(chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s,
-                                              redact=redact):
+            for kind, data in analysis.stream(
+                chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact
+            ):
                 if kind == "result":
                     results[data["id"]] = {k: v for k, v in data.items() if k != "id"}
                 yield sse(kind, data)
@@ -224,7 +242,12 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def page() -> Response:
         html = resources.files("ultra_env.backend").joinpath("page.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' "
-                                                                      "'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": "default-src 'self'; style-src 'self' "
+                "'unsafe-inline'; script-src 'self' 'unsafe-inline'"
+            },
+        )
 
     return app

@@ -30,8 +30,13 @@ def probe_target(target: Target) -> dict[str, Any]:
     except ProviderError as exc:
         reachable = exc.kind not in ("connection", "timeout", "server")
         error = {"kind": exc.kind, "message": exc.message}
-    return {"provider": target.provider.name, "model": target.model, "reachable": reachable,
-            "latency_s": round(time.perf_counter() - start, 4), "error": error}
+    return {
+        "provider": target.provider.name,
+        "model": target.model,
+        "reachable": reachable,
+        "latency_s": round(time.perf_counter() - start, 4),
+        "error": error,
+    }
 
 
 def redis_ping(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
@@ -93,7 +98,13 @@ class Health:
         cache = redis_ping(self.redis_url) if self.redis_url else None
         if cache:
             problems.append(f"redis: {cache}")
-        body = {"status": "ok" if not problems else "unavailable", "profile": profile, "required": list(self.required),
-                "providers": providers, "database": {"ok": database is None, "error": database},
-                "redis": {"ok": cache is None, "error": cache} if self.redis_url else None, "problems": problems}
+        body = {
+            "status": "ok" if not problems else "unavailable",
+            "profile": profile,
+            "required": list(self.required),
+            "providers": providers,
+            "database": {"ok": database is None, "error": database},
+            "redis": {"ok": cache is None, "error": cache} if self.redis_url else None,
+            "problems": problems,
+        }
         return not problems, body

@@ -76,8 +76,11 @@ def _cloud(env: Mapping[str, str]) -> list[CloudModel]:
         key = env.get(key_var) or ""
         if key:
             upper = provider.upper()
-            found.append(CloudModel(provider, key, env.get(f"{upper}_MODEL") or default_model,
-                                    env.get(f"{upper}_BASE_URL") or None))
+            found.append(
+                CloudModel(
+                    provider, key, env.get(f"{upper}_MODEL") or default_model, env.get(f"{upper}_BASE_URL") or None
+                )
+            )
     return found
 
 
@@ -98,8 +101,12 @@ def from_env(env: Mapping[str, str]) -> BackendConfig:
     required += [p for p in ("local", "mock") if p in enabled and p not in required]
     return BackendConfig(
         profile=env.get("ULTRA_PROFILE") or "local",
-        local=tuple(local), cloud=tuple(cloud), mock=mock, required=tuple(required),
-        database_url=env.get("DATABASE_URL") or None, redis_url=env.get("REDIS_URL") or None,
+        local=tuple(local),
+        cloud=tuple(cloud),
+        mock=mock,
+        required=tuple(required),
+        database_url=env.get("DATABASE_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
         timeout_s=float(env.get("ANALYZE_TIMEOUT_S") or 60.0),
         max_tokens=int(env.get("ANALYZE_MAX_TOKENS") or 256),
         secrets=tuple(secrets_in(env)),

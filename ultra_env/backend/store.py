@@ -33,8 +33,16 @@ class StoreError(Exception):
 
 def _row(row: tuple) -> dict[str, Any]:
     id_, created, profile, prompt, models, max_tokens, status, results = row
-    return {"id": id_, "created_at": created.isoformat(), "profile": profile, "prompt": prompt, "models": models,
-            "max_tokens": max_tokens, "status": status, "results": results}
+    return {
+        "id": id_,
+        "created_at": created.isoformat(),
+        "profile": profile,
+        "prompt": prompt,
+        "models": models,
+        "max_tokens": max_tokens,
+        "status": status,
+        "results": results,
+    }
 
 
 class Store:
@@ -72,13 +80,22 @@ class Store:
     def ping(self) -> None:
         self._execute("SELECT 1", fetch="one")
 
-    def save(self, profile: str, prompt: str, models: list[str], max_tokens: int, results: list[dict] | None,
-             *, status: str = "done") -> int:
+    def save(
+        self,
+        profile: str,
+        prompt: str,
+        models: list[str],
+        max_tokens: int,
+        results: list[dict] | None,
+        *,
+        status: str = "done",
+    ) -> int:
         row = self._execute(
             "INSERT INTO analyses (profile, prompt, models, max_tokens, status, results) "
             "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
             (profile, prompt, json.dumps(models), max_tokens, status, None if results is None else json.dumps(results)),
-            fetch="one")
+            fetch="one",
+        )
         return int(row[0])
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -93,9 +110,12 @@ class Store:
         """The oldest queued analysis, marked running (for the worker; one claimer wins each row)."""
         row = self._execute(
             f"UPDATE analyses SET status = 'running' WHERE id = (SELECT id FROM analyses WHERE status = 'queued' "
-            f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}", fetch="one")
+            f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}",
+            fetch="one",
+        )
         return None if row is None else _row(row)
 
     def finish(self, analysis_id: int, results: list[dict]) -> None:
-        self._execute("UPDATE analyses SET status = 'done', results = %s WHERE id = %s",
-                      (json.dumps(results), analysis_id))
+        self._execute(
+            "UPDATE analyses SET status = 'done', results = %s WHERE id = %s", (json.dumps(results), analysis_id)
+        )

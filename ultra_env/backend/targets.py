@@ -41,9 +41,16 @@ class MockProvider:
                 on_text(("" if index == 0 else " ") + word)
             ttft = ttft if ttft is not None else time.perf_counter() - start
         finish = "length" if len(words) == request.max_tokens else "stop"
-        return ChatResponse(MOCK, request.model, " ".join(words), finish, Usage(len(prompt.split()), len(words)),
-                            time.perf_counter() - start, ttft if request.stream else None,
-                            len(words) if request.stream else 0)
+        return ChatResponse(
+            MOCK,
+            request.model,
+            " ".join(words),
+            finish,
+            Usage(len(prompt.split()), len(words)),
+            time.perf_counter() - start,
+            ttft if request.stream else None,
+            len(words) if request.stream else 0,
+        )
 
     def list_models(self, timeout: float) -> list[str]:
         return [MOCK_MODEL]

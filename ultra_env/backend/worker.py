@@ -48,10 +48,17 @@ def main() -> None:
             stopping.wait(IDLE_S)
             continue
         chosen, unknown = select(available, job["models"])
-        results = analysis.run(chosen, job["prompt"], max_tokens=job["max_tokens"], timeout=config.timeout_s,
-                               redact=redact)
-        results += [{"provider": None, "model": name, "error": {"kind": "unknown_model",
-                     "message": "not enabled when the worker ran it"}} for name in unknown]
+        results = analysis.run(
+            chosen, job["prompt"], max_tokens=job["max_tokens"], timeout=config.timeout_s, redact=redact
+        )
+        results += [
+            {
+                "provider": None,
+                "model": name,
+                "error": {"kind": "unknown_model", "message": "not enabled when the worker ran it"},
+            }
+            for name in unknown
+        ]
         store.finish(job["id"], results)
         LOG.info("analysis %s: %d answers", job["id"], sum(r.get("error") is None for r in results))
 

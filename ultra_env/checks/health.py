@@ -4,21 +4,22 @@ failure names the likely cause from the reference's list (section 7) with its fi
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
-from ultra_env.operations import compose
-from ultra_env.operations import dmr
 from ultra_env.checks.rules import enable_tcp
+from ultra_env.engine.context import Context
+from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
-from ultra_env.operations.models import Connection, config_for, connect
+from ultra_env.facts.gather import Facts
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
-from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
+from ultra_env.operations import compose, dmr
+from ultra_env.operations.models import Connection, config_for, connect
+from ultra_env.operations.stack import project_of
 
 T = TypeVar("T")
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
@@ -38,30 +39,15 @@ except Exception as exc:
 """
 
 
-class Retrying:
-    """Call until success or ``timeout`` seconds have passed; re-raise the last failure."""
-
-    def __init__(self, timeout: float, interval: float = 1.0) -> None:
-        self.timeout = timeout
-        self.interval = interval
-
-    def __call__(self, attempt: Callable[[], T]) -> T:
-        return self.within(lambda _: attempt())
-
-    def within(self, attempt: Callable[[float], T]) -> T:
-        """Like a call, but each attempt is told how many seconds are left, to use as its own timeout."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return attempt(max(deadline - time.monotonic(), 0.5))
-            except Exception:
-                if time.monotonic() + self.interval > deadline:
-                    raise
-                time.sleep(self.interval)
-
-
-def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retrying,
-               status: mr.RunnerStatus | None = None, environ: Mapping[str, str] | None = None) -> list[TaskResult]:
+def verify(
+    settings,
+    project: compose.Project,
+    *,
+    desktop: bool,
+    retry: http.Retry,
+    status: mr.RunnerStatus | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[TaskResult]:
     """Every check, in a stable order. The prerequisites run one after another; the completion,
     the view from inside the stack and the backend's /health then run at the same time."""
     results: list[TaskResult] = []
@@ -74,8 +60,12 @@ def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retr
                 root = conn.runner.root
                 last.append(lambda: _completion(root, model, settings, retry))
             else:
-                results.append(skipped("chat completion", "the API does not answer from the host: the completion is "
-                                       "checked from inside the stack"))
+                results.append(
+                    skipped(
+                        "chat completion",
+                        "the API does not answer from the host: the completion is checked from inside the stack",
+                    )
+                )
             last.append(lambda: _inside(project, retry))
     else:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
@@ -87,24 +77,39 @@ def run_checks(settings, project: compose.Project, *, desktop: bool, retry: Retr
     return results
 
 
-def _prerequisites(settings, desktop: bool, retry: Retrying, status: mr.RunnerStatus | None,
-                   results: list[TaskResult], environ: Mapping[str, str]) -> Connection | None:
+def _prerequisites(
+    settings,
+    desktop: bool,
+    retry: http.Retry,
+    status: mr.RunnerStatus | None,
+    results: list[TaskResult],
+    environ: Mapping[str, str],
+) -> Connection | None:
     """Runner running, API from the host (or the CLI), required models present; the way to the
     runner when all hold."""
     if status is None or not status.running:
         try:
-            status = retry(lambda: _running(settings.timeouts.probe, settings.model_runner.host_url))
+            status = retry.run(lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url))
         except dmr.DmrError as exc:
-            results.append(failed("runner running", exc.cause, enable_tcp(settings) if desktop else
-                                  "docker model start-runner (or: docker model install-runner)"))
+            results.append(
+                failed(
+                    "runner running",
+                    exc.cause,
+                    enable_tcp(settings) if desktop else "docker model start-runner (or: docker model install-runner)",
+                )
+            )
             return None
-    results.append(ok("runner running", f"{status.kind or 'Docker Model Runner'}; "
-                      + ", ".join(f"{k}: {v}" for k, v in status.backends.items())))
+    results.append(
+        ok(
+            "runner running",
+            f"{status.kind or 'Docker Model Runner'}; " + ", ".join(f"{k}: {v}" for k, v in status.backends.items()),
+        )
+    )
     conn = connect(settings, environ, status=status, desktop=desktop)
     if conn.note is not None:
         results.append(conn.note)
     try:
-        present = retry(conn.models)
+        present = retry.run(lambda _: conn.models())
     except dmr.DmrError as exc:
         results.append(_host_api_failure(settings, conn, exc, desktop))
         return None
@@ -114,8 +119,9 @@ def _prerequisites(settings, desktop: bool, retry: Retrying, status: mr.RunnerSt
     missing = [name for name in wanted if not any(m.has(name) for m in present)]
     where = f"{conn.runner.root}/models" if isinstance(conn.runner, dmr.Api) else "docker model list"
     if missing:
-        results.append(failed("models served", f"not in {where}: {', '.join(missing)}",
-                              f"invoke models.pull --model {missing[0]}"))
+        results.append(
+            failed("models served", f"not in {where}: {', '.join(missing)}", f"invoke models.pull --model {missing[0]}")
+        )
         return None
     results.append(ok("models served", ", ".join(wanted)))
     results += context_sizes(settings, conn)
@@ -143,10 +149,15 @@ def context_sizes(settings, conn: Connection) -> list[TaskResult]:
             results.append(ok(name, f"{applied} tokens, as configured"))
             continue
         said = f"{applied} tokens" if applied else "nothing (the runner's default, 4096)"
-        results.append(warn(name, f"the runner applies {said}, the configuration says {model.context_size} "
-                            "(lost when the runner restarts or the model is unloaded)",
-                            f"invoke setup (applies it again), or docker model configure --context-size "
-                            f"{model.context_size} {model.name}"))
+        results.append(
+            warn(
+                name,
+                f"the runner applies {said}, the configuration says {model.context_size} "
+                "(lost when the runner restarts or the model is unloaded)",
+                f"invoke setup (applies it again), or docker model configure --context-size "
+                f"{model.context_size} {model.name}",
+            )
+        )
     return results
 
 
@@ -164,22 +175,27 @@ def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bo
     port = urlsplit(root).port
     holder = None if port is None or host.port_free(port) else host.port_holder(port)
     if holder and "model" not in holder:
-        return failed("API from the host", f"{exc.cause}: port {port} is held by {holder}",
-                      f"stop {holder}, or set model_runner.host_url to where Model Runner listens")
+        return failed(
+            "API from the host",
+            f"{exc.cause}: port {port} is held by {holder}",
+            f"stop {holder}, or set model_runner.host_url to where Model Runner listens",
+        )
     if desktop:
         return failed("API from the host", f"{exc.cause}: host-side TCP support is off", enable_tcp(settings))
     return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
 
 
-def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
+def _completion(root: str, model: str, settings, retry: http.Retry) -> TaskResult:
     provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH, retries=0)  # `retry` retries
     name = "chat completion"
     try:
         # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
-        streamed: ChatResponse = retry.within(lambda left: provider.chat(
-            ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left)))
-        plain: ChatResponse = retry.within(lambda left: provider.chat(
-            ChatRequest(PROMPT, model, max_tokens=4, timeout=left)))
+        streamed: ChatResponse = retry.run(
+            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left))
+        )
+        plain: ChatResponse = retry.run(
+            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=4, timeout=left))
+        )
     except ProviderError as exc:
         fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
         if "context" in exc.message.lower():
@@ -190,18 +206,24 @@ def _completion(root: str, model: str, settings, retry: Retrying) -> TaskResult:
         return failed(name, f"{model} answered without token counts", "invoke doctor")
     speed = streamed.tokens_per_s
     data = {
-        "model": model, "latency_s": round(plain.latency_s, 3), "ttft_s": round(streamed.ttft_s or 0, 3),
-        "tokens_per_s": round(speed, 1) if speed else None, "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens, "stream_latency_s": round(streamed.latency_s, 3),
+        "model": model,
+        "latency_s": round(plain.latency_s, 3),
+        "ttft_s": round(streamed.ttft_s or 0, 3),
+        "tokens_per_s": round(speed, 1) if speed else None,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "stream_latency_s": round(streamed.latency_s, 3),
         "finish_reason": plain.finish_reason,
     }
-    msg = (f"{model}: streamed {streamed.chunks} tokens in {streamed.latency_s:.2f}s (first after "
-           f"{data['ttft_s']:.3f}s, {data['tokens_per_s'] or '?'} tokens/s); plain {plain.latency_s:.2f}s, "
-           f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out")
+    msg = (
+        f"{model}: streamed {streamed.chunks} tokens in {streamed.latency_s:.2f}s (first after "
+        f"{data['ttft_s']:.3f}s, {data['tokens_per_s'] or '?'} tokens/s); plain {plain.latency_s:.2f}s, "
+        f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out"
+    )
     return ok(name, msg, data=data)
 
 
-def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
+def _inside(project: compose.Project, retry: http.Retry) -> TaskResult:
     name = "API from inside the stack"
 
     def attempt() -> dict:
@@ -218,20 +240,27 @@ def _inside(project: compose.Project, retry: Retrying) -> TaskResult:
         return answer
 
     try:
-        answer = retry(attempt)
+        answer = retry.run(lambda _: attempt())
     except RuntimeError as exc:
         text = str(exc)
-        if "model-runner.docker.internal" in text and ("resolve" in text or "Name or service" in text
-                                                       or "getaddrinfo" in text or "Errno -" in text):
-            return failed(name, f"the backend cannot resolve model-runner.docker.internal ({text[:160]})",
-                          "on Docker Engine use Compose ≥ 2.38 models: (invoke render) or "
-                          "extra_hosts: model-runner.docker.internal:host-gateway")
-        return failed(name, f"the backend cannot reach its model endpoint: {text[:200]}",
-                      "invoke doctor; check the firewall between containers and the host")
+        if "model-runner.docker.internal" in text and (
+            "resolve" in text or "Name or service" in text or "getaddrinfo" in text or "Errno -" in text
+        ):
+            return failed(
+                name,
+                f"the backend cannot resolve model-runner.docker.internal ({text[:160]})",
+                "on Docker Engine use Compose ≥ 2.38 models: (invoke render) or "
+                "extra_hosts: model-runner.docker.internal:host-gateway",
+            )
+        return failed(
+            name,
+            f"the backend cannot reach its model endpoint: {text[:200]}",
+            "invoke doctor; check the firewall between containers and the host",
+        )
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
-def backend_health(settings, retry: Retrying) -> TaskResult:
+def backend_health(settings, retry: http.Retry) -> TaskResult:
     """``GET backend.health_path``: 200, and for the shipped backend what it says of each provider."""
     path = settings.backend.health_path
     name = f"backend {path}"
@@ -246,7 +275,7 @@ def backend_health(settings, retry: Retrying) -> TaskResult:
         return response
 
     try:
-        response = retry(attempt)
+        response = retry.run(lambda _: attempt())
     except (RuntimeError, http.HttpError) as exc:
         said = _problems(seen[-1]) if seen else ""
         return failed(name, f"{exc}{said}", "invoke status; docker compose logs backend")
@@ -257,8 +286,12 @@ def backend_health(settings, retry: Retrying) -> TaskResult:
     providers = body.get("providers") if isinstance(body, dict) else None
     if not isinstance(providers, list):
         return ok(name, f"{url}: 200")
-    shown = ", ".join(f"{p.get('provider')}:{p.get('model')} {'answers' if p.get('reachable') else 'does not answer'}"
-                      f" ({p.get('latency_s')}s)" for p in providers if isinstance(p, dict))
+    shown = ", ".join(
+        f"{p.get('provider')}:{p.get('model')} {'answers' if p.get('reachable') else 'does not answer'}"
+        f" ({p.get('latency_s')}s)"
+        for p in providers
+        if isinstance(p, dict)
+    )
     return ok(name, f"{url}: 200; {shown or 'no provider enabled'}", data={"providers": providers})
 
 
@@ -273,7 +306,7 @@ def _problems(response: Any) -> str:
 ANALYZE_PROMPT = "Say hello in five words."
 
 
-def analyze(settings, retry: Retrying) -> TaskResult:
+def analyze(settings, retry: http.Retry) -> TaskResult:
     """Ultra's job, for real: one prompt through the running backend's ``POST /api/analyze``,
     answered by the local models (or the mock); cloud models are not asked (they cost money)."""
     name = "backend /api/analyze"
@@ -283,36 +316,67 @@ def analyze(settings, retry: Retrying) -> TaskResult:
     if settings.features.mock_llm:
         models.append("mock:mock-echo")
     if not models:
-        return skipped(name, f"{settings.profile.value} profile: only cloud models, which an analysis would bill "
-                       '(ask them: invoke llm.compare "…")')
+        return skipped(
+            name,
+            f"{settings.profile.value} profile: only cloud models, which an analysis would bill "
+            '(ask them: invoke llm.compare "…")',
+        )
     url = f"http://127.0.0.1:{settings.ports.backend}/api/analyze"
 
     def attempt(left: float) -> Any:
-        response = http.post(url, json={"prompt": ANALYZE_PROMPT, "models": models, "max_tokens": 16},
-                             timeout=max(left, 1.0))
+        response = http.post(
+            url, json={"prompt": ANALYZE_PROMPT, "models": models, "max_tokens": 16}, timeout=max(left, 1.0)
+        )
         if response.status_code >= 500:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
         return response  # a 4xx is the backend's final word: no retry changes it
 
     try:
-        response = retry.within(attempt)
+        response = retry.run(attempt)
         body = response.json()
     except (RuntimeError, http.HttpError, ValueError) as exc:
         return failed(name, str(exc), "docker compose logs backend")
     if response.status_code != 200:
         said = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
-        return failed(name, f"{url} answered {response.status_code}: {said or response.text[:200]}",
-                      "invoke render && invoke up (the backend runs with the models it was started with)")
+        return failed(
+            name,
+            f"{url} answered {response.status_code}: {said or response.text[:200]}",
+            "invoke render && invoke up (the backend runs with the models it was started with)",
+        )
     results = body.get("results") or []
     broken = [r for r in results if r.get("error")]
     if broken or len(results) != len(models):
-        first = broken[0] if broken else {"model": "?", "error": {"kind": "missing", "message": "no entry"}}
-        return failed(name, f"{first['model']}: {first['error']['kind']}: {first['error']['message']}",
-                      "invoke health (the checks above say which part is down)")
+        first: dict[str, Any] = (
+            broken[0] if broken else {"model": "?", "error": {"kind": "missing", "message": "no entry"}}
+        )
+        return failed(
+            name,
+            f"{first['model']}: {first['error']['kind']}: {first['error']['message']}",
+            "invoke health (the checks above say which part is down)",
+        )
+
     def count(value: Any) -> str:
         return "?" if value is None else str(value)
 
-    numbers = "; ".join(f"{r['model']}: {r['latency_s']}s, first token {r['first_token_s']}s, "
-                        f"tokens {count(r['tokens_in'])} in / {count(r['tokens_out'])} out" for r in results)
+    numbers = "; ".join(
+        f"{r['model']}: {r['latency_s']}s, first token {r['first_token_s']}s, "
+        f"tokens {count(r['tokens_in'])} in / {count(r['tokens_out'])} out"
+        for r in results
+    )
     stored = f"; stored as analysis {body['id']}" if body.get("id") else "; not stored (see /api/health)"
     return ok(name, f"{len(results)} answer(s): {numbers}{stored}", data={"id": body.get("id"), "results": results})
+
+
+def run_health(ctx: Context, facts: Facts | None = None) -> bool:
+    known = facts.model_status.value if facts is not None and facts.model_status is not None else None
+    results = verify(
+        ctx.settings,
+        project_of(ctx),
+        desktop=bool(facts and facts.desktop),
+        retry=http.Retry(within_s=ctx.settings.timeouts.health),
+        status=known,
+        environ=ctx.variables,
+    )
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)

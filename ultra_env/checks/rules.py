@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ultra_env.config.settings import Settings
+from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import DockerVersion
-from ultra_env.facts.gather import Facts, Probe, stack_ports
+from ultra_env.facts.gather import Facts, stack_ports
+from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations.render import MODEL_VAR_SINCE, MODELS_SINCE, compose_support
-from ultra_env.engine.run import Status, TaskResult
 
 DOCKER, COMPOSE, DMR, PORTS, DISK, KEYS = "Docker", "Compose", "Model Runner", "Ports", "Disk", "Cloud keys"
 DEFAULT_MODEL_MB = 1024  # a model whose size is not configured is assumed to need this much
@@ -39,7 +40,10 @@ def start_docker_fix(os_name: str) -> str:
 def install_docker_fix(os_name: str) -> str:
     if os_name in ("macOS", "Windows"):
         return "install Docker Desktop 4.43 or newer: https://docs.docker.com/desktop/"
-    return "install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: docker-ce, docker-compose-plugin, docker-model-plugin)"
+    return (
+        "install Docker Engine: https://docs.docker.com/engine/install/ "
+        "(Debian/Ubuntu: docker-ce, docker-compose-plugin, docker-model-plugin)"
+    )
 
 
 def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -49,12 +53,21 @@ def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         return
     value: DockerVersion | None = version.value
     if value is None:
-        yield result(DOCKER, "docker CLI", Status.FAILED, f"docker version failed: {version.error}",
-                     "reinstall Docker; run `docker version` to see the error")
+        yield result(
+            DOCKER,
+            "docker CLI",
+            Status.FAILED,
+            f"docker version failed: {version.error}",
+            "reinstall Docker; run `docker version` to see the error",
+        )
         return
-    yield result(DOCKER, "docker CLI", Status.OK, f"{value.client} ({facts.host_os}, context {value.context or 'default'})")
+    yield result(
+        DOCKER, "docker CLI", Status.OK, f"{value.client} ({facts.host_os}, context {value.context or 'default'})"
+    )
     if not value.server:
-        yield result(DOCKER, "daemon", Status.FAILED, "the Docker daemon is not reachable", start_docker_fix(facts.host_os))
+        yield result(
+            DOCKER, "daemon", Status.FAILED, "the Docker daemon is not reachable", start_docker_fix(facts.host_os)
+        )
         return
     if facts.desktop:
         kind = f"Docker Desktop {value.desktop_version or '(version unknown)'}"
@@ -63,9 +76,13 @@ def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     yield result(DOCKER, "daemon", Status.OK, f"{kind}, Engine {value.server} ({value.server_os or 'linux'})")
     host = facts.context_host.value if facts.context_host and facts.context_host.ok else None
     if host and not host.startswith(("unix://", "npipe://")):
-        yield result(DOCKER, "context", Status.WARN,
-                     f"context {value.context} points at {host}: containers, ports and models live there, not here",
-                     "docker context use default")
+        yield result(
+            DOCKER,
+            "context",
+            Status.WARN,
+            f"context {value.context} points at {host}: containers, ports and models live there, not here",
+            "docker context use default",
+        )
     if facts.desktop and settings.features.local_llm:
         yield from _desktop_checks(facts, settings, value)
 
@@ -73,31 +90,49 @@ def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
 def _desktop_checks(facts: Facts, settings: Settings, value: DockerVersion) -> Iterator[TaskResult]:
     # Desktop for Linux has no Model Runner of its own: the CLI treats it as a plain Engine with
     # an auto-installed runner (reference section 1), so the plugin and runner probes decide.
-    minimum = {"macOS": settings.min_versions.desktop_macos, "Windows": settings.min_versions.desktop_windows,
-               "WSL2": settings.min_versions.desktop_windows}.get(facts.host_os)
+    minimum = {
+        "macOS": settings.min_versions.desktop_macos,
+        "Windows": settings.min_versions.desktop_windows,
+        "WSL2": settings.min_versions.desktop_windows,
+    }.get(facts.host_os)
     if minimum and at_least(value.desktop_version, minimum) is False:
-        yield result(DOCKER, "Docker Desktop version", Status.FAILED,
-                     f"Docker Desktop {value.desktop_version} is older than {minimum}, the first with Model Runner "
-                     f"on {facts.host_os}",
-                     "update Docker Desktop (Settings → Software updates), then " + enable_tcp(settings))
+        yield result(
+            DOCKER,
+            "Docker Desktop version",
+            Status.FAILED,
+            f"Docker Desktop {value.desktop_version} is older than {minimum}, the first with Model Runner "
+            f"on {facts.host_os}",
+            "update Docker Desktop (Settings → Software updates), then " + enable_tcp(settings),
+        )
 
 
 def compose_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     compose = facts.plugin("compose")
     if not compose.ok:
-        fix = ("update Docker Desktop" if facts.desktop else
-               "sudo apt-get install docker-compose-plugin (or dnf install docker-compose-plugin)")
+        fix = (
+            "update Docker Desktop"
+            if facts.desktop
+            else "sudo apt-get install docker-compose-plugin (or dnf install docker-compose-plugin)"
+        )
         yield result(COMPOSE, "docker compose", Status.FAILED, f"Docker Compose v2 not found ({compose.error})", fix)
         return
     models_block, model_var = compose_support(compose.value)
     if settings.features.local_llm and not models_block:
-        yield result(COMPOSE, "docker compose", Status.WARN,
-                     f"Compose {compose.value} predates top-level models: ({MODELS_SINCE}); explicit URLs are "
-                     "rendered instead", "update Docker Compose to 2.38.1 or newer (Docker Desktop 4.43+)")
+        yield result(
+            COMPOSE,
+            "docker compose",
+            Status.WARN,
+            f"Compose {compose.value} predates top-level models: ({MODELS_SINCE}); explicit URLs are rendered instead",
+            "update Docker Compose to 2.38.1 or newer (Docker Desktop 4.43+)",
+        )
         return
     if settings.features.local_llm and not model_var:
-        yield result(COMPOSE, "docker compose", Status.OK,
-                     f"Compose {compose.value}: models: without model_var (from {MODEL_VAR_SINCE})")
+        yield result(
+            COMPOSE,
+            "docker compose",
+            Status.OK,
+            f"Compose {compose.value}: models: without model_var (from {MODEL_VAR_SINCE})",
+        )
         return
     yield result(COMPOSE, "docker compose", Status.OK, f"Compose {compose.value}")
 
@@ -112,22 +147,33 @@ def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult
     assert facts.model_status is not None and facts.host_api is not None
     plugin = facts.plugin("model")
     if plugin.missing or mr.plugin_missing(facts.model_status.output):
-        fix = (f"update Docker Desktop to 4.40+ (Apple silicon) / 4.41+ (Windows), then {enable_tcp(settings)}"
-               if facts.desktop and facts.host_os != "Linux"
-               else "sudo apt-get install docker-model-plugin (Debian/Ubuntu) or sudo dnf install docker-model-plugin (Fedora/RHEL)")
+        fix = (
+            f"update Docker Desktop to 4.40+ (Apple silicon) / 4.41+ (Windows), then {enable_tcp(settings)}"
+            if facts.desktop and facts.host_os != "Linux"
+            else "sudo apt-get install docker-model-plugin (Debian/Ubuntu) "
+            "or sudo dnf install docker-model-plugin (Fedora/RHEL)"
+        )
         yield result(DMR, "docker model plugin", Status.FAILED, "the `docker model` CLI plugin is not installed", fix)
         return
     if facts.info is None:
         yield result(DMR, "docker model plugin", Status.OK, "present (version unknown: docker info failed)")
     elif not plugin.ok:
-        yield result(DMR, "docker model plugin", Status.FAILED, f"the plugin at {plugin.output} is broken: {plugin.error}",
-                     "reinstall it (Engine: sudo apt-get install --reinstall docker-model-plugin; Desktop: update)")
+        yield result(
+            DMR,
+            "docker model plugin",
+            Status.FAILED,
+            f"the plugin at {plugin.output} is broken: {plugin.error}",
+            "reinstall it (Engine: sudo apt-get install --reinstall docker-model-plugin; Desktop: update)",
+        )
         return
     elif not facts.desktop and at_least(plugin.value, settings.min_versions.model_plugin) is False:
-        yield result(DMR, "docker model plugin", Status.WARN,
-                     f"plugin {plugin.value} is older than {settings.min_versions.model_plugin}, which Compose's "
-                     "models: needs",
-                     "sudo apt-get install --only-upgrade docker-model-plugin")
+        yield result(
+            DMR,
+            "docker model plugin",
+            Status.WARN,
+            f"plugin {plugin.value} is older than {settings.min_versions.model_plugin}, which Compose's models: needs",
+            "sudo apt-get install --only-upgrade docker-model-plugin",
+        )
     else:
         yield result(DMR, "docker model plugin", Status.OK, f"{plugin.value} ({plugin.output})")
     yield from _status_json(facts, plugin)
@@ -138,18 +184,26 @@ def _status_json(facts: Facts, plugin: Probe) -> Iterator[TaskResult]:
     """A plugin whose ``status --json`` prints no JSON: the runner was read another way; say which
     plugin misbehaves and how to update it."""
     status: mr.RunnerStatus | None = facts.model_status.value if facts.model_status else None
-    said = status.json_error if status is not None else None
-    if said is None:
+    if status is None or status.json_error is None:
         return
+    said = status.json_error
     low, high = PANICKING_PLUGINS
     version = plugin.value if plugin.ok else None
     known = bool(at_least(version, low)) and not at_least(version, _next_patch(high))
-    why = (f"plugin {version} panics on `docker model status --json` on Docker Engine when "
-           f"MODEL_RUNNER_NO_AUTO_INSTALL is set ({low} to {high} do)" if known
-           else f"`docker model status --json` printed no JSON (plugin {version or 'version unknown'})")
+    why = (
+        f"plugin {version} panics on `docker model status --json` on Docker Engine when "
+        f"MODEL_RUNNER_NO_AUTO_INSTALL is set ({low} to {high} do)"
+        if known
+        else f"`docker model status --json` printed no JSON (plugin {version or 'version unknown'})"
+    )
     fix = "update Docker Desktop" if facts.desktop else "sudo apt-get install --only-upgrade docker-model-plugin"
-    yield result(DMR, "docker model status --json", Status.WARN,
-                 f"{why}: {said}; read from `docker model status` ({status.source}) instead", fix)
+    yield result(
+        DMR,
+        "docker model status --json",
+        Status.WARN,
+        f"{why}: {said}; read from `docker model status` ({status.source}) instead",
+        fix,
+    )
 
 
 def _next_patch(version: str) -> str:
@@ -158,14 +212,19 @@ def _next_patch(version: str) -> str:
 
 
 def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
-    status_probe = facts.model_status
+    status_probe = facts.model_status or Probe(error="not gathered")
     status: mr.RunnerStatus | None = status_probe.value
     linux_desktop = facts.desktop and facts.host_os == "Linux"
     if status is None or not status.running:
         why = "not running" if status is not None else f"status unknown ({status_probe.error})"
-        fix = (enable_tcp(settings) + " (or Settings → AI → Enable Docker Model Runner), then wait for "
-               "`docker model status`") if facts.desktop and not linux_desktop else (
-            "docker model install-runner --gpu auto (or: docker model start-runner)")
+        fix = (
+            (
+                enable_tcp(settings) + " (or Settings → AI → Enable Docker Model Runner), then wait for "
+                "`docker model status`"
+            )
+            if facts.desktop and not linux_desktop
+            else ("docker model install-runner --gpu auto (or: docker model start-runner)")
+        )
         yield result(DMR, "runner", Status.FAILED, f"Docker Model Runner is {why}", fix)
         return
     backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items()) or "no backend reported"
@@ -173,8 +232,13 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     server = f", server {version.server}" if version and version.server else ""
     yield result(DMR, "runner", Status.OK, f"running ({status.kind or 'kind not reported'}{server}); {backends}")
     for backend, text in status.backend_problems().items():
-        yield result(DMR, f"backend {backend}", Status.WARN, text,
-                     "docker model reinstall-runner" if not facts.desktop else "restart Docker Desktop")
+        yield result(
+            DMR,
+            f"backend {backend}",
+            Status.WARN,
+            text,
+            "docker model reinstall-runner" if not facts.desktop else "restart Docker Desktop",
+        )
     api = facts.host_api
     assert api is not None
     root = api.value
@@ -184,19 +248,32 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         port = settings.model_runner.host_port
         holder = facts.ports.get(port, (True, None))
         if not holder[0] and holder[1] and "model" not in holder[1]:
-            yield result(DMR, "API from the host", Status.FAILED,
-                         f"port {port} is held by {holder[1]}, not by Model Runner",
-                         f"stop {holder[1]} or free port {port}, then restart Model Runner")
+            yield result(
+                DMR,
+                "API from the host",
+                Status.FAILED,
+                f"port {port} is held by {holder[1]}, not by Model Runner",
+                f"stop {holder[1]} or free port {port}, then restart Model Runner",
+            )
         elif facts.desktop and not linux_desktop:
             # The CLI still reaches the runner through Docker's socket: models.*, setup and health use it.
-            yield result(DMR, "API from the host", Status.WARN,
-                         f"{root} does not answer ({api.error}): host-side TCP is off; ultra-env uses the docker "
-                         "model CLI instead", enable_tcp(settings))
+            yield result(
+                DMR,
+                "API from the host",
+                Status.WARN,
+                f"{root} does not answer ({api.error}): host-side TCP is off; ultra-env uses the docker "
+                "model CLI instead",
+                enable_tcp(settings),
+            )
         else:
-            yield result(DMR, "API from the host", Status.WARN,
-                         f"{root} does not answer ({api.error}); ultra-env uses the docker model CLI instead",
-                         "set model_runner.host_url to where the API listens (the endpointHost of "
-                         "`docker model status --json`), or docker model reinstall-runner")
+            yield result(
+                DMR,
+                "API from the host",
+                Status.WARN,
+                f"{root} does not answer ({api.error}); ultra-env uses the docker model CLI instead",
+                "set model_runner.host_url to where the API listens (the endpointHost of "
+                "`docker model status --json`), or docker model reinstall-runner",
+            )
 
 
 def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -207,8 +284,13 @@ def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         if any(m.has(model.name) for m in present):
             yield result(DMR, f"model {model.name}", Status.OK, "present")
         else:
-            yield result(DMR, f"model {model.name}", Status.WARN, "not pulled yet: setup pulls it",
-                         f"docker model pull {model.name}")
+            yield result(
+                DMR,
+                f"model {model.name}",
+                Status.WARN,
+                "not pulled yet: setup pulls it",
+                f"docker model pull {model.name}",
+            )
 
 
 def port_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -222,8 +304,13 @@ def port_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         else:
             who = holder or "another program"
             variable = f"ULTRA_ENV_PORTS__{service.upper()}"
-            yield result(PORTS, f"port {port}", Status.FAILED, f"{service}'s port is taken by {who}",
-                         f"stop {who}, or choose another port: export {variable}={port + 1}")
+            yield result(
+                PORTS,
+                f"port {port}",
+                Status.FAILED,
+                f"{service}'s port is taken by {who}",
+                f"stop {who}, or choose another port: export {variable}={port + 1}",
+            )
 
 
 def disk_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -238,8 +325,13 @@ def disk_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     need = sum((m.size_mb or DEFAULT_MODEL_MB) for m in missing) * 1024 * 1024
     text = f"{free / 1e9:.1f} GB free at {path}; models to pull need about {need / 1e9:.1f} GB"
     if free < need:
-        yield result(DISK, "model storage", Status.FAILED, text,
-                     f"free {(need - free) / 1e9:.1f} GB at {path} (docker system prune; docker model rm MODEL)")
+        yield result(
+            DISK,
+            "model storage",
+            Status.FAILED,
+            text,
+            f"free {(need - free) / 1e9:.1f} GB at {path} (docker system prune; docker model rm MODEL)",
+        )
     else:
         yield result(DISK, "model storage", Status.OK, text)
 
@@ -252,24 +344,45 @@ def key_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     for name, provider in settings.providers.items():
         key = provider.api_key.get_secret_value() if provider.api_key else ""
         if not key:
-            yield result(KEYS, name, Status.WARN, f"{provider.key_var} is not set: {name} stays off",
-                         f"add {provider.key_var}=… to .env")
+            yield result(
+                KEYS,
+                name,
+                Status.WARN,
+                f"{provider.key_var} is not set: {name} stays off",
+                f"add {provider.key_var}=… to .env",
+            )
             continue
         present += 1
         if provider.key_prefix and not key.startswith(provider.key_prefix):
-            yield result(KEYS, name, Status.WARN, f"{provider.key_var} does not start with {provider.key_prefix!r}",
-                         f"check the key in .env ({provider.key_var})")
+            yield result(
+                KEYS,
+                name,
+                Status.WARN,
+                f"{provider.key_var} does not start with {provider.key_prefix!r}",
+                f"check the key in .env ({provider.key_var})",
+            )
         else:
             yield result(KEYS, name, Status.OK, f"{provider.key_var} is set")
     if present == 0:
-        yield result(KEYS, "cloud keys", Status.FAILED, "the profile uses cloud providers but no key is set",
-                     "add OPENAI_API_KEY, ANTHROPIC_API_KEY or GOOGLE_API_KEY to .env, or use --profile local / mock")
+        yield result(
+            KEYS,
+            "cloud keys",
+            Status.FAILED,
+            "the profile uses cloud providers but no key is set",
+            "add OPENAI_API_KEY, ANTHROPIC_API_KEY or GOOGLE_API_KEY to .env, or use --profile local / mock",
+        )
 
 
 RULES: tuple[Callable[[Facts, Settings], Iterator[TaskResult]], ...] = (
-    docker_checks, compose_checks, model_runner_checks, model_checks, port_checks, disk_checks, key_checks,
+    docker_checks,
+    compose_checks,
+    model_runner_checks,
+    model_checks,
+    port_checks,
+    disk_checks,
+    key_checks,
 )
 
 
-def run_checks(facts: Facts, settings: Settings) -> list[TaskResult]:
+def evaluate(facts: Facts, settings: Settings) -> list[TaskResult]:
     return [check for rule in RULES for check in rule(facts, settings)]

@@ -6,14 +6,28 @@ from __future__ import annotations
 import json
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from ultra_env.cli.command import command, start
 from ultra_env.config.settings import (
-    CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, PROFILE_HELP, Endpoint, Features, ModelSpec, Profile, Settings,
+    CONFIG_FILE,
+    ENV_PREFIX,
+    PROFILE_FEATURES,
+    PROFILE_HELP,
+    Endpoint,
+    Features,
+    ModelSpec,
+    Profile,
+    Settings,
 )
 from ultra_env.config.sources import NON_FIELD_VARS
+from ultra_env.engine.context import Invocation
+from ultra_env.engine.run import changed, ok
+from ultra_env.operations import converge, files
+from ultra_env.operations.render import render_env
 
 NON_FIELD_HELP = {
     f"{ENV_PREFIX}PROJECT_DIR": "Folder to render into and run the stack from (default: the folder of tasks.py).",
@@ -23,7 +37,7 @@ NON_FIELD_HELP = {
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation) if typing.get_args(annotation) else getattr(annotation, "__name__", str(annotation))
-    text = re.sub(r"\b(?:typing|pydantic\.types|ultra_env\.config)\.", "", text)
+    text = re.sub(r"\b(?:typing|pydantic\.types|ultra_env\.config\.settings)\.", "", text)
     text = re.sub(r"Annotated\[(\w+), .*?\]\]?", r"\1", text)
     text = text.replace("Optional[", "").rstrip("]") + (" or None" if "Optional[" in text else "")
     return text.replace(" | ", " or ").replace("<class '", "").replace("'>", "")
@@ -95,23 +109,56 @@ def render(collection: Any) -> str:
     lines += [f"- `features.{name}`: {field.description}" for name, field in Features.model_fields.items()]
     lines += ["", "## Tasks and their flags", "", "| task | what it does | flags |", "| --- | --- | --- |"]
     lines += [f"| `invoke {name}` | {summary} | {flags} |" for name, summary, flags in task_rows(collection)]
-    lines += ["", f"## Configuration keys (`{CONFIG_FILE}` and `{ENV_PREFIX}*`)", "",
-              "Lists and tables go in the environment as JSON. Secrets are read from `.env` or the environment.", "",
-              "| key | type | default | environment variable | meaning |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        f"## Configuration keys (`{CONFIG_FILE}` and `{ENV_PREFIX}*`)",
+        "",
+        "Lists and tables go in the environment as JSON. Secrets are read from `.env` or the environment.",
+        "",
+        "| key | type | default | environment variable | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for path, kind, default, description in field_rows(Settings, settings):
         lines.append(f"| `{path}` | {kind} | `{default}` | `{env_name(path)}` | {description} |")
     for title, model in (("Each entry of `models`", ModelSpec), ("Each entry of `endpoints` (by name)", Endpoint)):
         lines += ["", f"### {title}", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for name, field in model.model_fields.items():
-            default = "required" if field.is_required() else f"`{_default(field.get_default(call_default_factory=True))}`"
+            default = (
+                "required" if field.is_required() else f"`{_default(field.get_default(call_default_factory=True))}`"
+            )
             lines.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {field.description or ''} |")
     lines += ["", "## Other environment variables", "", "| variable | meaning |", "| --- | --- |"]
     lines += [f"| `{name}` | {NON_FIELD_HELP[name]} |" for name in sorted(NON_FIELD_VARS)]
     for name, provider in settings.providers.items():
         lines.append(f"| `{provider.key_var}` | The {name} API key (also read from `.env`). |")
-    lines.append("| `MODEL_RUNNER_NO_AUTO_INSTALL` | Set by ultra-env on every `docker model` call: a check never "
-                 "installs or starts a runner. |")
+    lines.append(
+        "| `MODEL_RUNNER_NO_AUTO_INSTALL` | Set by ultra-env on every `docker model` call: a check never "
+        "installs or starts a runner. |"
+    )
     lines.append("")
     return "\n".join(lines)
 
 
+@command("gen-docs", configures=False, project=False)
+def gen_docs(inv: Invocation, *, into: Path, collection: Any) -> int:
+    """Regenerate the files derived from the code: env.example and docs/profiles-and-flags.md."""
+    run, _ = start("gen-docs", inv)
+    outputs = {
+        into / "env.example": render_env(Settings(), example=True),
+        into / "docs" / "profiles-and-flags.md": render(collection),
+    }
+    for path, text in outputs.items():
+        old = files.read_text(path)
+        if old == text:
+            run.add(ok(path.name, "up to date"))
+            continue
+        if not inv.options.check:
+            files.write_atomic(path, text)
+        run.add(
+            changed(
+                path.name,
+                "would update" if inv.options.check else "updated",
+                diff=converge.unified_diff(path.name, old, text),
+            )
+        )
+    return run.finish()

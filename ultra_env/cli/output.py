@@ -1,111 +1,22 @@
-"""How runs are shown: a line per task and a recap for people, one JSON document for machines.
-
-Everything passes through the Redactor on its way out.
-"""
+"""What the quiet commands print (configuration, profiles, services, models, answers, benchmarks,
+the summary), for people or as one JSON document. Everything passes through the Redactor (or holds
+nothing secret) on its way out; every write goes through ``reporters.write``."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
+import time
 from enum import StrEnum
 from typing import Any, TextIO
 
 from pydantic import SecretStr
 
+from ultra_env.cli.reporters import write
 from ultra_env.config.settings import PROFILE_FEATURES, PROFILE_HELP, Profile
-from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Run, Status, TaskResult
 from ultra_env.config.sources import Loaded
-
-_COLORS = {
-    Status.OK: "32",
-    Status.CHANGED: "33",
-    Status.WARN: "35",
-    Status.FAILED: "31",
-    Status.SKIPPED: "36",
-}
-NAME_WIDTH = 24
-_SYMBOLS = {Status.OK: "✓", Status.CHANGED: "~", Status.WARN: "!", Status.FAILED: "✗", Status.SKIPPED: "-"}
-
-
-def write(stream: TextIO | None, text: str) -> None:
-    """Write and flush, whatever the stream: a reader that went away (``| head``), a stream that
-    was closed before the run (``>&-``: Python has none) or one that cannot encode the text
-    (``PYTHONIOENCODING=ascii``: the characters it lacks are replaced) must not abort a run."""
-    if stream is None:
-        return
-    try:
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            encoding = getattr(stream, "encoding", None) or "ascii"
-            stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
-        stream.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _use_color(stream: TextIO | None) -> bool:
-    return (stream is not None and stream.isatty() and "NO_COLOR" not in os.environ
-            and os.environ.get("TERM") != "dumb")
-
-
-class HumanReporter:
-    def __init__(self, redactor: Redactor, *, show_diff: bool = False, quiet: bool = False,
-                 symbols: bool = False, stream: TextIO | None = None) -> None:
-        self.redact = redactor
-        self.symbols = symbols  # doctor's style: ✓ / ! / ✗ under a heading per area
-        self._area: str | None = None
-        self.show_diff = show_diff
-        self.quiet = quiet  # only failures and no recap: for commands whose output is a listing
-        self.stream = stream or sys.stdout
-        self.color = _use_color(self.stream)
-
-    def _paint(self, status: Status, text: str) -> str:
-        return f"\033[{_COLORS[status]}m{text}\033[0m" if self.color else text
-
-    def task(self, result: TaskResult) -> None:
-        if self.quiet and result.status is not Status.FAILED:
-            return
-        lines = []
-        if self.symbols:
-            if result.area and result.area != self._area:
-                self._area = result.area
-                lines.append(result.area)
-            label = "  " + self._paint(result.status, _SYMBOLS[result.status])
-            indent = 4
-        else:
-            label = self._paint(result.status, f"{result.status.value:<8}")
-            indent = 9
-        lines.append(f"{label} {result.name:<{NAME_WIDTH}} {result.msg}".rstrip())
-        if result.fix:
-            lines.append(f"{'':<{indent}}fix: {result.fix}")
-        if self.show_diff and result.diff:
-            lines.extend(f"{'':<{indent}}{line}" for line in result.diff.rstrip("\n").split("\n"))
-        write(self.stream, self.redact("\n".join(lines)) + "\n")
-
-    def finish(self, run: Run) -> None:
-        if self.quiet:
-            return
-        recap = run.recap()
-        parts = [f"{key}={recap[key]}" for key in ("ok", "changed", "failed", "skipped")]
-        if recap["warn"]:
-            parts.append(f"warn={recap['warn']}")
-        mode = " (check mode: nothing was changed)" if run.options.check else ""
-        write(self.stream, f"recap: {' '.join(parts)}{mode}\n")
-
-
-class JsonReporter:
-    def __init__(self, redactor: Redactor, *, stream: TextIO | None = None) -> None:
-        self.redact = redactor
-        self.stream = stream or sys.stdout
-
-    def task(self, result: TaskResult) -> None:
-        pass
-
-    def finish(self, run: Run) -> None:
-        write(self.stream, self.redact.json(run.to_dict(), indent=2) + "\n")
+from ultra_env.engine.redact import Redactor
+from ultra_env.engine.run import TaskResult
 
 
 def config_rows(loaded: Loaded) -> list[tuple[str, Any, str]]:
@@ -166,8 +77,10 @@ def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream:
 
 def print_services(services: list, project: str, *, as_json: bool, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
-    rows = [{"service": s.service, "state": s.state, "health": s.health or "-", "ports": s.ports, "container": s.container}
-            for s in services]
+    rows = [
+        {"service": s.service, "state": s.state, "health": s.health or "-", "ports": s.ports, "container": s.container}
+        for s in services
+    ]
     if as_json:
         write(stream, json.dumps({"project": project, "services": rows}, indent=2) + "\n")
         return
@@ -191,7 +104,6 @@ class PullProgress:
         self._last: dict[str, float] = {}
 
     def __call__(self, event: Any) -> None:
-        import time
 
         now = time.monotonic()
         start = self._start.setdefault(event.model, now)
@@ -203,27 +115,46 @@ class PullProgress:
             width = 24
             filled = int(width * event.done / event.total) if event.total else 0
             bar = "#" * filled + "-" * (width - filled)
-            write(self.stream, f"\r  {event.model}  [{bar}] {share} {done_mb:.1f}/{total_mb:.1f} MB  {rate:.1f} MB/s"
-                  + ("\n" if finished else ""))
+            write(
+                self.stream,
+                f"\r  {event.model}  [{bar}] {share} {done_mb:.1f}/{total_mb:.1f} MB  {rate:.1f} MB/s"
+                + ("\n" if finished else ""),
+            )
         elif finished or now - self._last.get(event.model, 0.0) >= self.every_s:
             self._last[event.model] = now
-            write(self.stream, f"  pulling {event.model}: {done_mb:.1f} of {total_mb:.1f} MB {share.strip()} "
-                  f"({rate:.1f} MB/s)\n")
+            write(
+                self.stream,
+                f"  pulling {event.model}: {done_mb:.1f} of {total_mb:.1f} MB {share.strip()} ({rate:.1f} MB/s)\n",
+            )
 
 
 def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
-    rows = [{"name": m.tags[0] if m.tags else m.id, "tags": list(m.tags), "size": m.size or "", "parameters":
-             m.parameters or "", "quantization": m.quantization or "", "context": m.context_size, "id": m.id}
-            for m in models]
+    rows = [
+        {
+            "name": m.tags[0] if m.tags else m.id,
+            "tags": list(m.tags),
+            "size": m.size or "",
+            "parameters": m.parameters or "",
+            "quantization": m.quantization or "",
+            "context": m.context_size,
+            "id": m.id,
+        }
+        for m in models
+    ]
     if as_json:
         write(stream, json.dumps(rows, indent=2) + "\n")
         return
     if not rows:
         write(stream, "no local models (invoke models.pull)\n")
         return
-    header = {"name": "MODEL", "size": "SIZE", "parameters": "PARAMETERS", "quantization": "QUANTIZATION",
-              "context": "CONTEXT"}
+    header = {
+        "name": "MODEL",
+        "size": "SIZE",
+        "parameters": "PARAMETERS",
+        "quantization": "QUANTIZATION",
+        "context": "CONTEXT",
+    }
     cells = [header] + [{k: str(r[k] if r[k] is not None else "-") for k in header} for r in rows]
     widths = {k: max(len(c[k]) for c in cells) for k in header}
     write(stream, "\n".join("  ".join(f"{c[k]:<{widths[k]}}" for k in header).rstrip() for c in cells) + "\n")
@@ -264,12 +195,14 @@ class AnswerPrinter:
         if not self.streamed:
             write(sys.stdout, self.redact(outcome.response.text))
         write(sys.stdout, "\n")
-        write(sys.stderr, f"— {outcome.target.label} · {_stats(outcome.response)} · "
-                          f"finish: {outcome.response.finish_reason}\n")
+        write(
+            sys.stderr,
+            f"— {outcome.target.label} · {_stats(outcome.response)} · finish: {outcome.response.finish_reason}\n",
+        )
 
 
 def first_line(text: str, width: int = 60) -> str:
-    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -283,14 +216,29 @@ def print_comparison(outcomes: list, redactor: Redactor, *, as_json: bool, strea
     for o in outcomes:
         if o.response is not None:
             r = o.response
-            rows.append((o.target.provider.name, o.target.model, f"{r.latency_s:.2f}s",
-                         f"{r.ttft_s:.3f}s" if r.ttft_s is not None else "-",
-                         f"{r.tokens_per_s:.1f}" if r.tokens_per_s else "-", first_line(r.text) or "(empty)"))
+            rows.append(
+                (
+                    o.target.provider.name,
+                    o.target.model,
+                    f"{r.latency_s:.2f}s",
+                    f"{r.ttft_s:.3f}s" if r.ttft_s is not None else "-",
+                    f"{r.tokens_per_s:.1f}" if r.tokens_per_s else "-",
+                    first_line(r.text) or "(empty)",
+                )
+            )
         else:
-            rows.append((o.target.provider.name, o.target.model, "-", "-", "-",
-                         f"ERROR {o.error.kind}: {first_line(o.error.message, 50)}"))
+            rows.append(
+                (
+                    o.target.provider.name,
+                    o.target.model,
+                    "-",
+                    "-",
+                    "-",
+                    f"ERROR {o.error.kind}: {first_line(o.error.message, 50)}",
+                )
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join([*(f"{cell:<{w}}" for cell, w in zip(row[:-1], widths)), row[-1]]) for row in rows]
+    lines = ["  ".join([*(f"{cell:<{w}}" for cell, w in zip(row[:-1], widths, strict=False)), row[-1]]) for row in rows]
     write(stream, redactor("\n".join(lines)) + "\n")
 
 
@@ -303,14 +251,39 @@ def print_bench(rows: list, *, as_json: bool, redactor: Redactor, stream: TextIO
     def cell(value: Any, unit: str = "") -> str:
         return "-" if value is None else f"{value}{unit}"
 
-    header = ("PROVIDER", "MODEL", "CONC", "N", "ERR", "TTFT p50", "TTFT p95", "LATENCY p50", "LATENCY p95",
-              "DECODE tok/s", "SERVER tok/s", "TOTAL tok/s")
-    table = [header] + [(r.provider, r.model, str(r.concurrency), str(r.requests), str(r.errors),
-                         cell(r.ttft_p50_s, "s"), cell(r.ttft_p95_s, "s"), cell(r.latency_p50_s, "s"),
-                         cell(r.latency_p95_s, "s"), cell(r.decode_tokens_per_s), cell(r.server_tokens_per_s),
-                         cell(r.throughput_tokens_per_s)) for r in rows]
+    header = (
+        "PROVIDER",
+        "MODEL",
+        "CONC",
+        "N",
+        "ERR",
+        "TTFT p50",
+        "TTFT p95",
+        "LATENCY p50",
+        "LATENCY p95",
+        "DECODE tok/s",
+        "SERVER tok/s",
+        "TOTAL tok/s",
+    )
+    table = [header] + [
+        (
+            r.provider,
+            r.model,
+            str(r.concurrency),
+            str(r.requests),
+            str(r.errors),
+            cell(r.ttft_p50_s, "s"),
+            cell(r.ttft_p95_s, "s"),
+            cell(r.latency_p50_s, "s"),
+            cell(r.latency_p95_s, "s"),
+            cell(r.decode_tokens_per_s),
+            cell(r.server_tokens_per_s),
+            cell(r.throughput_tokens_per_s),
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in table]
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=False)).rstrip() for row in table]
     errors = [f"{r.provider}:{r.model} at {r.concurrency}: {r.first_error}" for r in rows if r.first_error]
     write(stream, redactor("\n".join(lines + errors)) + "\n")
 
@@ -335,21 +308,29 @@ def print_summary(settings: Any, root: Any, *, ok: bool, stream: TextIO | None =
         where["frontend"] = f"http://127.0.0.1:{settings.ports.frontend}"
     models = [m.name for m in settings.models] if features.local_llm else []
     cloud = {name: p.api_key is not None for name, p in settings.providers.items()} if features.cloud_llm else {}
-    lines = ["", ("Ultra is ready" if ok else "Not ready yet: see the failed tasks above")
-             + f" · profile {settings.profile.value}"]
+    lines = [
+        "",
+        ("Ultra is ready" if ok else "Not ready yet: see the failed tasks above")
+        + f" · profile {settings.profile.value}",
+    ]
     lines += [f"  {name:<10} {url}" for name, url in where.items()]
     if models:
-        lines.append(f"  {'models':<10} {', '.join(models)} via Docker Model Runner "
-                     f"({settings.model_runner.host_url}/engines/v1)")
+        lines.append(
+            f"  {'models':<10} {', '.join(models)} via Docker Model Runner "
+            f"({settings.model_runner.host_url}/engines/v1)"
+        )
     if cloud:
         lines.append(f"  {'cloud':<10} " + ", ".join(f"{n} ({'key set' if k else 'no key'})" for n, k in cloud.items()))
     if features.mock_llm:
         lines.append(f"  {'llm':<10} the backend's mock LLM")
-    lines += [f"  {'files':<10} {root}/docker-compose.yml, .env (your keys: never commit it)", "",
-              "Next:",
-              "  invoke status               what runs, and its health",
-              "  invoke health               check it end to end",
-              '  invoke llm.compare "Hello"  every enabled model side by side',
-              "  invoke profile cloud        switch to cloud models (keys in .env)",
-              "  invoke down                 stop the stack (data kept)"]
+    lines += [
+        f"  {'files':<10} {root}/docker-compose.yml, .env (your keys: never commit it)",
+        "",
+        "Next:",
+        "  invoke status               what runs, and its health",
+        "  invoke health               check it end to end",
+        '  invoke llm.compare "Hello"  every enabled model side by side',
+        "  invoke profile cloud        switch to cloud models (keys in .env)",
+        "  invoke down                 stop the stack (data kept)",
+    ]
     write(stream, "\n".join(lines) + "\n")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from ultra_env.errors import ConfigError
+
 MAX_LENGTH = 255
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -25,8 +27,8 @@ HF_SHORT, HF_LONG = "hf.co/", "huggingface.co/"
 HUB_DOMAINS = ("docker.io/", "index.docker.io/")
 
 
-class InvalidModelName(ValueError):
-    pass
+class InvalidModelName(ConfigError, ValueError):
+    """Not a name Model Runner accepts (a ValueError too: pydantic validators raise it)."""
 
 
 def _split(name: str) -> tuple[str, str | None, str | None]:
@@ -35,7 +37,7 @@ def _split(name: str) -> tuple[str, str | None, str | None]:
     slash = repo.rfind("/")
     colon = repo.rfind(":")
     if colon > slash:
-        return repo[:colon], repo[colon + 1:], digest or None
+        return repo[:colon], repo[colon + 1 :], digest or None
     return repo, None, digest or None
 
 
@@ -47,14 +49,19 @@ def normalize(name: str) -> str:
         raise InvalidModelName(f"a model name has at most {MAX_LENGTH} characters, this one {len(name)}")
     text = name.strip()
     if text.startswith(HF_SHORT):
-        text = HF_LONG + text[len(HF_SHORT):]
+        text = HF_LONG + text[len(HF_SHORT) :]
     repo, tag, digest = _split(text)
     repo = repo.lower()
     for domain in HUB_DOMAINS:
         if repo.startswith(domain) and repo.count("/") > 1:
-            repo = repo[len(domain):]
-    if (_NAME.match(repo) is None or ".." in repo or (tag is not None and _TAG.match(tag) is None)
-            or (digest is not None and _DIGEST.match(digest.lower()) is None) or name != name.strip()):
+            repo = repo[len(domain) :]
+    if (
+        _NAME.match(repo) is None
+        or ".." in repo
+        or (tag is not None and _TAG.match(tag) is None)
+        or (digest is not None and _DIGEST.match(digest.lower()) is None)
+        or name != name.strip()
+    ):
         raise InvalidModelName(
             f"{name!r} is not a model name: use [registry/]namespace/name[:tag], "
             "letters, digits and . _ - only (example: ai/smollm2:360M-Q4_K_M)"

@@ -76,8 +76,8 @@ def problem(flags: list[str], backend: str = LLAMA_CPP) -> str | None:
     for flag in flags:
         value = flag.split("=", 1)[1] if flag.startswith("-") and "=" in flag else ""
         if value.startswith("-") and not value[1:2].isdigit():
-            return f'invalid flag "{flag}": value cannot start with \'-\' unless followed by a digit'
+            return f"invalid flag \"{flag}\": value cannot start with '-' unless followed by a digit"
     for flag in flags:
         if "/" in flag or "\\" in flag:
-            return f'invalid runtime flag "{flag}": paths are not allowed (contains \'/\' or \'\\\')'
+            return f"invalid runtime flag \"{flag}\": paths are not allowed (contains '/' or '\\')"
     return None

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from urllib.parse import urlsplit
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ultra_env.config import modelnames
-from ultra_env.config import runtime_flags
+from ultra_env.config import modelnames, runtime_flags
 
 ENV_PREFIX = "ULTRA_ENV_"
 CONFIG_FILE = "ultra-env.toml"
+DMR_HOST_URL = "http://localhost:12434"  # Model Runner's API from the host, the one place its port is written
 
 
 class Profile(StrEnum):
@@ -65,9 +65,12 @@ class ModelSpec(Strict):
     key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
     required: bool = Field(True, description="Health fails when a required model is not served (all are pulled).")
-    size_mb: int | None = Field(None, ge=1, le=10_000_000, description="Download size, for the disk check before a pull.")
+    size_mb: int | None = Field(
+        None, ge=1, le=10_000_000, description="Download size, for the disk check before a pull."
+    )
     runtime_flags: list[str] = Field(
-        default_factory=list, description="llama.cpp flags (only those Model Runner allows; no paths).")
+        default_factory=list, description="llama.cpp flags (only those Model Runner allows; no paths)."
+    )
 
     @field_validator("runtime_flags")
     @classmethod
@@ -144,11 +147,13 @@ Image = Annotated[str, AfterValidator(_image)]
 
 class Images(Strict):
     backend: Image | None = Field(
-        None, description="A prebuilt Ultra backend image instead of the one ultra-env ships and builds.")
+        None, description="A prebuilt Ultra backend image instead of the one ultra-env ships and builds."
+    )
     python: Image = Field("python:3.12-slim", description="The base image the shipped backend is built on.")
     worker: Image | None = Field(None, description="The worker's image (default: the backend's).")
     frontend: Image | None = Field(
-        None, description="Ultra's own web frontend (port 3009); the shipped backend serves its page at /.")
+        None, description="Ultra's own web frontend (port 3009); the shipped backend serves its page at /."
+    )
     postgres: Image = Field("postgres:15", description="PostgreSQL 15 (honours POSTGRES_USER/PASSWORD/DB).")
     redis: Image = Field("redis:7", description="Redis 7 (started with a password).")
 
@@ -162,7 +167,8 @@ class Backend(Strict):
     command: list[str] | None = Field(None, description="The command of your backend (default: its image's).")
     health_path: str = Field("/api/health", description="What the healthcheck and `invoke health` probe.")
     wheelhouse: str | None = Field(
-        None, description="A folder of wheels (pip wheel '.[backend]' -w DIR): the shipped backend builds offline.")
+        None, description="A folder of wheels (pip wheel '.[backend]' -w DIR): the shipped backend builds offline."
+    )
 
     @field_validator("health_path")
     @classmethod
@@ -190,7 +196,7 @@ class Ports(Strict):
 
 
 class ModelRunner(Strict):
-    host_url: str = Field("http://localhost:12434", description="DMR API root as seen from the host.")
+    host_url: str = Field(DMR_HOST_URL, description="DMR API root as seen from the host.")
     container_url: str | None = Field(
         None,
         description="DMR OpenAI-compatible endpoint as seen from containers, for the fallback rendering "
@@ -204,7 +210,7 @@ class ModelRunner(Strict):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+(/[^\s]*)?\Z", value):
-            raise ValueError("use an http(s) URL such as http://localhost:12434")
+            raise ValueError(f"use an http(s) URL such as {DMR_HOST_URL}")
         return value.rstrip("/") if value else value
 
     @property
@@ -224,10 +230,20 @@ class Timeouts(Strict):
     """Seconds, everywhere (finite, and no longer than a day)."""
 
     probe: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False, description="One fact probe (a docker command).")
-    up: float = Field(300.0, gt=0, le=86400, allow_inf_nan=False,
-                      description="`docker compose up --wait` until every service is healthy.")
-    build: float = Field(1800.0, gt=0, le=86400, allow_inf_nan=False,
-                         description="Building the backend's image (pip installs its packages).")
+    up: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="`docker compose up --wait` until every service is healthy.",
+    )
+    build: float = Field(
+        1800.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="Building the backend's image (pip installs its packages).",
+    )
     health: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="Each health check, retries included.")
 
 
@@ -235,8 +251,10 @@ class Settings(Strict):
     profile: Profile = Field(Profile.LOCAL, description="The active profile (see above).")
     features: Features = Field(default_factory=Features)
     project_name: str = Field("ultra", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Compose project name.")
-    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)],
-                                    description="Local models served by Docker Model Runner (first: the backend's).")
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: [ModelSpec(name="ai/smollm2", context_size=4096)],
+        description="Local models served by Docker Model Runner (first: the backend's).",
+    )
     providers: dict[str, CloudProvider] = Field(default_factory=_default_providers)
     endpoints: dict[str, Endpoint] = Field(
         default_factory=dict,
@@ -248,7 +266,8 @@ class Settings(Strict):
     )
     backend: Backend = Field(default_factory=Backend)
     worker_command: list[str] | None = Field(
-        None, description="The worker's command (default: the shipped worker, which runs queued analyses).")
+        None, description="The worker's command (default: the shipped worker, which runs queued analyses)."
+    )
     ports: Ports = Field(default_factory=Ports)
     model_runner: ModelRunner = Field(default_factory=ModelRunner)
     min_versions: MinVersions = Field(default_factory=MinVersions)
@@ -271,13 +290,18 @@ class Settings(Strict):
     def _characters(self) -> Settings:
         """No setting may hold what no file or command line can carry: NUL, a lone surrogate
         (bytes that were not UTF-8), or a noncharacter (U+FFFE, U+FFFF)."""
+
         def walk(value: object, path: str) -> None:
             if isinstance(value, str):
-                bad = next((ch for ch in value if ch == "\x00" or "\ud800" <= ch <= "\udfff"
-                            or ch in ("\ufffe", "\uffff")), None)
+                bad = next(
+                    (ch for ch in value if ch == "\x00" or "\ud800" <= ch <= "\udfff" or ch in ("\ufffe", "\uffff")),
+                    None,
+                )
                 if bad is not None:
-                    raise ValueError(f"{path} holds the character U+{ord(bad):04X}, which no file or command "
-                                     "line can carry: remove it")
+                    raise ValueError(
+                        f"{path} holds the character U+{ord(bad):04X}, which no file or command "
+                        "line can carry: remove it"
+                    )
             elif isinstance(value, dict):
                 for key, child in value.items():
                     walk(child, f"{path}.{key}" if path else str(key))
@@ -293,11 +317,14 @@ class Settings(Strict):
         if self.backend.source and self.images.backend:
             raise ValueError("backend.source and images.backend both name a backend: keep one")
         if self.features.frontend and not self.images.frontend:
-            raise ValueError("features.frontend needs Ultra's frontend image: set images.frontend (the shipped "
-                             "backend serves its own page at /)")
+            raise ValueError(
+                "features.frontend needs Ultra's frontend image: set images.frontend (the shipped "
+                "backend serves its own page at /)"
+            )
         if self.features.worker and self.own_backend and not (self.worker_command or self.images.worker):
-            raise ValueError("features.worker with your own backend needs its worker: set worker_command "
-                             "(or images.worker)")
+            raise ValueError(
+                "features.worker with your own backend needs its worker: set worker_command (or images.worker)"
+            )
         return self
 
     @property

@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ultra_env.operations import files
 from ultra_env.config.settings import CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, Profile, Settings
-from ultra_env.operations.envfile import is_secret_key
 from ultra_env.errors import ConfigError
+from ultra_env.operations import files
+from ultra_env.operations.envfile import is_secret_key
 
 #: ``ULTRA_ENV_*`` variables that are not configuration fields.
 NON_FIELD_VARS = frozenset({f"{ENV_PREFIX}PROJECT_DIR", f"{ENV_PREFIX}TEMPLATES_DIR"})
@@ -124,9 +124,11 @@ def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
             except RecursionError:
                 raise ConfigError(f"{name}: nested too deeply to be a setting", f"unset {name}") from None
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})",
-                                  f"export {name}='[...]' with valid JSON") from None
-        path = [part for part in name[len(ENV_PREFIX):].lower().split("__")]
+                raise ConfigError(
+                    f"{name}: not valid JSON ({exc.msg} at column {exc.colno})",
+                    f"export {name}='[...]' with valid JSON",
+                ) from None
+        path = [part for part in name[len(ENV_PREFIX) :].lower().split("__")]
         if len(path) > MAX_DEPTH:
             raise ConfigError(f"{name[:60]}…: {len(path)} levels deep, no setting is", "unset that variable")
         if not all(path):
@@ -166,8 +168,7 @@ def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
     """How deep ``value`` nests (lists and tables), counted no further than ``limit``."""
     depth, level = 0, [value]
     while level and depth <= limit:
-        level = [c for v in level if isinstance(v, (dict, list))
-                 for c in (v.values() if isinstance(v, dict) else v)]
+        level = [c for v in level if isinstance(v, (dict, list)) for c in (v.values() if isinstance(v, dict) else v)]
         depth += 1
     return depth
 
@@ -184,18 +185,27 @@ def load(
     try:
         return _load(project_dir, list(flags), environ, state_profile, dotenv)
     except RecursionError:
-        raise ConfigError("the configuration nests too deeply to be read",
-                          "check the ULTRA_ENV_* variables and ultra-env.toml (`invoke config` lists each source)") from None
+        raise ConfigError(
+            "the configuration nests too deeply to be read",
+            "check the ULTRA_ENV_* variables and ultra-env.toml (`invoke config` lists each source)",
+        ) from None
 
 
-def _load(project_dir: Path, flags: list[Flag], environ: Mapping[str, str], state_profile: str | None,
-          dotenv: Mapping[str, str] | None) -> Loaded:
+def _load(
+    project_dir: Path,
+    flags: list[Flag],
+    environ: Mapping[str, str],
+    state_profile: str | None,
+    dotenv: Mapping[str, str] | None,
+) -> Loaded:
     file_tree = read_config_file(project_dir)
     env_tree, env_labels = env_layer(environ)
     for tree, where in ((file_tree, CONFIG_FILE), (env_tree, f"the {ENV_PREFIX}* variables")):
         if _depth(tree) > MAX_DEPTH:
-            raise ConfigError(f"{where} nest more than {MAX_DEPTH} levels deep: that is no setting of ultra-env",
-                              "see docs/profiles-and-flags.md for every key")
+            raise ConfigError(
+                f"{where} nest more than {MAX_DEPTH} levels deep: that is no setting of ultra-env",
+                "see docs/profiles-and-flags.md for every key",
+            )
     profile, profile_origin = resolve_profile(flags, env_tree, state_profile, file_tree)
 
     merged = _defaults()
@@ -219,9 +229,9 @@ def _load(project_dir: Path, flags: list[Flag], environ: Mapping[str, str], stat
         apply(layer, labels)
     apply(env_tree, env_labels)
     for flag in flags:
-        layer: dict[str, Any] = {}
-        _set(layer, flag.path.split("."), flag.value)
-        apply(layer, flag.label)
+        flag_layer: dict[str, Any] = {}
+        _set(flag_layer, flag.path.split("."), flag.value)
+        apply(flag_layer, flag.label)
     merged["profile"] = profile.value
     origins["profile"] = profile_origin
 
@@ -245,7 +255,7 @@ def _key_layers(
         tree: dict[str, Any] = {}
         labels: dict[str, str] = {}
         providers = merged.get("providers")
-        for name, provider in (providers.items() if isinstance(providers, Mapping) else ()):
+        for name, provider in providers.items() if isinstance(providers, Mapping) else ():
             var = provider.get("key_var") if isinstance(provider, Mapping) else None
             if var and source.get(var):
                 _set(tree, ["providers", name, "api_key"], utf8(var, source[var]))

@@ -21,7 +21,7 @@ def _lock(fd: int) -> None:
     except ImportError:  # Windows
         import msvcrt
 
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # (Windows only)
         return
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
@@ -36,16 +36,20 @@ def exclusive(root: Path, command: str) -> Iterator[None]:
         fd = os.open(directory / LOCK_FILE, flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UltraError(f"{STATE_DIR}/{LOCK_FILE} is a symbolic link; ultra-env never writes through links",
-                             f"remove it: rm {STATE_DIR}/{LOCK_FILE}") from None
+            raise UltraError(
+                f"{STATE_DIR}/{LOCK_FILE} is a symbolic link; ultra-env never writes through links",
+                f"remove it: rm {STATE_DIR}/{LOCK_FILE}",
+            ) from None
         raise UltraError(f"cannot create {STATE_DIR}/{LOCK_FILE}: {exc.strerror}", f"make {root} writable") from None
     try:
         try:
             _lock(fd)
         except (BlockingIOError, PermissionError):
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise UltraError(f"another ultra-env run is changing this project ({holder})",
-                             "wait for it to finish, then run this again") from None
+            raise UltraError(
+                f"another ultra-env run is changing this project ({holder})",
+                "wait for it to finish, then run this again",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"invoke {command}, pid {os.getpid()}".encode(), 0)
         yield

@@ -16,6 +16,8 @@ _USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"<>]*@")  # up to t
 
 def has_userinfo(text: str) -> bool:
     return _USERINFO.search(text) is not None
+
+
 UNOWNED_MIN_LENGTH = 8  # a value of the user's own shorter than this is too likely a common word
 MIN_LENGTH = 4
 #: Values too common to be anyone's secret: masking them would garble output, not protect anything.

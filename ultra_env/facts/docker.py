@@ -1,10 +1,14 @@
-"""Facts from the docker CLI itself: ``docker version`` and ``docker info``."""
+"""Facts from the docker CLI itself: ``docker version``, ``docker info``, the context, the ports a
+project publishes; each command beside its parser."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from ultra_env.facts.probe import Probe, probe
 
 _DESKTOP = re.compile(r"Docker Desktop\s+(\d+\.\d+(?:\.\d+)?)")
 
@@ -33,7 +37,7 @@ def parse_docker_version(stdout: str) -> DockerVersion:
     data = json.loads(stdout)
     client = data.get("Client") or {}
     server = data.get("Server") or {}
-    engine = next((c for c in server.get("Components") or [] if c.get("Name") == "Engine"), {})
+    engine: dict[str, Any] = next((c for c in server.get("Components") or [] if c.get("Name") == "Engine"), {})
     details = engine.get("Details") or {}
     return DockerVersion(
         client=client.get("Version"),
@@ -71,7 +75,8 @@ def parse_docker_info(stdout: str) -> DockerInfo:
     client = data.get("ClientInfo") or {}
     plugins = {
         p["Name"]: CliPlugin(p["Name"], p.get("Version"), p.get("Path"), p.get("Err"))
-        for p in client.get("Plugins") or [] if p.get("Name")
+        for p in client.get("Plugins") or []
+        if p.get("Name")
     }
     return DockerInfo(
         operating_system=data.get("OperatingSystem") or None,
@@ -79,3 +84,57 @@ def parse_docker_info(stdout: str) -> DockerInfo:
         root_dir=data.get("DockerRootDir") or None,
         plugins=plugins,
     )
+
+
+DOCKER = "docker"
+
+
+def docker_version(timeout: float) -> Probe:
+    # With the daemon down, the client half still prints and the exit is 1: keep the client facts.
+    return probe(
+        [DOCKER, "version", "--format", "{{json .}}"],
+        parse_docker_version,
+        timeout=timeout,
+        accept=lambda done: done.stdout.strip().startswith("{"),
+    )
+
+
+def docker_info(timeout: float) -> Probe:
+    # Like `docker version`, the client half (plugins, context) prints with the daemon down.
+    return probe(
+        [DOCKER, "info", "--format", "{{json .}}"],
+        parse_docker_info,
+        timeout=timeout,
+        accept=lambda done: done.stdout.strip().startswith("{"),
+    )
+
+
+def project_ports(project: str, timeout: float) -> Probe:
+    """Host ports already published by this Compose project's containers."""
+
+    def parse(stdout: str) -> set[int]:
+        return {int(port) for port in re.findall(r":(\d+)->", stdout)}
+
+    return probe(
+        [DOCKER, "ps", "--filter", f"label=com.docker.compose.project={project}", "--format", "{{.Ports}}"],
+        parse,
+        timeout=timeout,
+    )
+
+
+def context_host(timeout: float) -> Probe:
+    """The engine address of the Docker context in use (unix:// and npipe:// are local)."""
+    return probe(
+        [DOCKER, "context", "inspect", "--format", "{{json .Endpoints.docker.Host}}"], json.loads, timeout=timeout
+    )
+
+
+def plugin_probe(info: Probe, name: str) -> Probe:
+    if info.value is None:
+        return Probe(error=info.error or "docker info failed", missing=info.missing)
+    found: CliPlugin | None = info.value.plugins.get(name)
+    if found is None:
+        return Probe(error=f"no docker CLI plugin named {name!r}", missing=True)
+    if found.error:
+        return Probe(error=found.error, output=found.path or "")
+    return Probe(value=(found.version or "").lstrip("v") or None, output=found.path or "")

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
+from ultra_env import http, proc
 from ultra_env.config import modelnames
+from ultra_env.facts.docker import DOCKER
+from ultra_env.facts.probe import Probe, probe
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MISSING = (
@@ -73,7 +77,7 @@ def parse_status_text(output: str, returncode: int) -> RunnerStatus:
     lines = [line.rstrip() for line in text.splitlines()]
     header = next((i for i, line in enumerate(lines) if re.match(r"^BACKEND\s+STATUS", line)), None)
     if header is not None:
-        for line in lines[header + 1:]:
+        for line in lines[header + 1 :]:
             cells = re.split(r"\s{2,}", line.strip())
             if len(cells) >= 2 and cells[0]:
                 backends[cells[0]] = " ".join(cells[1:])
@@ -144,16 +148,18 @@ def parse_list_json(stdout: str) -> list[LocalModel]:
     models = []
     for item in data:
         config = item.get("config") or {}
-        models.append(LocalModel(
-            id=str(item.get("id", "")),
-            tags=tuple(item.get("tags") or ()),
-            created=item.get("created"),
-            size=config.get("size"),
-            parameters=config.get("parameters"),
-            quantization=config.get("quantization"),
-            architecture=config.get("architecture"),
-            context_size=config.get("context_size"),
-        ))
+        models.append(
+            LocalModel(
+                id=str(item.get("id", "")),
+                tags=tuple(item.get("tags") or ()),
+                created=item.get("created"),
+                size=config.get("size"),
+                parameters=config.get("parameters"),
+                quantization=config.get("quantization"),
+                architecture=config.get("architecture"),
+                context_size=config.get("context_size"),
+            )
+        )
     return models
 
 
@@ -177,6 +183,85 @@ def parse_configs(text: str) -> list[AppliedConfig]:
     for item in data:
         config = item.get("Config") or {}
         size = config.get("context-size")
-        found.append(AppliedConfig(str(item.get("Model", "")), str(item.get("ModelID", "")),
-                                   int(size) if size else None, tuple(config.get("runtime-flags") or ())))
+        found.append(
+            AppliedConfig(
+                str(item.get("Model", "")),
+                str(item.get("ModelID", "")),
+                int(size) if size else None,
+                tuple(config.get("runtime-flags") or ()),
+            )
+        )
     return found
+
+
+NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+
+
+def model_status(timeout: float, api: str | None = None) -> Probe:
+    """``docker model status --json``; when it prints no JSON (a CLI too old for ``--json``, or
+    one that panics on it), plain ``status``, and when that says nothing either, ``GET {api}/models``
+    (the CLI's own liveness check). ``value.source`` says which one told."""
+    found = probe([DOCKER, "model", "status", "--json"], parse_status_json, timeout=timeout, env=NO_AUTO_INSTALL)
+    if found.ok or found.missing or plugin_missing(found.output):
+        return found
+    if found.error and found.error.startswith("Failed to get Docker Model Runner status"):
+        return found  # a real answer: the runner cannot be reached (exit 1)
+    broken = broken_json(found.output)
+    try:
+        done = proc.run([DOCKER, "model", "status"], timeout=timeout, env=NO_AUTO_INSTALL)
+    except proc.ProcError as exc:
+        return Probe(error=str(exc), output=found.output)
+    text = parse_status_text(done.output, done.returncode)
+    if text.running or "not running" in done.output or api is None:
+        return Probe(value=replace(text, json_error=broken), output=found.output)
+    answer = host_api(api, min(timeout, 5.0))
+    if answer.ok:
+        return Probe(value=RunnerStatus(running=True, source="api", json_error=broken), output=found.output)
+    return Probe(error=f"docker model status --json: {broken}", output=found.output)
+
+
+def model_version(timeout: float) -> Probe:
+    return probe(
+        [DOCKER, "model", "version"],
+        parse_version,
+        timeout=timeout,
+        env=NO_AUTO_INSTALL,
+        accept=lambda done: "Version" in done.stdout,
+    )
+
+
+def model_list(timeout: float) -> Probe:
+    return probe([DOCKER, "model", "list", "--json"], parse_list_json, timeout=timeout, env=NO_AUTO_INSTALL)
+
+
+def api_root(status: Probe, default: str) -> str:
+    """The DMR API root that should answer from the host: ``endpointHost`` when it is plain TCP."""
+    found: RunnerStatus | None = status.value
+    if found and found.endpoint_host:
+        parts = urlsplit(found.endpoint_host)
+        # On Desktop, endpointHost is http://localhost/exp/vDD4.40/... : socket-only, not TCP.
+        if parts.scheme in ("http", "https") and parts.port and "/exp/" not in parts.path:
+            return f"{parts.scheme}://{parts.netloc}"
+    return default.rstrip("/")
+
+
+def host_api(root: str, timeout: float) -> Probe:
+    """``GET {root}/models`` == 200 is the CLI's own liveness check; its body is ``list --json``'s
+    array, kept in ``output`` so that the model list needs no second call."""
+    try:
+        response = http.get(f"{root}/models", timeout=timeout)
+    except http.HttpError as exc:
+        return Probe(error=str(exc), value=root)
+    if response.status_code != 200:
+        return Probe(error=f"GET {root}/models answered {response.status_code}", value=root)
+    return Probe(value=root, output=response.text)
+
+
+def models_via(api: Probe, timeout: float) -> Probe:
+    """The local models: from the API's answer when the host reaches it, else ``docker model list``."""
+    if api.ok:
+        try:
+            return Probe(value=parse_list_json(api.output), output=api.output)
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return model_list(timeout)

@@ -30,12 +30,14 @@ class Outcome:
 
 
 def request_for(prompt: str, model: str, *, stream: bool, timeout: float, max_tokens: int = MAX_TOKENS) -> ChatRequest:
-    return ChatRequest([{"role": "user", "content": prompt}], model, max_tokens=max_tokens, stream=stream,
-                       timeout=timeout)
+    return ChatRequest(
+        [{"role": "user", "content": prompt}], model, max_tokens=max_tokens, stream=stream, timeout=timeout
+    )
 
 
-def ask(target: Target, prompt: str, *, stream: bool, timeout: float,
-        on_text: Callable[[str], None] | None = None) -> Outcome:
+def ask(
+    target: Target, prompt: str, *, stream: bool, timeout: float, on_text: Callable[[str], None] | None = None
+) -> Outcome:
     try:
         response = target.provider.chat(request_for(prompt, target.model, stream=stream, timeout=timeout), on_text)
     except ProviderError as exc:

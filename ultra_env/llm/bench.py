@@ -12,7 +12,24 @@ from ultra_env.llm.ask import request_for
 from ultra_env.llm.providers.base import ChatResponse, ProviderError
 from ultra_env.llm.providers.registry import Target
 
-WORDS = "the quick brown fox jumps over the lazy dog while the sun sets behind distant hills".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "the",
+    "sun",
+    "sets",
+    "behind",
+    "distant",
+    "hills",
+]
 
 
 LIMITS = {"requests": (1, 1000), "max-tokens": (1, 32768), "prompt-words": (0, 100_000), "concurrency": (1, 64)}
@@ -65,17 +82,20 @@ class BenchRow:
 
 def _one(target: Target, prompt: str, max_tokens: int, timeout: float) -> ChatResponse | ProviderError:
     try:
-        return target.provider.chat(request_for(prompt, target.model, stream=True, timeout=timeout,
-                                                max_tokens=max_tokens))
+        return target.provider.chat(
+            request_for(prompt, target.model, stream=True, timeout=timeout, max_tokens=max_tokens)
+        )
     except ProviderError as exc:
         return exc
 
 
-def bench_target(target: Target, *, prompt: str, max_tokens: int, requests: int, concurrency: int,
-                 timeout: float) -> BenchRow:
+def bench_target(
+    target: Target, *, prompt: str, max_tokens: int, requests: int, concurrency: int, timeout: float
+) -> BenchRow:
     start = time.perf_counter()
-    outcomes = concurrently.each(lambda _: _one(target, prompt, max_tokens, timeout), range(requests),
-                                 at_once=concurrency)
+    outcomes = concurrently.each(
+        lambda _: _one(target, prompt, max_tokens, timeout), range(requests), at_once=concurrency
+    )
     wall = time.perf_counter() - start
     ok = [o for o in outcomes if isinstance(o, ChatResponse)]
     errors = [o for o in outcomes if isinstance(o, ProviderError)]
@@ -89,9 +109,15 @@ def bench_target(target: Target, *, prompt: str, max_tokens: int, requests: int,
         return None if value is None else round(value, digits)
 
     return BenchRow(
-        provider=target.provider.name, model=target.model, concurrency=concurrency, requests=requests,
-        errors=len(errors), ttft_p50_s=rounded(percentile(ttfts, 0.5)), ttft_p95_s=rounded(percentile(ttfts, 0.95)),
-        latency_p50_s=rounded(percentile(latencies, 0.5)), latency_p95_s=rounded(percentile(latencies, 0.95)),
+        provider=target.provider.name,
+        model=target.model,
+        concurrency=concurrency,
+        requests=requests,
+        errors=len(errors),
+        ttft_p50_s=rounded(percentile(ttfts, 0.5)),
+        ttft_p95_s=rounded(percentile(ttfts, 0.95)),
+        latency_p50_s=rounded(percentile(latencies, 0.5)),
+        latency_p95_s=rounded(percentile(latencies, 0.95)),
         decode_tokens_per_s=rounded(statistics.median(speeds), 1) if speeds else None,
         server_tokens_per_s=rounded(statistics.median(server), 1) if server else None,
         throughput_tokens_per_s=rounded(tokens / wall, 1) if ok and wall > 0 else None,
@@ -99,11 +125,21 @@ def bench_target(target: Target, *, prompt: str, max_tokens: int, requests: int,
     )
 
 
-def run(targets: list[Target], *, prompt_words: int, max_tokens: int, requests: int,
-        concurrencies: list[int], timeout: float) -> list[BenchRow]:
+def run(
+    targets: list[Target],
+    *,
+    prompt_words: int,
+    max_tokens: int,
+    requests: int,
+    concurrencies: list[int],
+    timeout: float,
+) -> list[BenchRow]:
     """Every target at every concurrency, one after another (so they do not disturb each other)."""
     prompt = prompt_of(prompt_words)
     for target in targets:  # warm-up: loads the model, so the first row measures serving, not loading
         _one(target, prompt, 1, timeout)
-    return [bench_target(t, prompt=prompt, max_tokens=max_tokens, requests=requests, concurrency=c, timeout=timeout)
-            for t in targets for c in concurrencies]
+    return [
+        bench_target(t, prompt=prompt, max_tokens=max_tokens, requests=requests, concurrency=c, timeout=timeout)
+        for t in targets
+        for c in concurrencies
+    ]

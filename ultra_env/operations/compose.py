@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ultra_env import proc
-from ultra_env.facts.gather import DOCKER
+from ultra_env.facts.docker import DOCKER
 
 VALIDATE_TIMEOUT = 30.0
 QUICK_TIMEOUT = 60.0
@@ -54,9 +54,19 @@ def parse_ps(stdout: str) -> list[Service]:
         return []
     items = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line]
     return sorted(
-        (Service(i.get("Service", ""), i.get("ID", ""), i.get("Name", ""), i.get("State", ""), i.get("Health", ""),
-                 int(i.get("ExitCode") or 0), i.get("Ports", ""), _label(i.get("Labels", ""), HASH_LABEL))
-         for i in items),
+        (
+            Service(
+                i.get("Service", ""),
+                i.get("ID", ""),
+                i.get("Name", ""),
+                i.get("State", ""),
+                i.get("Health", ""),
+                int(i.get("ExitCode") or 0),
+                i.get("Ports", ""),
+                _label(i.get("Labels", ""), HASH_LABEL),
+            )
+            for i in items
+        ),
         key=lambda s: s.service,
     )
 
@@ -97,7 +107,7 @@ def up_events(output: str, project: str) -> dict[str, set[str]]:
     for line in output.splitlines():
         match = _EVENT.match(line)
         if match and match.group(1).startswith(prefix):
-            service = match.group(1)[len(prefix):].rsplit("-", 1)[0]
+            service = match.group(1)[len(prefix) :].rsplit("-", 1)[0]
             events.setdefault(service, set()).add(match.group(2))
     return events
 
@@ -138,8 +148,15 @@ def image_id(image: str) -> str | None:
 
 
 def up(project: Project, wait_timeout: float) -> proc.Completed:
-    return project.run("up", "--detach", "--wait", "--wait-timeout", str(int(wait_timeout)), "--remove-orphans",
-                       timeout=wait_timeout + 120)
+    return project.run(
+        "up",
+        "--detach",
+        "--wait",
+        "--wait-timeout",
+        str(int(wait_timeout)),
+        "--remove-orphans",
+        timeout=wait_timeout + 120,
+    )
 
 
 def down(project: Project, *, volumes: bool) -> proc.Completed:
@@ -164,8 +181,7 @@ def validate(compose_text: str, env_text: str) -> str | None:
         env.touch(mode=0o600)
         env.write_text(env_text, encoding="utf-8")
         done = proc.run(
-            [DOCKER, "compose", "--project-directory", tmp, "-f", str(folder / "docker-compose.yml"),
-             "config", "-q"],
+            [DOCKER, "compose", "--project-directory", tmp, "-f", str(folder / "docker-compose.yml"), "config", "-q"],
             timeout=VALIDATE_TIMEOUT,
         )
         if done.ok:

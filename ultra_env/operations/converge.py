@@ -11,13 +11,12 @@ import difflib
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ultra_env.operations import envfile
-from ultra_env.operations import files
 from ultra_env.engine.redact import has_userinfo
+from ultra_env.operations import envfile, files
 from ultra_env.operations.state import State, digest, state_dir
 from ultra_env.operations.state import save as save_state
 
@@ -46,8 +45,10 @@ class FilePlan:
 
 def unified_diff(name: str, old: str | None, new: str) -> str:
     lines = difflib.unified_diff(
-        (old or "").splitlines(keepends=True), new.splitlines(keepends=True),
-        fromfile=f"a/{name}" if old is not None else "/dev/null", tofile=f"b/{name}",
+        (old or "").splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{name}" if old is not None else "/dev/null",
+        tofile=f"b/{name}",
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
@@ -101,19 +102,28 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
     else:
         action = "identical"
     # Nothing secret is remembered, not even by fingerprint: no secret-named key, no URL with a password.
-    written = {e.key: envfile.fingerprint(e.value or "") for e in desired.entries
-               if e.key and not envfile.is_secret_key(e.key) and not has_userinfo(e.value or "")}
+    written = {
+        e.key: envfile.fingerprint(e.value or "")
+        for e in desired.entries
+        if e.key and not envfile.is_secret_key(e.key) and not has_userinfo(e.value or "")
+    }
     owned = [e.key for e in desired.entries if e.key]
     comments = [line for e in desired.entries if e.key is None for line in e.raw.splitlines()]
-    diff = unified_diff(ENV_FILE, None if current is None else envfile.masked(current, owned, comments),
-                        envfile.masked(merged, owned, comments))
+    diff = unified_diff(
+        ENV_FILE,
+        None if current is None else envfile.masked(current, owned, comments),
+        envfile.masked(merged, owned, comments),
+    )
     return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
 
 
 def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
     """Write what the plans say and the state that records it, all or nothing; returns backup paths."""
-    backups = [str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root))
-               for plan in plans if plan.action == "overwrite" and plan.old is not None]
+    backups = [
+        str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root))
+        for plan in plans
+        if plan.action == "overwrite" and plan.old is not None
+    ]
     for plan in plans:
         if plan.name == ENV_FILE:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
@@ -138,8 +148,11 @@ def recover(root: Path) -> str | None:
     """What an interrupted run left: its transaction completed or undone, its temp files swept.
     Returns what was done, for the run to say; None when there was nothing. Under the project lock."""
     outcome = files.recover(journal_path(root)) if journal_path(root).exists() else None
-    swept = [p for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json", journal_path(root))
-             for p in files.remove_stale_temps(path)]
+    swept = [
+        p
+        for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json", journal_path(root))
+        for p in files.remove_stale_temps(path)
+    ]
     if outcome is not None:
         verb, names = outcome
         how = "completed its writes" if verb == "completed" else "put the files back as they were"

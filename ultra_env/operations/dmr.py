@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +23,8 @@ from ultra_env import http, proc
 from ultra_env.config import modelnames
 from ultra_env.errors import UltraError
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.gather import DOCKER, NO_AUTO_INSTALL, model_status
+from ultra_env.facts.docker import DOCKER
+from ultra_env.facts.model_runner import NO_AUTO_INSTALL, model_status
 
 OPENAI_PATH = "/engines/v1"
 PULL_ATTEMPTS = 4
@@ -75,7 +75,7 @@ def cli(*args: str, timeout: float) -> proc.Completed:
 
 
 def status(timeout: float, api: str | None = None) -> mr.RunnerStatus:
-    """The runner's status (``facts.gather.model_status``: JSON, else text, else the API at ``api``)."""
+    """The runner's status (``facts.model_runner.model_status``: JSON, else text, else the API at ``api``)."""
     found = model_status(timeout, api)
     if found.missing:
         raise DmrError("the docker CLI is not installed", "invoke doctor")
@@ -99,9 +99,13 @@ def configure_argv(name: str, context_size: int | None, flags: list[str]) -> lis
 
 def configure_failure(name: str, said: str) -> DmrError:
     if "already active" in said:
-        return DmrError(f"{name} is loaded, and Model Runner does not reconfigure a running model ({said})",
-                        f"docker model unload {name} --backend llama.cpp, then run this again")
-    return DmrError(f"Model Runner refused the configuration of {name}: {said}", "check runtime_flags in ultra-env.toml")
+        return DmrError(
+            f"{name} is loaded, and Model Runner does not reconfigure a running model ({said})",
+            f"docker model unload {name} --backend llama.cpp, then run this again",
+        )
+    return DmrError(
+        f"Model Runner refused the configuration of {name}: {said}", "check runtime_flags in ultra-env.toml"
+    )
 
 
 def pull_failure(reference: str, status: int, body: str) -> DmrError:
@@ -110,18 +114,26 @@ def pull_failure(reference: str, status: int, body: str) -> DmrError:
     if status in RETRIED_STATUS:
         return Transient(f"pulling {reference}: the runner answered {status}{said}")
     if status == 400:
-        return DmrError(f"{reference} is not a reference Model Runner accepts{said}",
-                        "check the name: [registry/]namespace/name[:tag], e.g. ai/smollm2:360M-Q4_K_M")
+        return DmrError(
+            f"{reference} is not a reference Model Runner accepts{said}",
+            "check the name: [registry/]namespace/name[:tag], e.g. ai/smollm2:360M-Q4_K_M",
+        )
     if status == 401:
-        return DmrError(f"{reference} is gated: Hugging Face refused the pull without a valid token",
-                        "accept the model's terms on huggingface.co, then put a read token in .env: HF_TOKEN=hf_…")
+        return DmrError(
+            f"{reference} is gated: Hugging Face refused the pull without a valid token",
+            "accept the model's terms on huggingface.co, then put a read token in .env: HF_TOKEN=hf_…",
+        )
     if status == 404:
-        return DmrError(f"no model {reference} in its registry{said}",
-                        "check the name and the tag: tags are case-sensitive (https://hub.docker.com/u/ai)")
+        return DmrError(
+            f"no model {reference} in its registry{said}",
+            "check the name and the tag: tags are case-sensitive (https://hub.docker.com/u/ai)",
+        )
     if status == 422:
-        return DmrError(f"{reference} is in a format newer than this Model Runner understands{said}",
-                        "update Model Runner: update Docker Desktop, or on Engine "
-                        "sudo apt-get install --only-upgrade docker-model-plugin && docker model reinstall-runner")
+        return DmrError(
+            f"{reference} is in a format newer than this Model Runner understands{said}",
+            "update Model Runner: update Docker Desktop, or on Engine "
+            "sudo apt-get install --only-upgrade docker-model-plugin && docker model reinstall-runner",
+        )
     return DmrError(f"Model Runner failed to pull {reference} ({status}){said}", "docker model logs")
 
 
@@ -180,19 +192,18 @@ class Api:
         return mr.parse_list_json(response.text)
 
     def remove(self, name: str, *, force: bool = False) -> None:
-        import httpx
-
         url = f"{self.root}/models/{quote(modelnames.normalize(name), safe='/:@')}"
         try:
-            with http.client(self.timeout) as client:
-                response = client.delete(url, params={"force": "true"} if force else None)
-        except httpx.HTTPError as exc:
+            response = http.request("DELETE", url, params={"force": "true"} if force else None, timeout=self.timeout)
+        except http.HttpError as exc:
             raise Transient(f"{self.root} did not answer: {exc}") from None
         if response.status_code == 404:
             raise DmrError(f"no such model: {name}", "invoke models.list")
         if response.status_code >= 400:
-            raise DmrError(f"removing {name} failed ({response.status_code}): {response.text.strip()[:200]}",
-                           f"invoke models.rm {name} --yes --force" if response.status_code == 409 else None)
+            raise DmrError(
+                f"removing {name} failed ({response.status_code}): {response.text.strip()[:200]}",
+                f"invoke models.rm {name} --yes --force" if response.status_code == 409 else None,
+            )
 
     def configure(self, name: str, context_size: int | None, flags: list[str]) -> None:
         body: dict[str, Any] = {"model": modelnames.normalize(name)}
@@ -220,51 +231,54 @@ class Api:
 
     def pull(self, name: str, on_progress: Callable[[Progress], None]) -> None:
         """Pull ``name`` through ``POST /models/create``, retrying what the real CLI retries."""
-        for attempt in range(1, PULL_ATTEMPTS + 1):
-            try:
-                self._pull_once(name, on_progress)
-                return
-            except Transient:
-                if attempt == PULL_ATTEMPTS:
-                    raise
-                time.sleep(min(2 ** attempt, 8) * 0.25)
+        policy = http.Retry(attempts=PULL_ATTEMPTS, backoff=lambda n: min(2**n, 8) * 0.25)
+        policy.run(lambda _: self._pull_once(name, on_progress), retry_if=lambda exc: isinstance(exc, Transient))
 
     def _pull_once(self, name: str, on_progress: Callable[[Progress], None]) -> None:
-        import httpx
-
         reference = modelnames.normalize(name)
         body = {"from": reference}
         token = hf_token_for(reference, self.environ or {})
         if token:  # the real CLI sends it in the body, never as a header (models/api.go ModelCreateRequest)
             body["bearer-token"] = token
         try:
-            with http.client(self.timeout) as client, client.stream(
-                "POST", f"{self.root}/models/create", json=body, headers={"Accept": "application/json"},
-                timeout=httpx.Timeout(self.timeout, read=max(self.timeout, 300.0)),
+            with http.stream(
+                "POST",
+                f"{self.root}/models/create",
+                json=body,
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+                read_timeout=max(self.timeout, 300.0),
             ) as response:
                 if response.status_code != 200:
-                    body = response.read().decode("utf-8", "replace").strip()[:200]
-                    raise pull_failure(reference, response.status_code, body)
+                    said = response.read().decode("utf-8", "replace").strip()[:200]
+                    raise pull_failure(reference, response.status_code, said)
                 escaped = not response.headers.get("content-type", "").startswith("application/json")
                 finished = False
                 layers: dict[str, int] = {}
                 for event in parse_events(response.iter_lines(), escaped=escaped):
                     kind = event.get("type")
                     if kind == "error":
-                        raise DmrError(f"pulling {reference} failed: {event.get('message', 'error event')}",
-                                       f"invoke models.pull --model {reference}")
+                        raise DmrError(
+                            f"pulling {reference} failed: {event.get('message', 'error event')}",
+                            f"invoke models.pull --model {reference}",
+                        )
                     if kind == "progress":
                         layer = event.get("layer") or {}
                         layers[str(layer.get("id", ""))] = int(layer.get("current") or 0)
-                        on_progress(Progress(reference, sum(layers.values()),
-                                             int(event.get("total") or layer.get("size") or 0),
-                                             str(event.get("message", ""))))
+                        on_progress(
+                            Progress(
+                                reference,
+                                sum(layers.values()),
+                                int(event.get("total") or layer.get("size") or 0),
+                                str(event.get("message", "")),
+                            )
+                        )
                     if kind == "success":
                         finished = True
                 if not finished:
                     raise Transient(f"the pull stream of {reference} ended without success")
-        except httpx.HTTPError as exc:
-            raise Transient(f"pulling {reference}: {type(exc).__name__}: {exc}") from None
+        except http.HttpError as exc:
+            raise Transient(f"pulling {reference}: {exc.cause}") from None
 
 
 @dataclass
@@ -304,13 +318,16 @@ class Cli:
 
         token = hf_token_for(reference, self.environ or {})
         try:
-            done = proc.stream([DOCKER, "model", "pull", reference], timeout=PULL_TIMEOUT, on_line=line,
-                               env={**NO_AUTO_INSTALL, **({"HF_TOKEN": token} if token else {})})
+            done = proc.stream(
+                [DOCKER, "model", "pull", reference],
+                timeout=PULL_TIMEOUT,
+                on_line=line,
+                env={**NO_AUTO_INSTALL, **({"HF_TOKEN": token} if token else {})},
+            )
         except proc.ProcError as exc:
             raise DmrError(f"docker model pull {reference}: {exc}", "invoke doctor") from None
         if not done.ok:
             raise DmrError(f"pulling {reference} failed: {_said(done)}", f"docker model pull {reference}")
-
 
     def configure(self, name: str, context_size: int | None, flags: list[str]) -> None:
         done = cli(*configure_argv(name, context_size, flags), timeout=self.timeout)

@@ -24,12 +24,21 @@ from ultra_env.errors import ConfigError
 from ultra_env.operations.interpolation import TemplateError, interpolate
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*\Z")
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE|CERT|SALT|SIGNING)",
-                          re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE|CERT|SALT|SIGNING)", re.IGNORECASE)
 _EXPORT = re.compile(r"export\s+")
 _ESCAPE = re.compile(r"\\(?:[abcfnrtv$\"\\]|0\d{0,3})")
-_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
-                   '"': '"', "$": "$$"}
+_SIMPLE_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    '"': '"',
+    "$": "$$",
+}
 BOM = "\ufeff"
 
 
@@ -125,10 +134,16 @@ class _Parser:
         except TemplateError as exc:
             required = re.match(r"required variable (\S+) is missing a value", str(exc))
             if required:
-                raise self.error(at, f"{key} requires {required.group(1)}, which is unset or empty",
-                                 f"set {required.group(1)} (in the environment or above this line)") from None
-            raise self.error(at, f"the value of {key} has a ${{...}} Compose cannot read",
-                             "fix the ${...} (a literal $ is $$), or quote the value with '...'") from None
+                raise self.error(
+                    at,
+                    f"{key} requires {required.group(1)}, which is unset or empty",
+                    f"set {required.group(1)} (in the environment or above this line)",
+                ) from None
+            raise self.error(
+                at,
+                f"the value of {key} has a ${{...}} Compose cannot read",
+                "fix the ${...} (a literal $ is $$), or quote the value with '...'",
+            ) from None
 
     def parse(self) -> EnvDoc:
         text, i = self.text, 0
@@ -160,8 +175,11 @@ class _Parser:
             raise self.error(start, "key cannot contain a space", "remove the space, or comment the line out with #")
         bad = next((ch for ch in key if not _key_char(ch)), None)
         if bad is not None:
-            raise self.error(start, f"unexpected character {bad!r} in variable name {key!r}",
-                             "use letters, digits and _ . - in names, or comment the line out with #")
+            raise self.error(
+                start,
+                f"unexpected character {bad!r} in variable name {key!r}",
+                "use letters, digits and _ . - in names, or comment the line out with #",
+            )
         if end == len(text):  # a last line with no separator: compose-go reads it as key "" = the text
             self.add(text[start:], "", key)
             return end
@@ -171,15 +189,15 @@ class _Parser:
         value_start = end + 1
         while value_start < len(text) and _is_space(text[value_start]):
             value_start += 1
-        quote = text[value_start: value_start + 1]
+        quote = text[value_start : value_start + 1]
         if quote in ("'", '"'):
             close = self.closing(value_start)
-            body = text[value_start + 1: close]
+            body = text[value_start + 1 : close]
             if quote == "'":
                 value = body.replace("\\'", "'")
             else:
                 value = self.expand(key, _expand_escapes(body.replace('\\"', '"')), start)
-            self.add(text[start: close + 1], key, value)
+            self.add(text[start : close + 1], key, value)
             return close + 1
         line_end = text.find("\n", value_start)
         line_end = len(text) if line_end < 0 else line_end
@@ -197,8 +215,10 @@ class _Parser:
                 return i
             i += 1
         line = self.text.count("\n", 0, at) + 1
-        raise EnvFileError(f"{self.name}:{line}: a value opens a {quote} quote that nothing closes",
-                           f"close the quote (a value may span lines: {quote}…{quote})")
+        raise EnvFileError(
+            f"{self.name}:{line}: a value opens a {quote} quote that nothing closes",
+            f"close the quote (a value may span lines: {quote}…{quote})",
+        )
 
     def add(self, raw: str, key: str, value: str | None) -> None:
         self.doc.entries.append(Entry(raw, key, value))
@@ -210,7 +230,7 @@ def parse(text: str, name: str = ".env", environ: Mapping[str, str] | None = Non
     """Read ``text`` as Compose reads a ``.env``; raise EnvFileError naming the line for anything
     Compose refuses. ``environ`` is the process environment that expansions see first."""
     environ = environ or {}
-    body = text[len(BOM):] if text.startswith(BOM) else text
+    body = text[len(BOM) :] if text.startswith(BOM) else text
     doc = _Parser(body, name, environ).parse()
     composes = {k: v for k, v in doc.values().items() if k.startswith("COMPOSE_") and k not in environ}
     if composes:  # Compose exports COMPOSE_* keys before it reads the file: expansions see their last value
@@ -237,8 +257,14 @@ def quote(value: str) -> str:
         return value
     if "'" not in value and not value.endswith("\\") and not any(ch in value for ch in "\n\r"):
         return f"'{value}'"
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("$", "\\$")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -267,8 +293,7 @@ def _ends_open(doc: EnvDoc) -> bool:
     return bool(text) and not text.endswith("\n")
 
 
-def merge(current: EnvDoc | None, desired: EnvDoc,
-          last_written: Mapping[str, str]) -> tuple[EnvDoc, list[KeyChange]]:
+def merge(current: EnvDoc | None, desired: EnvDoc, last_written: Mapping[str, str]) -> tuple[EnvDoc, list[KeyChange]]:
     """Bring ``current`` to ``desired`` without losing what the user set.
 
     - A missing key is added at the end, with the comment lines that precede it in ``desired``.
@@ -282,7 +307,8 @@ def merge(current: EnvDoc | None, desired: EnvDoc,
     """
     if current is None:
         return EnvDoc([Entry(e.raw, e.key, e.value) for e in desired.entries]), [
-            KeyChange(e.key, "added") for e in desired.entries if e.key]
+            KeyChange(e.key, "added") for e in desired.entries if e.key
+        ]
     result = EnvDoc([Entry(e.raw, e.key, e.value) for e in current.entries])
     changes: list[KeyChange] = []
     comments: list[str] = []
@@ -321,9 +347,14 @@ def masked(doc: EnvDoc, owned: Iterable[str] | None = None, comments: Iterable[s
     out = []
     for entry in doc.entries:
         if entry.key is None:
-            out.append("".join(line if not line.strip(BOM + " \t\r\n") or line.strip() in ours
-                               else "# ***" + line[len(line.rstrip("\r\n")):]
-                               for line in entry.raw.splitlines(keepends=True)))
+            out.append(
+                "".join(
+                    line
+                    if not line.strip(BOM + " \t\r\n") or line.strip() in ours
+                    else "# ***" + line[len(line.rstrip("\r\n")) :]
+                    for line in entry.raw.splitlines(keepends=True)
+                )
+            )
             continue
         private = is_secret_key(entry.key) or (known is not None and entry.key not in known)
         if private:

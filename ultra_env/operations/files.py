@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import shutil
+import signal
 import stat
 import tempfile
 import threading
@@ -25,12 +25,17 @@ def refuse_symlink(path: Path) -> None:
     if path.is_symlink():
         raise UltraError(
             f"{path.name} is a symbolic link (to {os.readlink(path)}); ultra-env never writes through links",
-            f"replace it with a regular file: cp --remove-destination \"$(readlink -f {path.name})\" {path.name}",
+            f'replace it with a regular file: cp --remove-destination "$(readlink -f {path.name})" {path.name}',
         )
 
 
-_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
-          stat.S_IFSOCK: "a socket"}
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def regular(path: Path) -> bool:
@@ -44,8 +49,10 @@ def regular(path: Path) -> bool:
         raise UltraError(f"cannot read {path}: {exc.strerror}", f"check the permissions of {path}") from None
     if stat.S_ISREG(mode):
         return True
-    raise ConfigError(f"{path.name} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file",
-                      f"move it away (mv {path.name} {path.name}.away) and put a regular file there, or none")
+    raise ConfigError(
+        f"{path.name} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file",
+        f"move it away (mv {path.name} {path.name}.away) and put a regular file there, or none",
+    )
 
 
 def read_text(path: Path, *, errors: str = "strict", links: bool = False) -> str | None:
@@ -130,9 +137,18 @@ class Transaction:
         if self._journal is not None:
             try:
                 olds = {path: _set_aside(path, tmp) for tmp, path in self._staged}
-                write_atomic(self._journal, json.dumps({"entries": [
-                    {"target": str(path), "tmp": str(tmp), "old": str(olds[path]) if olds[path] else None}
-                    for tmp, path in self._staged]}), mode=0o600)
+                write_atomic(
+                    self._journal,
+                    json.dumps(
+                        {
+                            "entries": [
+                                {"target": str(path), "tmp": str(tmp), "old": str(olds[path]) if olds[path] else None}
+                                for tmp, path in self._staged
+                            ]
+                        }
+                    ),
+                    mode=0o600,
+                )
             except BaseException:
                 _discard(olds.values())
                 self.abort()
@@ -145,8 +161,11 @@ class Transaction:
                 _undo([(path, olds.get(path)) for path in done])
                 self.abort()
                 _finish(self._journal, olds.values())
-                raise UltraError(f"cannot write {path.name}: {exc.strerror}; nothing was changed (the files "
-                                 "written before it were put back)", f"fix the permissions of {path}") from None
+                raise UltraError(
+                    f"cannot write {path.name}: {exc.strerror}; nothing was changed (the files "
+                    "written before it were put back)",
+                    f"fix the permissions of {path}",
+                ) from None
             done.append(path)
         for directory in {path.parent for _, path in self._staged}:
             _fsync_dir(directory)
@@ -233,8 +252,13 @@ def recover(journal: Path) -> tuple[str, list[str]] | None:
                 os.replace(tmp, entry["target"])
         outcome = "completed"
     except OSError:
-        _undo([(Path(e["target"]), Path(e["old"]) if e["old"] and Path(e["old"]).exists() else None)
-               for e in entries if not Path(e["tmp"]).exists()])
+        _undo(
+            [
+                (Path(e["target"]), Path(e["old"]) if e["old"] and Path(e["old"]).exists() else None)
+                for e in entries
+                if not Path(e["tmp"]).exists()
+            ]
+        )
         _discard(Path(e["tmp"]) for e in entries)
         outcome = "undone"
     _finish(journal, (Path(e["old"]) if e["old"] else None for e in entries))

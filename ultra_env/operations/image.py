@@ -9,6 +9,7 @@ changed source a new one (Compose is never left running an image older than the 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from ultra_env.config.settings import Settings
@@ -67,7 +69,6 @@ def requirements() -> list[str]:
     if CHECKOUT_PYPROJECT.exists():
         project = tomllib.loads(CHECKOUT_PYPROJECT.read_text(encoding="utf-8"))["project"]
         return list(project["optional-dependencies"]["backend"])
-    from importlib import metadata
 
     marker = re.compile(r"""\s*;\s*extra\s*==\s*["']backend["']\s*$""")
     return [marker.sub("", r) for r in metadata.requires("ultra-env") or [] if marker.search(r)]
@@ -77,12 +78,14 @@ def wheels(wheelhouse: Path | None) -> dict[str, Path]:
     if wheelhouse is None:
         return {}
     if not wheelhouse.is_dir():
-        raise ConfigError(f"backend.wheelhouse: {wheelhouse} is not a folder",
-                          f"make one: pip wheel '.[backend]' -w {wheelhouse}")
+        raise ConfigError(
+            f"backend.wheelhouse: {wheelhouse} is not a folder", f"make one: pip wheel '.[backend]' -w {wheelhouse}"
+        )
     found = {f"wheels/{p.name}": p for p in sorted(wheelhouse.glob("*.whl"))}
     if not found:
-        raise ConfigError(f"backend.wheelhouse: {wheelhouse} holds no wheels",
-                          f"pip wheel '.[backend]' -w {wheelhouse}")
+        raise ConfigError(
+            f"backend.wheelhouse: {wheelhouse} holds no wheels", f"pip wheel '.[backend]' -w {wheelhouse}"
+        )
     return found
 
 
@@ -109,7 +112,6 @@ def _module_file(name: str) -> Path | None:
 def modules_of(entry_points: tuple[str, ...]) -> set[Path]:
     """The package's files the entry points import, directly or not (read from their import
     statements, so the image holds what the backend runs and no change elsewhere rebuilds it)."""
-    import ast
 
     seen: set[Path] = set()
     todo = ["ultra_env", *entry_points]
@@ -152,8 +154,10 @@ def stage(ctx: Context, state_dir: Path) -> bool:
                     shutil.copyfile(value, path)
         os.rename(work, target)
     except OSError as exc:
-        raise UltraError(f"cannot stage the backend's build context in {parent}: {exc.strerror}",
-                         f"free space or fix permissions in {parent}") from None
+        raise UltraError(
+            f"cannot stage the backend's build context in {parent}: {exc.strerror}",
+            f"free space or fix permissions in {parent}",
+        ) from None
     for old in parent.glob("backend-*"):
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
@@ -170,8 +174,10 @@ def plan(settings: Settings, root: Path) -> tuple[BackendBuild, Context | None]:
     if settings.backend.source:
         source = (root / settings.backend.source).resolve()
         if not (source / settings.backend.dockerfile).is_file():
-            raise ConfigError(f"backend.source: no {settings.backend.dockerfile} in {source}",
-                              "point backend.source at your Ultra checkout, and backend.dockerfile at its Dockerfile")
+            raise ConfigError(
+                f"backend.source: no {settings.backend.dockerfile} in {source}",
+                "point backend.source at your Ultra checkout, and backend.dockerfile at its Dockerfile",
+            )
         return BackendBuild(f"{settings.project_name}-backend:local", str(source), settings.backend.dockerfile), None
     wheelhouse = (root / settings.backend.wheelhouse).resolve() if settings.backend.wheelhouse else None
     ctx = context(settings.images.python, wheelhouse)

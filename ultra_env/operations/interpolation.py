@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ultra_env.errors import ConfigError
+
 Lookup = Callable[[str], str | None]
 _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _OPERATORS = (":-", ":+", ":?", "-", "+", "?")
 
 
-class TemplateError(ValueError):
+class TemplateError(ConfigError, ValueError):
     """Compose would refuse the value: an invalid ``${…}``, or a required variable unset."""
 
 
@@ -40,14 +42,14 @@ def _braced(body: str, whole: str, lookup: Lookup) -> str:
     name = _NAME.match(body)
     if name is None or "\n" in body:
         raise TemplateError(f'Invalid template: "{whole}"')
-    rest = body[name.end():]
+    rest = body[name.end() :]
     value = lookup(name.group())
     if not rest:
         return value or ""
     operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
     if operator is None:
         raise TemplateError(f'Invalid template: "{whole}"')
-    arg = rest[len(operator):]
+    arg = rest[len(operator) :]
     empty = value is None or (operator.startswith(":") and value == "")
     if operator.endswith("-"):
         return interpolate(arg, lookup) if empty else value or ""
@@ -55,7 +57,9 @@ def _braced(body: str, whole: str, lookup: Lookup) -> str:
         return (value or "") if empty else interpolate(arg, lookup)
     if empty:
         message = interpolate(arg, lookup)
-        raise TemplateError(f"required variable {name.group()} is missing a value" + (f": {message}" if message else ""))
+        raise TemplateError(
+            f"required variable {name.group()} is missing a value" + (f": {message}" if message else "")
+        )
     return value or ""
 
 
@@ -69,7 +73,7 @@ def interpolate(text: str, lookup: Lookup) -> str:
             out.append(text[i:])
             break
         out.append(text[i:dollar])
-        nxt = text[dollar + 1: dollar + 2]
+        nxt = text[dollar + 1 : dollar + 2]
         if nxt == "$":
             out.append("$")
             i = dollar + 2
@@ -77,7 +81,7 @@ def interpolate(text: str, lookup: Lookup) -> str:
             end = _closing(text, dollar + 2)
             if end < 0:
                 raise TemplateError(f'Invalid template: "{text}"')
-            out.append(_braced(text[dollar + 2: end], text, lookup))
+            out.append(_braced(text[dollar + 2 : end], text, lookup))
             i = end + 1
         elif (name := _NAME.match(text, dollar + 1)) is not None:
             out.append(lookup(name.group()) or "")

@@ -7,12 +7,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ultra_env.operations import dmr
 from ultra_env.checks.rules import enable_tcp
+from ultra_env.cli import output as report
 from ultra_env.config.settings import ModelSpec, Settings
+from ultra_env.engine.context import Context
+from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, warn
 from ultra_env.facts import model_runner as mr
-from ultra_env.facts.gather import Probe, api_root
-from ultra_env.engine.run import TaskResult, changed, failed, ok, warn
+from ultra_env.facts.gather import Facts
+from ultra_env.facts.model_runner import api_root
+from ultra_env.facts.probe import Probe
+from ultra_env.facts.versions import at_least
+from ultra_env.operations import dmr
+from ultra_env.operations import models as local_models
+from ultra_env.operations.render import Rendering
 
 
 @dataclass
@@ -34,8 +41,9 @@ class Connection:
         return self.present
 
 
-def connect(settings: Settings, environ: Mapping[str, str], *, status: mr.RunnerStatus | None = None,
-            desktop: bool = False) -> Connection:
+def connect(
+    settings: Settings, environ: Mapping[str, str], *, status: mr.RunnerStatus | None = None, desktop: bool = False
+) -> Connection:
     """The API when it answers from the host (``endpointHost`` when it is TCP, else
     ``model_runner.host_url``); the ``docker model`` CLI when the API does not answer but the runner
     runs (host-side TCP off), with a note saying so and how to turn it on."""
@@ -53,15 +61,24 @@ def connect(settings: Settings, environ: Mapping[str, str], *, status: mr.Runner
         if status is None or not status.running:
             return Connection(api, status=status)
         desktop = desktop or status.kind == "Docker Desktop"
-        fix = enable_tcp(settings) if desktop else (
-            "docker model reinstall-runner, or set model_runner.host_url to where the API listens")
-        note = warn("Model Runner API", f"{api.root} does not answer from the host ({exc.cause}): host-side TCP is "
-                    "off; using the docker model CLI instead", fix, area="Model Runner")
+        fix = (
+            enable_tcp(settings)
+            if desktop
+            else ("docker model reinstall-runner, or set model_runner.host_url to where the API listens")
+        )
+        note = warn(
+            "Model Runner API",
+            f"{api.root} does not answer from the host ({exc.cause}): host-side TCP is "
+            "off; using the docker model CLI instead",
+            fix,
+            area="Model Runner",
+        )
         return Connection(dmr.Cli(timeout=timeout, environ=environ), note=note, status=status)
 
 
-def pull(conn: Connection, models: list[ModelSpec], *, check: bool,
-         on_progress: Callable[[dmr.Progress], None]) -> list[TaskResult]:
+def pull(
+    conn: Connection, models: list[ModelSpec], *, check: bool, on_progress: Callable[[dmr.Progress], None]
+) -> list[TaskResult]:
     """One task per model: ok when present (not changed), changed when pulled, failed with the fix."""
     try:
         present = conn.models()
@@ -80,7 +97,7 @@ def pull(conn: Connection, models: list[ModelSpec], *, check: bool,
         start = time.monotonic()
         seen: list[dmr.Progress] = []
 
-        def progress(event: dmr.Progress) -> None:
+        def progress(event: dmr.Progress, seen: list[dmr.Progress] = seen) -> None:
             seen.append(event)
             on_progress(event)
 
@@ -108,7 +125,7 @@ def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> 
 def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list[TaskResult]:
     """Apply context size and runtime flags to the models that have them, where nothing else will
     (no Compose ``models:``, or a plugin too old to pass flags): ``ok`` when already applied."""
-    results = []
+    results: list[TaskResult] = []
     wanted = [m for m in models if m.context_size or m.runtime_flags]
     if not wanted:
         return results
@@ -118,10 +135,20 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
         return [failed(f"configure {m.name}", exc.cause, exc.fix) for m in wanted]
     for model in wanted:
         name = f"configure {model.name}"
-        what = ", ".join(x for x in (f"context size {model.context_size}" if model.context_size else "",
-                                      f"flags {' '.join(model.runtime_flags)}" if model.runtime_flags else "") if x)
+        what = ", ".join(
+            x
+            for x in (
+                f"context size {model.context_size}" if model.context_size else "",
+                f"flags {' '.join(model.runtime_flags)}" if model.runtime_flags else "",
+            )
+            if x
+        )
         have = config_for(conn, configs or [], model.name)
-        if have is not None and have.context_size == model.context_size and list(have.runtime_flags) == model.runtime_flags:
+        if (
+            have is not None
+            and have.context_size == model.context_size
+            and list(have.runtime_flags) == model.runtime_flags
+        ):
             results.append(ok(name, f"{what}: applied"))
             continue
         if check:
@@ -134,3 +161,41 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
             continue
         results.append(changed(name, f"applied {what}" + (" (through the docker model CLI)" if conn.via_cli else "")))
     return results
+
+
+def connect_runner(ctx: Context, facts: Facts | None = None):  # -> local_models.Connection
+    """How this run reaches Model Runner; says once when it must go through the CLI."""
+
+    status = facts.model_status.value if facts is not None and facts.model_status is not None else None
+    conn = local_models.connect(ctx.settings, ctx.variables, status=status, desktop=bool(facts and facts.desktop))
+    if conn.note is not None:
+        ctx.run.add(conn.note)
+    return conn
+
+
+def pull_models(ctx: Context, models: list | None = None, conn=None) -> bool:
+
+    progress = (lambda event: None) if ctx.inv.options.json else report.PullProgress()
+    results = local_models.pull(
+        conn or connect_runner(ctx), models or ctx.settings.models, check=ctx.inv.options.check, on_progress=progress
+    )
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+FLAGS_THROUGH_COMPOSE = "1.0.6"  # Compose passes runtime flags only to plugins this new (reference section 6)
+
+
+def configure_models(ctx: Context, conn, facts: Facts | None = None) -> bool:
+    """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
+    the runtime flags when the plugin is too old for Compose to pass them."""
+
+    target = ctx.target or Rendering()
+    plugin = facts.plugin("model").value if facts is not None else None
+    old_plugin = at_least(plugin, FLAGS_THROUGH_COMPOSE) is False
+    models = [m for m in ctx.settings.models if not target.models_block or (m.runtime_flags and old_plugin)]
+    results = local_models.configure(conn, models, check=ctx.inv.options.check)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)

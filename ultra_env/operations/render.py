@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ultra_env.config.settings import Settings
-from ultra_env.operations.envfile import quote
 from ultra_env.errors import UltraError
 from ultra_env.facts.versions import at_least
+from ultra_env.operations.envfile import quote
 from ultra_env.operations.interpolation import escape
 
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
@@ -37,19 +37,27 @@ MODEL_VAR_SINCE = "2.38.1"  # model_var in the long form (compose-go v2.7.1; sec
 
 SHIPPED_WORKER = ["python3", "-m", "ultra_env.backend.worker"]
 WORKER_HEALTHCHECK = [
-    "CMD", "python3", "-c",
+    "CMD",
+    "python3",
+    "-c",
     "import os, sys, time; sys.exit(time.time() - os.path.getmtime('/tmp/worker-heartbeat') > 30)",
 ]
 
 
 def backend_healthcheck(path: str) -> list[str]:
-    return ["CMD", "python3", "-c",
-            f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000{path}', timeout=4)"]
+    return [
+        "CMD",
+        "python3",
+        "-c",
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000{path}', timeout=4)",
+    ]
+
+
 FRONTEND_HEALTHCHECK = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3009/"]
 
 
 @dataclass(frozen=True)
-class Target:
+class Rendering:
     """What the machine offers that changes the rendering."""
 
     models_block: bool = True  # Compose >= 2.38.0 understands top-level `models:`
@@ -91,9 +99,11 @@ def bindings(settings: Settings) -> list[Binding]:
     OpenAI-compatible endpoint, verbatim) and ``<KEY>_MODEL``: ``LLM_URL`` / ``LLM_MODEL`` first."""
     out = []
     for model in settings.models:
+        assert model.key is not None  # Settings gives every model its key
         prefix = model.key.upper().replace("-", "_")
-        out.append(Binding(model.key, model.name, model.context_size, model.runtime_flags, f"{prefix}_URL",
-                           f"{prefix}_MODEL"))
+        out.append(
+            Binding(model.key, model.name, model.context_size, model.runtime_flags, f"{prefix}_URL", f"{prefix}_MODEL")
+        )
     return out
 
 
@@ -101,7 +111,7 @@ def engine_container_url(port: int) -> str:
     return f"http://model-runner.docker.internal:{port}/engines/v1"
 
 
-def container_url(settings: Settings, target: Target) -> str:
+def container_url(settings: Settings, target: Rendering) -> str:
     if settings.model_runner.container_url:
         return settings.model_runner.container_url
     if target.runner_endpoint:
@@ -136,11 +146,15 @@ def policy(settings: Settings) -> dict[str, str]:
     (its defaults, 3 and openai,anthropic,google, refuse every local-only analysis)."""
     cloud = [n for n, p in settings.providers.items() if settings.features.cloud_llm and p.api_key is not None]
     count = (len(settings.models) if settings.features.local_llm else 0) + len(cloud) + int(settings.features.mock_llm)
-    return {"MODEL_RUNNER_TYPE": "api", "MINIMUM_MODELS_REQUIRED": str(max(count, 1)),
-            "REQUIRED_PROVIDERS": ",".join(cloud), "ENABLE_SINGLE_MODEL_FALLBACK": str(count <= 1).lower()}
+    return {
+        "MODEL_RUNNER_TYPE": "api",
+        "MINIMUM_MODELS_REQUIRED": str(max(count, 1)),
+        "REQUIRED_PROVIDERS": ",".join(cloud),
+        "ENABLE_SINGLE_MODEL_FALLBACK": str(count <= 1).lower(),
+    }
 
 
-def app_environment(settings: Settings, target: Target, models: list[Binding], use_block: bool) -> dict[str, str]:
+def app_environment(settings: Settings, target: Rendering, models: list[Binding], use_block: bool) -> dict[str, str]:
     """What the backend and the worker get on top of ``.env``: the database, the local models and
     the cloud providers, as seen from inside the stack."""
     env: dict[str, str] = {
@@ -162,44 +176,84 @@ def app_environment(settings: Settings, target: Target, models: list[Binding], u
     return env
 
 
-def compose_context(settings: Settings, target: Target, backend: BackendBuild) -> dict[str, Any]:
+def compose_context(settings: Settings, target: Rendering, backend: BackendBuild) -> dict[str, Any]:
     local = settings.features.local_llm
     models = bindings(settings) if local else []
     use_block = local and target.models_block
     extra_hosts = [HOST_GATEWAY]
-    if local and not use_block and not target.desktop and "model-runner.docker.internal" in container_url(
-            settings, target):
+    if (
+        local
+        and not use_block
+        and not target.desktop
+        and "model-runner.docker.internal" in container_url(settings, target)
+    ):
         extra_hosts.append(ENGINE_EXTRA_HOST)
     environment = app_environment(settings, target, models, use_block)
     pull_policy = "never" if backend.context else settings.pull_policy  # built by `invoke up`, never pulled
 
     def app(name: str, image: str, healthcheck: list[str] | None, **extra: Any) -> dict[str, Any]:
         return {
-            "name": name, "image": image, "healthcheck": healthcheck, "command": None, "build": None,
-            "environment": environment, "ports": [], "models": models if use_block else [],
-            "extra_hosts": extra_hosts, "depends_on": ["postgres", "redis"], "env_file": True,
-            "pull_policy": settings.pull_policy, **extra,
+            "name": name,
+            "image": image,
+            "healthcheck": healthcheck,
+            "command": None,
+            "build": None,
+            "environment": environment,
+            "ports": [],
+            "models": models if use_block else [],
+            "extra_hosts": extra_hosts,
+            "depends_on": ["postgres", "redis"],
+            "env_file": True,
+            "pull_policy": settings.pull_policy,
+            **extra,
         }
 
-    build = {"context": backend.context, "dockerfile": backend.dockerfile, "args": backend.args or {}} \
-        if backend.context else None
-    apps = [app("backend", backend.image, backend_healthcheck(settings.backend.health_path), build=build,
-                command=settings.backend.command, pull_policy=pull_policy,
-                ports=[f"127.0.0.1:{settings.ports.backend}:8000"])]
+    build = (
+        {"context": backend.context, "dockerfile": backend.dockerfile, "args": backend.args or {}}
+        if backend.context
+        else None
+    )
+    apps = [
+        app(
+            "backend",
+            backend.image,
+            backend_healthcheck(settings.backend.health_path),
+            build=build,
+            command=settings.backend.command,
+            pull_policy=pull_policy,
+            ports=[f"127.0.0.1:{settings.ports.backend}:8000"],
+        )
+    ]
     if settings.features.worker:
         shipped = not settings.own_backend
         image = settings.images.worker or backend.image
-        apps.append(app("worker", image, WORKER_HEALTHCHECK if shipped or settings.images.worker is None else None,
-                        command=settings.worker_command or (SHIPPED_WORKER if shipped else None),
-                        pull_policy=pull_policy if image == backend.image else settings.pull_policy,
-                        depends_on=["postgres", "redis", "backend"]))
+        apps.append(
+            app(
+                "worker",
+                image,
+                WORKER_HEALTHCHECK if shipped or settings.images.worker is None else None,
+                command=settings.worker_command or (SHIPPED_WORKER if shipped else None),
+                pull_policy=pull_policy if image == backend.image else settings.pull_policy,
+                depends_on=["postgres", "redis", "backend"],
+            )
+        )
     if settings.features.frontend:
-        apps.append({
-            "name": "frontend", "image": settings.images.frontend, "healthcheck": FRONTEND_HEALTHCHECK,
-            "command": None, "build": None, "environment": {"BACKEND_URL": "http://backend:8000"},
-            "ports": [f"127.0.0.1:{settings.ports.frontend}:3009"], "models": [], "extra_hosts": [],
-            "depends_on": ["backend"], "env_file": False, "pull_policy": settings.pull_policy,
-        })
+        apps.append(
+            {
+                "name": "frontend",
+                "image": settings.images.frontend,
+                "healthcheck": FRONTEND_HEALTHCHECK,
+                "command": None,
+                "build": None,
+                "environment": {"BACKEND_URL": "http://backend:8000"},
+                "ports": [f"127.0.0.1:{settings.ports.frontend}:3009"],
+                "models": [],
+                "extra_hosts": [],
+                "depends_on": ["backend"],
+                "env_file": False,
+                "pull_policy": settings.pull_policy,
+            }
+        )
     return {
         "profile": settings.profile.value,
         "project_name": settings.project_name,
@@ -282,11 +336,14 @@ def render_template(templates_dir: Path, name: str, context: dict[str, Any]) -> 
     try:
         return _environment(templates_dir).get_template(name).render(context)
     except jinja2.TemplateNotFound:
-        raise UltraError(f"template {name} is missing from {templates_dir}",
-                         f"restore it: git checkout -- templates/{name}") from None
+        raise UltraError(
+            f"template {name} is missing from {templates_dir}", f"restore it: git checkout -- templates/{name}"
+        ) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise UltraError(f"templates/{name}:{exc.lineno}: {exc.message}",
-                         f"fix line {exc.lineno} of templates/{name} (or git checkout -- templates/{name})") from None
+        raise UltraError(
+            f"templates/{name}:{exc.lineno}: {exc.message}",
+            f"fix line {exc.lineno} of templates/{name} (or git checkout -- templates/{name})",
+        ) from None
     except jinja2.TemplateError as exc:
         line = _template_line(exc, name)
         where = f"templates/{name}:{line}" if line else f"templates/{name}"
@@ -300,16 +357,18 @@ def _template_line(exc: BaseException, name: str) -> int | None:
     return None
 
 
-def render_compose(settings: Settings, target: Target, backend: BackendBuild,
-                   templates_dir: Path = TEMPLATES_DIR) -> str:
+def render_compose(
+    settings: Settings, target: Rendering, backend: BackendBuild, templates_dir: Path = TEMPLATES_DIR
+) -> str:
     return render_template(templates_dir, COMPOSE_TEMPLATE, compose_context(settings, target, backend))
 
 
 def render_env(
-    settings: Settings, *, example: bool = False, generated: dict[str, str] | None = None,
+    settings: Settings,
+    *,
+    example: bool = False,
+    generated: dict[str, str] | None = None,
     templates_dir: Path = TEMPLATES_DIR,
 ) -> str:
     context = env_context(settings, example=example, generated=generated or {})
     return render_template(templates_dir, ENV_TEMPLATE, context)
-
-

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ultra_env.errors import ConfigError, UltraError
 from ultra_env.operations import files
 from ultra_env.operations.envfile import is_secret_key
-from ultra_env.errors import ConfigError, UltraError
 
 STATE_DIR = ".ultra-env"
 STATE_FILE = "state.json"
@@ -36,8 +36,14 @@ class State:
 
     def to_json(self) -> str:
         env = {k: v for k, v in sorted(self.env.items()) if not is_secret_key(k)}
-        body = {"version": VERSION, "profile": self.profile, "files": dict(sorted(self.files.items())), "env": env,
-                "up_hashes": dict(sorted(self.up_hashes.items())), "backend_image": self.backend_image}
+        body = {
+            "version": VERSION,
+            "profile": self.profile,
+            "files": dict(sorted(self.files.items())),
+            "env": env,
+            "up_hashes": dict(sorted(self.up_hashes.items())),
+            "backend_image": self.backend_image,
+        }
         return json.dumps(body, indent=2) + "\n"
 
 
@@ -49,8 +55,10 @@ def ensure_state_dir(root: Path) -> Path:
     """The state folder, created 0700; a link there is refused (everything in it is written)."""
     directory = state_dir(root)
     if directory.is_symlink():
-        raise UltraError(f"{STATE_DIR} is a symbolic link; ultra-env never writes through links",
-                         f"remove the link: rm {STATE_DIR} (it is recreated)")
+        raise UltraError(
+            f"{STATE_DIR} is a symbolic link; ultra-env never writes through links",
+            f"remove the link: rm {STATE_DIR} (it is recreated)",
+        )
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
         directory.chmod(0o700)
@@ -64,20 +72,27 @@ def load(root: Path) -> State:
     text = files.read_text(path)
     if text is None:
         return State()
-    corrupt = ConfigError(f"{STATE_DIR}/{STATE_FILE} is corrupt (not what ultra-env writes)",
-                          f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it")
+    corrupt = ConfigError(
+        f"{STATE_DIR}/{STATE_FILE} is corrupt (not what ultra-env writes)",
+        f"remove it (rm {STATE_DIR}/{STATE_FILE}); the next render rebuilds it",
+    )
     try:
         data = json.loads(text)
         tables = [data.get(name, {}) for name in ("files", "env", "up_hashes")]
     except (ValueError, AttributeError, RecursionError):
         raise corrupt from None
     profile, image = data.get("profile"), data.get("backend_image")
-    strings = all(isinstance(t, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items())
-                  for t in tables)
-    if not strings or not (profile is None or (isinstance(profile, str) and profile in PROFILES)) or not (
-            image is None or isinstance(image, str)):
+    strings = all(
+        isinstance(t, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items()) for t in tables
+    )
+    if (
+        not strings
+        or not (profile is None or (isinstance(profile, str) and profile in PROFILES))
+        or not (image is None or isinstance(image, str))
+    ):
         raise corrupt
-    return State(profile, *(dict(t) for t in tables), image)
+    files_, env, up = (dict(t) for t in tables)
+    return State(profile, files_, env, up, image)
 
 
 def save(root: Path, state: State, txn: files.Transaction | None = None) -> None:

@@ -10,25 +10,41 @@ from ultra_env.llm.providers.http_api import HttpProvider, Stream
 
 VERSION = "2023-06-01"
 KINDS = {
-    "authentication_error": "auth", "permission_error": "auth", "not_found_error": "not_found",
-    "rate_limit_error": "rate_limit", "overloaded_error": "server", "api_error": "server",
-    "invalid_request_error": "bad_request", "billing_error": "quota",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "not_found_error": "not_found",
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "server",
+    "api_error": "server",
+    "invalid_request_error": "bad_request",
+    "billing_error": "quota",
 }
 # A 429 rate_limit_error with this code is the tier's monthly spend cap: no retry helps until next month.
 SPEND_CAP = "enforced_spend_limit_reached"
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-          "refusal": "content_filter"}
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
 
 
 class Anthropic(HttpProvider):
     def __init__(self, api_key: str, *, base_url: str = "https://api.anthropic.com", transport: Any = None) -> None:
-        super().__init__("anthropic", base_url,
-                         {"x-api-key": api_key, "anthropic-version": VERSION, "content-type": "application/json"},
-                         secret=api_key, transport=transport, proxies=True)
+        super().__init__(
+            "anthropic",
+            base_url,
+            {"x-api-key": api_key, "anthropic-version": VERSION, "content-type": "application/json"},
+            secret=api_key,
+            transport=transport,
+            proxies=True,
+        )
 
     def list_models(self, timeout: float) -> list[str]:
-        return self._get_json("/v1/models", timeout, lambda data: [str(item["id"]) for item in data["data"]],
-                              params={"limit": 1000})
+        return self._get_json(
+            "/v1/models", timeout, lambda data: [str(item["id"]) for item in data["data"]], params={"limit": 1000}
+        )
 
     def _url(self, request: ChatRequest) -> str:
         return f"{self.base_url}/v1/messages"
@@ -36,10 +52,13 @@ class Anthropic(HttpProvider):
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         system = [m["content"] for m in request.messages if m.get("role") == "system"]
         body: dict[str, Any] = {
-            "model": request.model, "max_tokens": request.max_tokens, "temperature": request.temperature,
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
             "stream": request.stream,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in request.messages
-                         if m.get("role") != "system"],
+            "messages": [
+                {"role": m["role"], "content": m["content"]} for m in request.messages if m.get("role") != "system"
+            ],
         }
         if system:
             body["system"] = "\n\n".join(system)
@@ -60,15 +79,24 @@ class Anthropic(HttpProvider):
             details["error_code"] = code
         if payload.get("request_id"):
             details["request_id"] = payload["request_id"]
-        return ProviderError(self.name, kind, self._redact(str(error.get("message") or error.get("type"))),
-                             status=status, details=details)
+        return ProviderError(
+            self.name,
+            kind,
+            self._redact(str(error.get("message") or error.get("type"))),
+            status=status,
+            details=details,
+        )
 
     def _answer(self, data: Any, request: ChatRequest, latency_s: float) -> ChatResponse:
         text = "".join(block["text"] for block in data["content"] if block.get("type") == "text")
         stop = data.get("stop_reason")
         return ChatResponse(
-            provider=self.name, model=str(data.get("model") or request.model), text=text,
-            finish_reason=FINISH.get(stop, stop), usage=_usage(data.get("usage")), latency_s=latency_s,
+            provider=self.name,
+            model=str(data.get("model") or request.model),
+            text=text,
+            finish_reason=FINISH.get(stop, stop),
+            usage=_usage(data.get("usage")),
+            latency_s=latency_s,
         )
 
     def _event(self, data: str, stream: Stream) -> bool:

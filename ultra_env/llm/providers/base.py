@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ultra_env.errors import UltraError
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -66,7 +68,7 @@ TRANSIENT_KINDS = frozenset({"connection", "timeout", "server", "rate_limit"})
 
 
 @dataclass
-class ProviderError(Exception):
+class ProviderError(UltraError):
     provider: str
     # auth | rate_limit | quota | not_found | bad_request | timeout | connection | server | bad_response.
     # quota: the account is out of credit, or past a spend or daily limit; retrying soon will not help.
@@ -76,7 +78,7 @@ class ProviderError(Exception):
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        super().__init__(f"{self.provider}: {self.kind}: {self.message}")
+        UltraError.__init__(self, f"{self.provider}: {self.kind}: {self.message}")
 
     @property
     def transient(self) -> bool:

@@ -10,25 +10,43 @@ from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderErro
 from ultra_env.llm.providers.http_api import HttpProvider, Stream
 
 KINDS = {
-    "INVALID_ARGUMENT": "bad_request", "FAILED_PRECONDITION": "bad_request", "UNAUTHENTICATED": "auth",
-    "PERMISSION_DENIED": "auth", "NOT_FOUND": "not_found", "RESOURCE_EXHAUSTED": "rate_limit",
-    "UNAVAILABLE": "server", "INTERNAL": "server", "DEADLINE_EXCEEDED": "timeout",
+    "INVALID_ARGUMENT": "bad_request",
+    "FAILED_PRECONDITION": "bad_request",
+    "UNAUTHENTICATED": "auth",
+    "PERMISSION_DENIED": "auth",
+    "NOT_FOUND": "not_found",
+    "RESOURCE_EXHAUSTED": "rate_limit",
+    "UNAVAILABLE": "server",
+    "INTERNAL": "server",
+    "DEADLINE_EXCEEDED": "timeout",
 }
 ROLES = {"assistant": "model"}
-FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
-          "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter"}
+FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+}
 
 
 class Google(HttpProvider):
-    def __init__(self, api_key: str, *, base_url: str = "https://generativelanguage.googleapis.com",
-                 transport: Any = None) -> None:
-        super().__init__("google", base_url, {"x-goog-api-key": api_key}, secret=api_key, transport=transport,
-                         proxies=True)
+    def __init__(
+        self, api_key: str, *, base_url: str = "https://generativelanguage.googleapis.com", transport: Any = None
+    ) -> None:
+        super().__init__(
+            "google", base_url, {"x-goog-api-key": api_key}, secret=api_key, transport=transport, proxies=True
+        )
 
     def list_models(self, timeout: float) -> list[str]:
         return self._get_json(
-            "/v1beta/models", timeout, params={"pageSize": 1000},
-            read=lambda data: [str(item["name"]).removeprefix("models/") for item in data["models"]])
+            "/v1beta/models",
+            timeout,
+            params={"pageSize": 1000},
+            read=lambda data: [str(item["name"]).removeprefix("models/") for item in data["models"]],
+        )
 
     def _url(self, request: ChatRequest) -> str:
         model = request.model.removeprefix("models/")
@@ -39,8 +57,11 @@ class Google(HttpProvider):
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         system = [{"text": m["content"]} for m in request.messages if m.get("role") == "system"]
         body: dict[str, Any] = {
-            "contents": [{"role": ROLES.get(m["role"], m["role"]), "parts": [{"text": m["content"]}]}
-                         for m in request.messages if m.get("role") != "system"],
+            "contents": [
+                {"role": ROLES.get(m["role"], m["role"]), "parts": [{"text": m["content"]}]}
+                for m in request.messages
+                if m.get("role") != "system"
+            ],
             "generationConfig": {"maxOutputTokens": request.max_tokens, "temperature": request.temperature},
         }
         if system:
@@ -74,8 +95,9 @@ class Google(HttpProvider):
         reason = (data.get("promptFeedback") or {}).get("blockReason")
         if data.get("candidates") or not reason:
             return None
-        return ProviderError(self.name, "bad_request", f"the prompt was blocked ({reason})",
-                             details={"block_reason": reason})
+        return ProviderError(
+            self.name, "bad_request", f"the prompt was blocked ({reason})", details={"block_reason": reason}
+        )
 
     def _answer(self, data: Any, request: ChatRequest, latency_s: float) -> ChatResponse:
         blocked = self._blocked(data)
@@ -84,8 +106,12 @@ class Google(HttpProvider):
         candidate = data["candidates"][0]
         finish = candidate.get("finishReason")
         return ChatResponse(
-            provider=self.name, model=str(data.get("modelVersion") or request.model), text=_text(candidate),
-            finish_reason=FINISH.get(finish, finish), usage=_usage(data), latency_s=latency_s,
+            provider=self.name,
+            model=str(data.get("modelVersion") or request.model),
+            text=_text(candidate),
+            finish_reason=FINISH.get(finish, finish),
+            usage=_usage(data),
+            latency_s=latency_s,
         )
 
     def _event(self, data: str, stream: Stream) -> bool:

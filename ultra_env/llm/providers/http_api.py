@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -47,15 +47,33 @@ class Stream:
             self.on_text(piece)
 
     def response(self, provider: str) -> ChatResponse:
-        return ChatResponse(provider, str(self.model), "".join(self.parts), self.finish, self.usage,
-                            time.perf_counter() - self.start, self.ttft_s, len(self.parts), self.server_tokens_per_s)
+        return ChatResponse(
+            provider,
+            str(self.model),
+            "".join(self.parts),
+            self.finish,
+            self.usage,
+            time.perf_counter() - self.start,
+            self.ttft_s,
+            len(self.parts),
+            self.server_tokens_per_s,
+        )
 
 
 class HttpProvider:
     """``secret`` is masked as ``***`` in every message; ``transport`` (an httpx transport) is for tests."""
 
-    def __init__(self, name: str, base_url: str, headers: dict[str, str], *, secret: str | None = None,
-                 transport: Any = None, proxies: bool = False, retries: int = RETRIES) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        secret: str | None = None,
+        transport: Any = None,
+        proxies: bool = False,
+        retries: int = RETRIES,
+    ) -> None:
         self.name = name
         self._proxies = proxies
         self.retries = retries  # 0 when the caller retries itself, so that waits do not multiply
@@ -86,18 +104,13 @@ class HttpProvider:
 
     # --- shared ---
 
-    def _client(self, timeout: float) -> Any:
-        return http.client(timeout, transport=self._transport, proxies=self._proxies)
-
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
 
-    def _transport_error(self, exc: Exception) -> ProviderError:
-        import httpx
-
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderError(self.name, "timeout", f"no answer in time ({type(exc).__name__})")
-        return ProviderError(self.name, "connection", self._redact(f"{type(exc).__name__}: {exc}"))
+    def _transport_error(self, exc: http.HttpError) -> ProviderError:
+        if exc.timed_out:
+            return ProviderError(self.name, "timeout", f"no answer in time ({exc.cause.split(':')[0]})")
+        return ProviderError(self.name, "connection", self._redact(exc.cause))
 
     def _status_error(self, response: Any) -> ProviderError:
         status = response.status_code
@@ -107,8 +120,9 @@ class HttpProvider:
         except ValueError:
             error = None
         if error is None:
-            error = ProviderError(self.name, kind_for_status(status),
-                                  self._redact(body.strip()[:200]) or f"HTTP {status}", status=status)
+            error = ProviderError(
+                self.name, kind_for_status(status), self._redact(body.strip()[:200]) or f"HTTP {status}", status=status
+            )
         wait = retry_after_s(response.headers.get("retry-after"))
         if wait is not None:
             error.details.setdefault("retry_after_s", wait)
@@ -116,24 +130,34 @@ class HttpProvider:
 
     def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
         """``on_text`` receives each piece of text as it streams in (``request.stream`` only)."""
-        for attempt in range(self.retries + 1):
-            try:
-                return self._stream(request, on_text) if request.stream else self._plain(request)
-            except ProviderError as exc:
-                if not exc.transient or attempt == self.retries or exc.details.get("partial"):
-                    raise
-                wait = exc.details.get("retry_after_s")
-                time.sleep(0.5 * (attempt + 1) if wait is None else min(wait, MAX_WAIT_S))
-        raise AssertionError("unreachable")
+
+        def worth_retrying(exc: Exception) -> bool:
+            return isinstance(exc, ProviderError) and exc.transient and not exc.details.get("partial")
+
+        def server_says(exc: Exception) -> float | None:
+            wait = exc.details.get("retry_after_s") if isinstance(exc, ProviderError) else None
+            return None if wait is None else min(wait, MAX_WAIT_S)
+
+        policy = http.Retry(attempts=self.retries + 1, backoff=lambda n: 0.5 * n)
+        return policy.run(
+            lambda _: self._stream(request, on_text) if request.stream else self._plain(request),
+            retry_if=worth_retrying,
+            wait_hint=server_says,
+        )
 
     def _plain(self, request: ChatRequest) -> ChatResponse:
-        import httpx
-
         start = time.perf_counter()
         try:
-            with self._client(request.timeout) as client:
-                response = client.post(self._url(request), json=self._body(request), headers=self._headers)
-        except httpx.HTTPError as exc:
+            response = http.request(
+                "POST",
+                self._url(request),
+                json=self._body(request),
+                headers=self._headers,
+                timeout=request.timeout,
+                transport=self._transport,
+                proxies=self._proxies,
+            )
+        except http.HttpError as exc:
             raise self._transport_error(exc) from None
         latency = time.perf_counter() - start
         if response.status_code != 200:
@@ -144,38 +168,50 @@ class HttpProvider:
             raise ProviderError(self.name, "bad_response", "unreadable answer") from None
 
     def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
-        import httpx
-
         stream = Stream(request.model, on_text)
         try:
-            with self._client(request.timeout) as client, client.stream(
-                "POST", self._url(request), json=self._body(request), headers=self._headers,
+            with http.stream(
+                "POST",
+                self._url(request),
+                json=self._body(request),
+                headers=self._headers,
+                timeout=request.timeout,
+                transport=self._transport,
+                proxies=self._proxies,
             ) as response:
                 if response.status_code != 200:
                     raise self._status_error(response)
                 for line in response.iter_lines():
                     if line.startswith("data:") and self._event(line[5:].strip(), stream):
                         break
-        except httpx.HTTPError as exc:
+        except http.HttpError as exc:
             error = self._transport_error(exc)
             error.details["partial"] = bool(stream.parts)
             raise error from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ProviderError(self.name, "bad_response", "unreadable stream event") from None
         if not stream.done:
-            raise ProviderError(self.name, "connection", "the stream ended before the answer did",
-                                details={"partial": bool(stream.parts)})
+            raise ProviderError(
+                self.name,
+                "connection",
+                "the stream ended before the answer did",
+                details={"partial": bool(stream.parts)},
+            )
         return stream.response(self.name)
 
-    def _get_json(self, path: str, timeout: float, read: Callable[[Any], T],
-                  params: dict[str, Any] | None = None) -> T:
+    def _get_json(self, path: str, timeout: float, read: Callable[[Any], T], params: dict[str, Any] | None = None) -> T:
         """GET ``base_url + path`` and return what ``read`` makes of its JSON."""
-        import httpx
-
         try:
-            with self._client(timeout) as client:
-                response = client.get(f"{self.base_url}{path}", params=params, headers=self._headers)
-        except httpx.HTTPError as exc:
+            response = http.request(
+                "GET",
+                f"{self.base_url}{path}",
+                params=params,
+                headers=self._headers,
+                timeout=timeout,
+                transport=self._transport,
+                proxies=self._proxies,
+            )
+        except http.HttpError as exc:
             raise self._transport_error(exc) from None
         if response.status_code != 200:
             raise self._status_error(response)
@@ -198,5 +234,5 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -9,6 +9,9 @@ from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 
 def OpenAI(  # noqa: N802 - named like the other providers' classes
-    api_key: str, *, base_url: str = "https://api.openai.com/v1", transport: Any = None,
+    api_key: str,
+    *,
+    base_url: str = "https://api.openai.com/v1",
+    transport: Any = None,
 ) -> OpenAICompatible:
     return OpenAICompatible("openai", base_url, api_key, stream_usage=True, transport=transport, proxies=True)

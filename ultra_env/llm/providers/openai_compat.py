@@ -10,18 +10,41 @@ from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderErro
 from ultra_env.llm.providers.http_api import RETRIES, HttpProvider, Stream
 
 # OpenAI's 429s that say the account is out of credit or past a spend limit, not that it is too fast.
-QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
-                         "project_spend_limit_exceeded", "organization_usage_limit_exceeded"})
+QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+    }
+)
 
 
 class OpenAICompatible(HttpProvider):
     """``stream_usage`` asks for token usage at the end of a stream (``stream_options``); off unless
     the server is known to take it, since some OpenAI-compatible servers reject fields they do not know."""
 
-    def __init__(self, name: str, base_url: str, api_key: str | None = None, *, stream_usage: bool = False,
-                 transport: Any = None, proxies: bool = False, retries: int = RETRIES) -> None:
-        super().__init__(name, base_url, {"Authorization": f"Bearer {api_key}"} if api_key else {},
-                         secret=api_key, transport=transport, proxies=proxies, retries=retries)
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        stream_usage: bool = False,
+        transport: Any = None,
+        proxies: bool = False,
+        retries: int = RETRIES,
+    ) -> None:
+        super().__init__(
+            name,
+            base_url,
+            {"Authorization": f"Bearer {api_key}"} if api_key else {},
+            secret=api_key,
+            transport=transport,
+            proxies=proxies,
+            retries=retries,
+        )
         self.stream_usage = stream_usage
 
     def list_models(self, timeout: float) -> list[str]:
@@ -31,8 +54,13 @@ class OpenAICompatible(HttpProvider):
         return f"{self.base_url}/chat/completions"
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
-        body = {"model": request.model, "messages": request.messages, "max_tokens": request.max_tokens,
-                "temperature": request.temperature, "stream": request.stream}
+        body = {
+            "model": request.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": request.stream,
+        }
         if request.stream and self.stream_usage:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -51,9 +79,13 @@ class OpenAICompatible(HttpProvider):
     def _answer(self, data: Any, request: ChatRequest, latency_s: float) -> ChatResponse:
         choice = data["choices"][0]
         return ChatResponse(
-            provider=self.name, model=str(data.get("model") or request.model),
-            text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"),
-            usage=_usage(data.get("usage")), latency_s=latency_s, server_tokens_per_s=server_speed(data),
+            provider=self.name,
+            model=str(data.get("model") or request.model),
+            text=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason"),
+            usage=_usage(data.get("usage")),
+            latency_s=latency_s,
+            server_tokens_per_s=server_speed(data),
         )
 
     def _event(self, data: str, stream: Stream) -> bool:

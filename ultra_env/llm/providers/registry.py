@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ultra_env.config.settings import Settings
+from ultra_env.llm.providers.anthropic import Anthropic
 from ultra_env.llm.providers.base import Provider
+from ultra_env.llm.providers.google import Google
+from ultra_env.llm.providers.openai import OpenAI
+from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 LOCAL = "local"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -44,7 +48,6 @@ def cloud_key(settings: Settings, name: str) -> str | None:
 
 def targets(settings: Settings, local_root: str | None, environ: Mapping[str, str] | None = None) -> list[Target]:
     """Everything the active profile may ask, in a stable order: local models, endpoints, cloud."""
-    from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
     environ = os.environ if environ is None else environ
     found: list[Target] = []
@@ -60,23 +63,21 @@ def targets(settings: Settings, local_root: str | None, environ: Mapping[str, st
         for name in settings.providers:
             key = cloud_key(settings, name)
             if key:
-                found.append(Target(cloud_provider(name, key, settings.providers[name].base_url),
-                                    settings.providers[name].default_model))
+                found.append(
+                    Target(
+                        cloud_provider(name, key, settings.providers[name].base_url),
+                        settings.providers[name].default_model,
+                    )
+                )
     return found
 
 
 def cloud_provider(name: str, key: str, base_url: str | None = None) -> Provider:
     where = {"base_url": base_url} if base_url else {}
     if name == "openai":
-        from ultra_env.llm.providers.openai import OpenAI
-
         return OpenAI(key, **where)
     if name == "anthropic":
-        from ultra_env.llm.providers.anthropic import Anthropic
-
         return Anthropic(key, **where)
     if name == "google":
-        from ultra_env.llm.providers.google import Google
-
         return Google(key, **where)
     raise ValueError(f"unknown cloud provider {name!r}")

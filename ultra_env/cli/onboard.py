@@ -1,0 +1,89 @@
+"""``invoke onboard``: a new developer's first run."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+
+from ultra_env.checks.doctor import run_doctor
+from ultra_env.cli import output, stack
+from ultra_env.cli.command import begin, command, execute
+from ultra_env.config.settings import PROFILE_HELP, Profile
+from ultra_env.config.sources import Flag
+from ultra_env.engine.context import Invocation
+from ultra_env.engine.run import Options, Status
+from ultra_env.facts.prefetch import Prefetch
+
+
+def onboard_run(
+    inv: Invocation,
+    *,
+    chosen_profile: str | None = None,
+    yes: bool = False,
+    early: Prefetch | None = None,
+    interactive: bool | None = None,
+    ask: Callable[[str], str] = input,
+    ask_secret: Callable[[str], str] | None = None,
+) -> int:
+    """The machine checked and explained, a profile chosen, missing keys entered (hidden, written
+    only to .env), the stack set up, and a one-screen summary."""
+    interactive = (sys.stdin is not None and sys.stdin.isatty() and not yes) if interactive is None else interactive
+    ask_secret = ask_secret or getpass.getpass
+    say = output.say
+    say("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
+    flags = [f for f in inv.flags if f.path != "profile"]
+    probe = Invocation(
+        inv.root,
+        inv.templates,
+        Options(),
+        [Flag("onboard", "profile", "hybrid"), *flags],
+        inv.environ,
+        recovered=inv.recovered,
+    )
+    run, ctx = begin("onboard", probe, symbols=True)
+    if ctx is None:
+        if early:
+            early.close()
+        return run.finish()
+    run_doctor(ctx, early)  # no recap: under the hybrid profile a ✗ here is information, not a failure
+    by_name = {r.name: r for r in run.results}
+    local_ok = all(r.status is not Status.FAILED for r in run.results if r.area == "Model Runner")
+    keys = [n for n, r in by_name.items() if r.area == "Cloud keys" and r.status is Status.OK]
+    suggested = "local" if local_ok else ("cloud" if keys else "mock")
+
+    say("\nStep 2 of 4 · the profile")
+    for option in Profile:
+        mark = "*" if option.value == suggested else " "
+        say(f"  {mark} {option.value:<7} {PROFILE_HELP[option]}")
+    chosen = chosen_profile or suggested
+    if interactive and not chosen_profile:
+        chosen = ask(f"Profile [{suggested}]: ").strip() or suggested
+    say(f"  → {chosen}")
+
+    environ = dict(inv.environ)
+    say("\nStep 3 of 4 · API keys")
+    if chosen in ("cloud", "hybrid") and interactive:
+        for name, provider in ctx.settings.providers.items():
+            if provider.api_key is None:
+                value = ask_secret(f"  {provider.key_var} for {name} (hidden; Enter to skip): ").strip()
+                if value:
+                    environ[provider.key_var] = value
+    else:
+        say(
+            "  none asked"
+            + (" (the profile needs none)" if chosen in ("local", "mock") else " (not interactive: add them to .env)")
+        )
+
+    say("\nStep 4 of 4 · setting up")
+    chosen_inv = Invocation(inv.root, inv.templates, inv.options, flags, environ)
+    code = execute(stack.profile, Invocation(inv.root, inv.templates, inv.options, list(flags), environ), name=chosen)
+    if code == 0:
+        code = execute(stack.setup, chosen_inv)
+    _, summary = begin("onboard", chosen_inv, quiet=True)
+    if summary is not None:
+        output.print_summary(summary.settings, chosen_inv.root, ok=code == 0)
+    return code
+
+
+onboard = command("onboard", changes=True, configures=False, prefetch=True)(onboard_run)

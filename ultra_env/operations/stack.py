@@ -1,0 +1,176 @@
+"""The stack's steps: the backend's image, ``docker compose up --wait`` and what it did, and for
+each service that failed, why."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from ultra_env import proc
+from ultra_env.engine.context import Context
+from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
+from ultra_env.errors import UltraError
+from ultra_env.operations import compose, converge
+from ultra_env.operations import image as build
+from ultra_env.operations import state as state_mod
+
+if TYPE_CHECKING:
+    pass
+
+
+def project_of(ctx: Context):  # -> compose.Project
+
+    return compose.Project(ctx.root, ctx.settings.project_name)
+
+
+def stack_up(ctx: Context) -> bool:
+    """``docker compose up --wait``; reports what Compose created or recreated, then each service."""
+
+    project = project_of(ctx)
+    name = "stack up"
+    if not build_backend(ctx, project):
+        ctx.run.add(skipped(name, "the backend has no image"))
+        return False
+    try:
+        if ctx.inv.options.check:
+            if not (ctx.root / converge.COMPOSE_FILE).exists():
+                ctx.run.add(changed(name, "would create the whole stack (docker-compose.yml is not written yet)"))
+                return True
+            plan = compose.planned_changes(project, ctx.state.up_hashes)
+            ctx.run.add(
+                changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date")
+            )
+            return True
+        done = compose.up(project, ctx.settings.timeouts.up)
+        after = [] if done.ok else compose.ps(project)
+    except proc.ProcError as exc:
+        ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
+        return False
+    if done.ok:
+        if ctx.settings.features.local_llm:
+            remember_up(ctx, project)
+        # Compose's own account of what it did; `--wait` succeeded, so every service is healthy.
+        events = compose.up_events(done.output, project.name)
+        what = compose.describe(events)
+        ctx.run.add(changed(name, what) if what else ok(name, "every container was already up to date"))
+        for service, words in sorted(events.items()):
+            ctx.run.add(ok(f"service {service}", "healthy" if "Healthy" in words else "running"))
+        return True
+    ctx.run.add(
+        failed(
+            name,
+            f"docker compose up failed: {last_line(done.output) or f'exit {done.returncode}'}",
+            "see the services below; `docker compose logs SERVICE` has the rest",
+        )
+    )
+    for down in after:
+        ctx.run.add(service_result(project, down))
+    return False
+
+
+def build_backend(ctx: Context, project) -> bool:
+    """The backend's image: the shipped one is built once per content (its tag is its digest), your
+    Ultra from ``backend.source`` each time (Docker's cache makes an unchanged one quick);
+    ``images.backend`` is pulled by Compose like any other image."""
+
+    settings = ctx.settings
+    if settings.images.backend:
+        return True
+    name = "backend image"
+    try:
+        image = ctx.state.backend_image or build.plan(settings, ctx.root)[0].image
+        source = settings.backend.source
+        before = compose.image_id(image)
+        if before and not source:
+            ctx.run.add(ok(name, f"{image} is built"))
+            return True
+        if ctx.inv.options.check:
+            ctx.run.add(changed(name, f"would build {image}" + (f" from {source}" if source else "")))
+            return True
+        start = time.monotonic()
+        done = project.run("build", "backend", timeout=settings.timeouts.build)
+    except (proc.ProcError, UltraError) as exc:
+        ctx.run.add(failed(name, getattr(exc, "cause", str(exc)), "invoke doctor"))
+        return False
+    if not done.ok:
+        fix = f"docker compose -p {project.name} build backend shows the whole output" + (
+            "; without a package index, set backend.wheelhouse (docs/ultra-backend.md)" if not source else ""
+        )
+        ctx.run.add(
+            failed(name, f"building {image} failed: {last_line(done.output) or f'exit {done.returncode}'}", fix)
+        )
+        return False
+    seconds = time.monotonic() - start
+    if source and compose.image_id(image) == before:
+        ctx.run.add(ok(name, f"{image} is up to date with {source}"))
+    else:
+        ctx.run.add(changed(name, f"built {image} in {seconds:.0f}s" + (f" from {source}" if source else "")))
+    return True
+
+
+def remember_up(ctx: Context, project) -> None:
+    """Record what the services were made from, so that ``--check`` can tell later (see compose)."""
+
+    try:
+        hashes = compose.config_hashes(project)
+    except proc.ProcError:
+        return
+    if hashes != ctx.state.up_hashes:
+        ctx.state.up_hashes = hashes
+        try:
+            state_mod.save(ctx.root, ctx.state)
+        except UltraError:
+            pass  # only --check loses precision; the stack itself is up
+
+
+def service_result(project, service) -> TaskResult:
+
+    name = f"service {service.service}"
+    if service.ready:
+        return ok(name, service.health or "running")
+    try:
+        tail = compose.logs(project, service.service).strip().splitlines()[-8:]
+    except proc.ProcError as exc:
+        tail = [f"(no logs: {exc})"]
+    detail = (
+        f"{service.state}"
+        + (f", {service.health}" if service.health else "")
+        + (f", exit code {service.exit_code}" if service.state == "exited" else "")
+    )
+    probe = last_healthcheck_output(service.container)
+    said = f"; its healthcheck said: {probe}" if probe else ""
+    return failed(
+        name,
+        f"not healthy ({detail}){said}; last log lines:\n" + "\n".join(f"  | {line}" for line in tail),
+        f"docker compose -p {project.name} logs {service.service}",
+    )
+
+
+def last_healthcheck_output(container: str) -> str | None:
+    """What the container's last healthcheck printed. ``docker inspect`` runs through our wrapper
+    (a timeout); python-on-whales' typed model reads its JSON (imported only on this failure path:
+    the package takes ≈0.4 s to import)."""
+
+    try:
+        done = proc.run(["docker", "inspect", "--type", "container", container], timeout=15)
+    except proc.ProcError:
+        return None
+    if not done.ok:
+        return None
+    from python_on_whales.components.container.models import ContainerInspectResult
+
+    try:
+        state = ContainerInspectResult.model_validate(json.loads(done.stdout)[0]).state
+        health = state.health if state is not None else None
+    except (ValueError, IndexError):
+        return None
+    if health is None or not health.log:
+        return None
+    last = (health.log[-1].output or "").strip().splitlines()
+    return last[-1][:200] if last else f"exit code {health.log[-1].exit_code}"
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
