@@ -1,5 +1,6 @@
-"""The package's import graph, measured: lines per module, module-level import cycles (imports
-under ``if TYPE_CHECKING:`` are annotations only and do not count), and imports inside functions.
+"""The package's import graph, measured: lines per module, import cycles between modules and
+between packages (imports under ``if TYPE_CHECKING:`` are annotations only and do not count), and
+imports that are not at the top of a module.
 
     python benchmarks/imports.py          # prints the numbers; exit 1 on a cycle or a module over 400 lines
 """
@@ -19,18 +20,25 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def top_level_imports(tree: ast.Module, known: set[str]) -> set[str]:
+def runtime_imports(tree: ast.Module, known: set[str]) -> set[str]:
+    """Every in-package module this one imports when it runs: at the top or inside a function (a
+    lazy import is a dependency too), but not under ``if TYPE_CHECKING:``."""
+    skipped = {
+        id(sub)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for sub in ast.walk(node)
+    }
     found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+    for sub in ast.walk(tree):
+        if id(sub) in skipped:
             continue
-        for sub in ast.walk(node) if isinstance(node, (ast.Import, ast.ImportFrom, ast.Try, ast.If)) else ():
-            if isinstance(sub, ast.Import):
-                found |= {a.name for a in sub.names if a.name in known}
-            elif isinstance(sub, ast.ImportFrom) and sub.module:
-                for alias in sub.names:
-                    full = f"{sub.module}.{alias.name}"
-                    found.add(full if full in known else sub.module)
+        if isinstance(sub, ast.Import):
+            found |= {a.name for a in sub.names}
+        elif isinstance(sub, ast.ImportFrom) and sub.module:
+            for alias in sub.names:
+                full = f"{sub.module}.{alias.name}"
+                found.add(full if full in known else sub.module)
     return {name for name in found if name in known}
 
 
@@ -80,7 +88,7 @@ def main() -> int:
         tree = ast.parse(text)
         name = module_name(path)
         # a package's own __init__ is imported with its modules: not an edge of the cycle check
-        graph[name] = {m for m in top_level_imports(tree, known) if m != name and not name.startswith(m + ".")}
+        graph[name] = {m for m in runtime_imports(tree, known) if m != name and not name.startswith(m + ".")}
         inner += sum(
             1
             for node in ast.walk(tree)
@@ -90,15 +98,34 @@ def main() -> int:
         )
         sizes[name] = len(text.splitlines())
     found = cycles(graph)
+    packages: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        packages.setdefault(_package(name), set()).update(_package(t) for t in targets)
+    for name, targets in packages.items():
+        targets.discard(name)
+        packages.setdefault(name, set())
+        for target in targets:
+            packages.setdefault(target, set())
+    layered = cycles(packages)
     big = {name: n for name, n in sizes.items() if n > MAX_LINES}
     print(
         f"modules: {len(paths)}, lines: {sum(sizes.values())}, largest: "
         + ", ".join(f"{n} {name}" for name, n in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
     )
-    print(f"indented imports (in functions, try or if blocks): {inner}")
+    print(f"imports not at the top (in functions, try or if blocks): {inner}")
     print(f"import cycles: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+    print(
+        f"package cycles (a package importing one that imports it): {len(layered)}"
+        + "".join(f"\n  {' <-> '.join(c)}" for c in layered)
+    )
     print(f"modules over {MAX_LINES} lines: {len(big)}" + "".join(f"\n  {n} {name}" for name, n in big.items()))
-    return 1 if found or big else 0
+    return 1 if found or layered or big else 0
+
+
+def _package(module: str) -> str:
+    """``ultra_env.operations.dmr`` → ``operations``; a top-level module is its own package."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 if __name__ == "__main__":

@@ -4,9 +4,14 @@ Compose CLI (no daemon) ``compose``; without them they skip, and ``--require-doc
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -100,6 +105,41 @@ class Result:
         return self.stdout + self.stderr
 
 
+@functools.cache
+def _tasks() -> Any:
+    spec = importlib.util.spec_from_file_location("ultra_env_tasks", REPO / "tasks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ns
+
+
+def invoke_here(argv: list[str], env: dict[str, str], cwd: Path) -> Result:
+    """``Program(namespace=…).run``, with the process's environment, folder, standard streams and
+    SIGTERM handler swapped for the call's and put back after. invoke reports the exit code only
+    through ``sys.exit`` (``run(exit=False)`` drops it), so SystemExit is caught here."""
+    from invoke import Program
+
+    saved_env, saved_cwd, saved_term = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                Program(namespace=_tasks(), name="invoke", binary="invoke").run(["invoke", *argv])
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        signal.signal(signal.SIGTERM, saved_term)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @dataclass
 class Project:
     """A temp project directory and a way to run ``invoke`` on it, as a user would."""
@@ -117,6 +157,11 @@ class Project:
             cwd=self.root,
         )
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def call(self, *args: str, **env: str) -> Result:
+        """``invoke`` in this process: the same tasks.py and argument parsing, without a new Python
+        (≈0.3 s each). For runs that need no isolation: no terminal, signal or timeout of their own."""
+        return invoke_here(list(args), {**self.env, **env}, self.root)
 
     def written(self) -> list[str]:
         """What a run left in the project, apart from the lock in the state folder."""

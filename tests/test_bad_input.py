@@ -14,7 +14,7 @@ from conftest import REPO, Project, tmpfs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ultra_env.operations.envfile import assignment, merge, parse
+from ultra_env.project.envfile import assignment, merge, parse
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -59,7 +59,7 @@ MODEL_NAMES = {
 
 @pytest.fixture
 def rendered(project: Project) -> Iterator[Project]:
-    assert project.invoke("render", "--profile", "mock").returncode == 0
+    assert project.call("render", "--profile", "mock").returncode == 0
     yield project
 
 
@@ -76,14 +76,14 @@ def test_malformed_env_file(rendered: Project, case: str) -> None:
     path = rendered.root / ".env"
     path.write_bytes(ENV_FILES[case].encode("utf-8"))
     before = snapshot(rendered.root)
-    assert_refused(rendered, rendered.invoke("render"), before)
+    assert_refused(rendered, rendered.call("render"), before)
 
 
 @pytest.mark.parametrize("case", ACCEPTED)
 def test_what_compose_reads_is_read_and_kept(rendered: Project, case: str) -> None:
     path = rendered.root / ".env"
     path.write_bytes(ACCEPTED[case] + path.read_bytes())
-    result = rendered.invoke("render", "--profile", "mock")
+    result = rendered.call("render", "--profile", "mock")
     assert result.returncode == 0, result.output
     assert path.read_bytes().startswith(ACCEPTED[case])
 
@@ -92,7 +92,7 @@ def test_what_compose_reads_is_read_and_kept(rendered: Project, case: str) -> No
 def test_invalid_config_file(rendered: Project, case: str) -> None:
     rendered.write("ultra-env.toml", CONFIG_FILES[case])
     before = snapshot(rendered.root)
-    result = rendered.invoke("render")
+    result = rendered.call("render")
     assert_refused(rendered, result, before)
     assert "ultra-env.toml" in result.stdout
 
@@ -101,9 +101,9 @@ def test_invalid_config_file(rendered: Project, case: str) -> None:
 def test_invalid_model_names(rendered: Project, case: str) -> None:
     before = snapshot(rendered.root)
     name = MODEL_NAMES[case]
-    result = rendered.invoke("render", ULTRA_ENV_MODELS=json.dumps([{"name": name}]))
+    result = rendered.call("render", ULTRA_ENV_MODELS=json.dumps([{"name": name}]))
     assert_refused(rendered, result, before)
-    flag = rendered.invoke("models.pull", "--model", name or "''")
+    flag = rendered.call("models.pull", "--model", name or "''")
     assert flag.returncode == 2 and snapshot(rendered.root) == before
 
 
@@ -119,14 +119,14 @@ def test_invalid_model_names(rendered: Project, case: str) -> None:
 )
 def test_unknown_flags_and_combinations(rendered: Project, args: list[str]) -> None:
     before = snapshot(rendered.root)
-    result = rendered.invoke(*args)
+    result = rendered.call(*args)
     assert result.returncode != 0
     assert snapshot(rendered.root) == before
 
 
 def test_unknown_profile(rendered: Project) -> None:
     before = snapshot(rendered.root)
-    assert_refused(rendered, rendered.invoke("profile", "staging"), before)
+    assert_refused(rendered, rendered.call("profile", "staging"), before)
 
 
 def test_non_utf8_environment_value(rendered: Project) -> None:
@@ -152,7 +152,7 @@ def test_symlinked_env_pointing_outside_is_refused(rendered: Project, tmp_path: 
     (rendered.root / ".env").symlink_to(outside)
     before = snapshot(rendered.root)
     outside_before = outside.read_bytes()
-    result = rendered.invoke("profile", "cloud")
+    result = rendered.call("profile", "cloud")
     assert result.returncode == 1 and "symbolic link" in result.stdout
     assert snapshot(rendered.root) == before and outside.read_bytes() == outside_before
 
@@ -164,7 +164,7 @@ def read_only_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pa
 
 def test_unwritable_target_directory(project: Project, read_only_dir: Path) -> None:
     project.env["ULTRA_ENV_PROJECT_DIR"] = str(read_only_dir)
-    result = project.invoke("render", "--profile", "mock")
+    result = project.call("render", "--profile", "mock")
     assert result.returncode == 1
     assert "Read-only file system" in result.stdout and "fix:" in result.stdout
     assert list(read_only_dir.iterdir()) == []

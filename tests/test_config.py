@@ -157,6 +157,6 @@ def test_models_get_distinct_keys_and_duplicates_are_refused() -> None:
 
 def test_the_state_knows_every_profile() -> None:
     from ultra_env.config.settings import Profile
-    from ultra_env.operations.state import PROFILES
+    from ultra_env.project.state import PROFILES
 
     assert {p.value for p in Profile} == PROFILES

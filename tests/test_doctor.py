@@ -33,7 +33,7 @@ def tasks(result) -> dict[str, dict]:
 
 @pytest.mark.docker
 def test_healthy_engine_mock_profile(project: Project) -> None:
-    result = project.invoke("doctor", "--profile", "mock", "--json", ULTRA_ENV_PORTS__BACKEND=str(free_port()))
+    result = project.call("doctor", "--profile", "mock", "--json", ULTRA_ENV_PORTS__BACKEND=str(free_port()))
     assert result.returncode == 0, result.stdout
     found = tasks(result)
     assert found["daemon"]["status"] == "ok" and "Docker Engine" in found["daemon"]["msg"]
@@ -44,7 +44,7 @@ def test_healthy_engine_mock_profile(project: Project) -> None:
 
 @pytest.mark.docker
 def test_human_output_groups_by_area_with_symbols(project: Project) -> None:
-    result = project.invoke("check", "--profile", "mock", ULTRA_ENV_PORTS__BACKEND=str(free_port()))
+    result = project.call("check", "--profile", "mock", ULTRA_ENV_PORTS__BACKEND=str(free_port()))
     lines = result.stdout.splitlines()
     assert "Docker" in lines and "Ports" in lines
     assert any(line.startswith("  ✓ daemon") for line in lines)
@@ -53,7 +53,7 @@ def test_human_output_groups_by_area_with_symbols(project: Project) -> None:
 
 @pytest.mark.docker
 def test_missing_model_plugin_on_engine(project: Project, tmp_path: Path) -> None:
-    result = project.invoke("doctor", "--json", DOCKER_CONFIG=str(docker_config_without_model_plugin(tmp_path)))
+    result = project.call("doctor", "--json", DOCKER_CONFIG=str(docker_config_without_model_plugin(tmp_path)))
     assert result.returncode == 1
     plugin = tasks(result)["docker model plugin"]
     assert plugin["status"] == "failed"
@@ -66,7 +66,7 @@ def test_a_taken_port_names_its_holder(project: Project) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = project.invoke("doctor", "--profile", "mock", "--json", ULTRA_ENV_PORTS__BACKEND=str(port))
+        result = project.call("doctor", "--profile", "mock", "--json", ULTRA_ENV_PORTS__BACKEND=str(port))
     check = tasks(result)[f"port {port}"]
     assert result.returncode == 1 and check["status"] == "failed"
     assert f"ULTRA_ENV_PORTS__BACKEND={port + 1}" in check["fix"]
@@ -76,7 +76,7 @@ def test_a_taken_port_names_its_holder(project: Project) -> None:
 
 @pytest.mark.compose
 def test_daemon_down(project: Project) -> None:
-    result = project.invoke("doctor", "--profile", "mock", "--json", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    result = project.call("doctor", "--profile", "mock", "--json", DOCKER_HOST="unix:///nonexistent/docker.sock")
     assert result.returncode == 1
     daemon = tasks(result)["daemon"]
     assert daemon["status"] == "failed" and "sudo systemctl start docker" in daemon["fix"]
@@ -87,7 +87,7 @@ def test_docker_not_installed(project: Project, tmp_path: Path) -> None:
     empty.mkdir()
     import sys
 
-    result = project.invoke("doctor", "--profile", "mock", "--json", PATH=f"{empty}:{Path(sys.executable).parent}")
+    result = project.call("doctor", "--profile", "mock", "--json", PATH=f"{empty}:{Path(sys.executable).parent}")
     assert result.returncode == 1
     cli = tasks(result)["docker CLI"]
     assert cli["status"] == "failed" and "install Docker" in cli["fix"]
@@ -111,7 +111,7 @@ def test_docker_desktop_for_linux_is_probed_not_assumed(project: Project, tmp_pa
         "esac\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    result = project.invoke("doctor", "--json", PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    result = project.call("doctor", "--json", PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     found = tasks(result)
     assert "Docker Desktop 4.48.0" in found["daemon"]["msg"]
     assert "Docker Desktop for Linux" not in found

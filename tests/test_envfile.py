@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ultra_env.operations.envfile import EnvFileError, assignment, fingerprint, masked, merge, parse, quote
+from ultra_env.project.envfile import EnvFileError, assignment, fingerprint, masked, merge, parse, quote
 
 
 def test_parse_keeps_every_line_and_reads_values_like_compose() -> None:

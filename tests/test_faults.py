@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Project, tmpfs
 
-from ultra_env.operations.envfile import parse
+from ultra_env.project.envfile import parse
 
 
 def spawn(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:

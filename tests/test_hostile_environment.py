@@ -468,7 +468,7 @@ def test_the_state_holds_no_url_password_in_any_form(project: Project, password:
     text = (project.root / ".ultra-env" / "state.json").read_text(encoding="utf-8")
     assert [form for form in forms if form in text] == []
     # nor a hash of a value that holds it (an unsalted hash of a password is the password, given time)
-    from ultra_env.operations.envfile import parse
+    from ultra_env.project.envfile import parse
 
     holders = [value for value in parse((project.root / ".env").read_text()).values().values() if secret in value]
     assert holders, "the URL reaches .env"

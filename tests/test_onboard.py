@@ -10,7 +10,7 @@ import pexpect
 import pytest
 from conftest import REPO, Project, StandIn
 
-from ultra_env.operations.envfile import parse
+from ultra_env.project.envfile import parse
 
 pytestmark = pytest.mark.docker
 KEY = "sk-PLANTED-onboard-4c4c4c"

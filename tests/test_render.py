@@ -13,7 +13,6 @@ import yaml
 
 from ultra_env.config.settings import Profile, Settings
 from ultra_env.config.sources import Flag, load
-from ultra_env.operations.envfile import parse
 from ultra_env.operations.render import (
     DESKTOP_CONTAINER_URL,
     ENGINE_EXTRA_HOST,
@@ -27,6 +26,7 @@ from ultra_env.operations.render import (
     render_compose,
     render_env,
 )
+from ultra_env.project.envfile import parse
 
 SECRETS = {
     "OPENAI_API_KEY": "sk-PLANTED-openai-0001",

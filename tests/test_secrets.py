@@ -45,7 +45,7 @@ RUNS = [
 
 
 def plant(project: Project) -> dict[str, str]:
-    project.invoke("render", "--profile", "hybrid")
+    project.call("render", "--profile", "hybrid")
     text = project.read(".env").replace("OPENAI_API_KEY=\n", f"OPENAI_API_KEY={SECRETS['dotenv']}\n")
     text = text.replace("POSTGRES_PASSWORD=", f"POSTGRES_PASSWORD={SECRETS['password']}\n# old: ", 1)
     project.write(".env", text + f"GITHUB_TOKEN={SECRETS['unrelated_token']}\n")
@@ -62,7 +62,7 @@ def leaks(text: str) -> list[str]:
 def test_no_secret_in_any_output_file_or_state(project: Project) -> None:
     env = plant(project)
     for args in RUNS:
-        result = project.invoke(*args, **env)
+        result = project.call(*args, **env)
         assert leaks(result.stdout) == [], (args, result.stdout)
         assert leaks(result.stderr) == [], (args, result.stderr)
     for path in project.root.rglob("*"):
@@ -75,7 +75,7 @@ def test_no_secret_in_any_output_file_or_state(project: Project) -> None:
 
 def test_files_holding_secrets_or_state_are_private(project: Project) -> None:
     plant(project)
-    project.invoke("render", "--force")
+    project.call("render", "--force")
     build = project.root / ".ultra-env" / "build"  # the backend's sources, world-readable for its image's user
     private = [project.root / ".env", *(p for p in (project.root / ".ultra-env").rglob("*") if build not in p.parents)]
     for path in private:
@@ -120,19 +120,19 @@ def test_a_crash_report_masks_secrets(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("mode", "json_flag"), itertools.product(["render", "doctor"], [False, True]))
 def test_validation_errors_never_echo_a_secret(project: Project, mode: str, json_flag: bool) -> None:
     args = [mode, "--json"] if json_flag else [mode]
-    result = project.invoke(*args, ULTRA_ENV_PROVIDERS__OPENAI__API_KEY=f'["{SECRETS["environ"]}"]')
+    result = project.call(*args, ULTRA_ENV_PROVIDERS__OPENAI__API_KEY=f'["{SECRETS["environ"]}"]')
     assert result.returncode == 2
     assert "providers.openai.api_key" in result.stdout
     assert leaks(result.output) == []
 
 
 def test_escaped_and_unowned_secrets_stay_out_of_json_and_diffs(project: Project) -> None:
-    project.invoke("render", "--profile", "mock")
+    project.call("render", "--profile", "mock")
     quoted = 'pw"with\\quote${x'
     text = project.read(".env")
     text = text.replace(
         "REDIS_PASSWORD=",
-        "REDIS_PASSWORD=" + __import__("ultra_env.operations.envfile", fromlist=["quote"]).quote(quoted) + "\n# was: ",
+        "REDIS_PASSWORD=" + __import__("ultra_env.project.envfile", fromlist=["quote"]).quote(quoted) + "\n# was: ",
         1,
     )
     project.write(".env", text + "SMTP_PASS=hunter2xyz\nSENTRY_URL=https://abc123secret@sentry.example/1\n")
@@ -142,7 +142,7 @@ def test_escaped_and_unowned_secrets_stay_out_of_json_and_diffs(project: Project
         ["render", "--profile", "cloud", "--diff", "--json"],
         ["up", "--json"],
     ):
-        result = project.invoke(*args, VERIFY_SSL_KEY="false", DOCKER_HOST="unix:///nonexistent.sock")
+        result = project.call(*args, VERIFY_SSL_KEY="false", DOCKER_HOST="unix:///nonexistent.sock")
         out = result.output
         assert "hunter2xyz" not in out and "abc123secret" not in out, (args, out)
         assert 'pw\\"with\\\\quote' not in out and quoted not in out, (args, out)

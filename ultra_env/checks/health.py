@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
-from ultra_env.checks.rules import enable_tcp
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
+from ultra_env.facts.model_runner import enable_tcp
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
 from ultra_env.operations import compose, dmr

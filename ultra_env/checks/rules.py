@@ -10,6 +10,7 @@ from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import DockerVersion
 from ultra_env.facts.gather import Facts, stack_ports
+from ultra_env.facts.model_runner import enable_tcp
 from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations.render import MODEL_VAR_SINCE, MODELS_SINCE, compose_support
@@ -19,11 +20,6 @@ DEFAULT_MODEL_MB = 1024  # a model whose size is not configured is assumed to ne
 # Plugins that panic on `status --json` on Docker Engine when MODEL_RUNNER_NO_AUTO_INSTALL is set
 # (reference section 3; fixed upstream in docker/model-runner 1b6f2ce8).
 PANICKING_PLUGINS = ("0.1.31", "1.0.4")
-
-
-def enable_tcp(settings: Settings) -> str:
-    """The command that makes Docker Desktop's Model Runner listen on the configured host port."""
-    return f"docker desktop enable model-runner --tcp {settings.model_runner.host_port}"
 
 
 def result(area: str, name: str, status: Status, msg: str, fix: str | None = None) -> TaskResult:

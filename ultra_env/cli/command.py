@@ -26,6 +26,7 @@ from ultra_env.errors import UltraError
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import converge
 from ultra_env.operations.render import COMPOSE_TEMPLATE, ENV_TEMPLATE
+from ultra_env.project.dotenv import read_env
 
 PROJECT_DIR_VAR = "ULTRA_ENV_PROJECT_DIR"
 TEMPLATES_DIR_VAR = "ULTRA_ENV_TEMPLATES_DIR"
@@ -230,7 +231,7 @@ def report_crash(root: Path) -> None:
     redactor = Redactor()
     redactor.add_env(os.environ)
     try:
-        dotenv = converge.read_env(root, os.environ)
+        dotenv = read_env(root, os.environ)
         if dotenv is not None:
             redactor.add_env(dotenv.values())
     except Exception:  # the crash report must not crash; an unreadable .env has no secret to mask

@@ -26,8 +26,9 @@ from ultra_env.config.settings import (
 from ultra_env.config.sources import NON_FIELD_VARS
 from ultra_env.engine.context import Invocation
 from ultra_env.engine.run import changed, ok
-from ultra_env.operations import converge, files
+from ultra_env.operations import converge
 from ultra_env.operations.render import render_env
+from ultra_env.project import files
 
 NON_FIELD_HELP = {
     f"{ENV_PREFIX}PROJECT_DIR": "Folder to render into and run the stack from (default: the folder of tasks.py).",

@@ -10,6 +10,7 @@ from ultra_env.config.modelnames import InvalidModelName
 from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import changed, failed, ok
+from ultra_env.errors import ConfigError
 from ultra_env.llm import bench as benchmark
 from ultra_env.llm.targets import llm_targets
 from ultra_env.operations import dmr
@@ -33,7 +34,7 @@ def pull(ctx: Context, *, model: str | None = None) -> None:
             )
             ctx.run.usage_error = True
             return
-    pull_models(ctx, models)
+    pull_models(ctx, models, progress=None if ctx.inv.options.json else output.PullProgress())
 
 
 @command("models.list", quiet=True)
@@ -83,8 +84,8 @@ def bench(ctx: Context, *, requests: str, max_tokens: str, prompt_words: str, co
         max_tokens_n = benchmark.whole("max-tokens", max_tokens)
         prompt_words_n = benchmark.whole("prompt-words", prompt_words)
         levels = sorted({benchmark.whole("concurrency", level) for level in str(concurrency).split(",")})
-    except ValueError as exc:
-        run.add(failed("models.bench", str(exc), "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"))
+    except ConfigError as exc:
+        run.add(failed("models.bench", exc.cause, exc.fix))
         run.usage_error = True
         return None
     found = llm_targets(ctx)

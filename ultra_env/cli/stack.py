@@ -42,7 +42,8 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
     if not render_files(ctx, facts):
         return
     conn = connect_runner(ctx, facts) if ctx.settings.features.local_llm else None
-    if conn is not None and not pull_models(ctx, conn=conn):
+    progress = None if options.json else output.PullProgress()
+    if conn is not None and not pull_models(ctx, conn=conn, progress=progress):
         return
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
     if not stack_up(ctx) or (conn is not None and not configure_models(ctx, conn, facts)):

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from ultra_env.config.settings import CONFIG_FILE, ENV_PREFIX, PROFILE_FEATURES, Profile, Settings
 from ultra_env.errors import ConfigError
-from ultra_env.operations import files
-from ultra_env.operations.envfile import is_secret_key
+from ultra_env.project import files
+from ultra_env.project.envfile import is_secret_key
 
 #: ``ULTRA_ENV_*`` variables that are not configuration fields.
 NON_FIELD_VARS = frozenset({f"{ENV_PREFIX}PROJECT_DIR", f"{ENV_PREFIX}TEMPLATES_DIR"})

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ultra_env.config import sources
 from ultra_env.config.settings import Settings
@@ -14,9 +15,12 @@ from ultra_env.config.sources import Flag, Loaded
 from ultra_env.engine.redact import Redactor
 from ultra_env.engine.run import Options, Run, failed, ok
 from ultra_env.errors import UltraError
-from ultra_env.operations import converge, envfile
-from ultra_env.operations import state as state_mod
-from ultra_env.operations.render import TEMPLATES_DIR, Rendering
+from ultra_env.project import envfile
+from ultra_env.project import state as state_mod
+from ultra_env.project.dotenv import read_env
+
+if TYPE_CHECKING:
+    from ultra_env.operations.render import Rendering  # set by the render step, a layer above
 
 
 @dataclass
@@ -24,7 +28,7 @@ class Invocation:
     """Everything a command starts from."""
 
     root: Path
-    templates: Path = TEMPLATES_DIR
+    templates: Path
     options: Options = field(default_factory=Options)
     flags: list[Flag] = field(default_factory=list)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -61,7 +65,7 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
     """The ``configuration`` task: state, ``.env`` and every config source, validated."""
     try:
         state = state_mod.load(inv.root)
-        dotenv = converge.read_env(inv.root, inv.environ)
+        dotenv = read_env(inv.root, inv.environ)
         if dotenv is not None:
             redactor.add_env(dotenv.values())
             redactor.add_unowned(dotenv.values(), set(state.env))

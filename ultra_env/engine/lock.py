@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ultra_env.errors import UltraError
-from ultra_env.operations.state import STATE_DIR, ensure_state_dir
+from ultra_env.project.state import STATE_DIR, ensure_state_dir
 
 LOCK_FILE = "lock"
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ultra_env.operations.envfile import is_secret_key
+from ultra_env.project.envfile import is_secret_key
 
 MASK = "***"
 # The userinfo of a URL (scheme://user:password@host): never shown, whoever's URL it is.

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from ultra_env import http, proc
 from ultra_env.config import modelnames
+from ultra_env.config.settings import Settings
 from ultra_env.facts.docker import DOCKER
 from ultra_env.facts.probe import Probe, probe
 
@@ -265,3 +266,8 @@ def models_via(api: Probe, timeout: float) -> Probe:
         except (ValueError, AttributeError, TypeError):
             pass
     return model_list(timeout)
+
+
+def enable_tcp(settings: Settings) -> str:
+    """The command that makes Docker Desktop's Model Runner listen on the configured host port."""
+    return f"docker desktop enable model-runner --tcp {settings.model_runner.host_port}"

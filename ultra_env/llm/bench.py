@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from ultra_env import concurrently
+from ultra_env.errors import ConfigError
 from ultra_env.llm.ask import request_for
 from ultra_env.llm.providers.base import ChatResponse, ProviderError
 from ultra_env.llm.providers.registry import Target
@@ -35,15 +36,18 @@ WORDS = [
 LIMITS = {"requests": (1, 1000), "max-tokens": (1, 32768), "prompt-words": (0, 100_000), "concurrency": (1, 64)}
 
 
+EXAMPLE = "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"
+
+
 def whole(flag: str, text: str) -> int:
-    """A flag's value as a whole number within its limits, or ValueError saying which and why."""
+    """A flag's value as a whole number within its limits, or a ConfigError saying which and why."""
     low, high = LIMITS[flag]
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise ValueError(f"--{flag} takes a whole number, not {str(text)[:20]!r}") from None
+        raise ConfigError(f"--{flag} takes a whole number, not {str(text)[:20]!r}", EXAMPLE) from None
     if not low <= value <= high:
-        raise ValueError(f"--{flag} takes {low} to {high}, not {value if value < 10**12 else 'that'}")
+        raise ConfigError(f"--{flag} takes {low} to {high}, not {value if value < 10**12 else 'that'}", EXAMPLE)
     return value
 
 

@@ -87,7 +87,12 @@ def config_hashes(project: Project) -> dict[str, str]:
     done = project.run("config", "--hash", "*")
     if not done.ok:
         raise proc.ProcError(done.argv, done.output or f"exit {done.returncode}")
-    return dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    return parse_hashes(done.stdout)
+
+
+def parse_hashes(stdout: str) -> dict[str, str]:
+    """``config --hash '*'``: a ``service hash`` line each."""
+    return dict(line.split(None, 1) for line in stdout.splitlines() if line.strip())
 
 
 def ps(project: Project) -> list[Service]:
@@ -128,9 +133,13 @@ def planned_changes(project: Project, hashes_at_last_up: dict[str, str]) -> list
     A container is current when its hash label matches ``config --hash``; for a service bound to a
     model, whose label also covers what the plugin injected, when ``config --hash`` is what it was
     at the last successful ``up``."""
-    running = {s.service: s for s in ps(project)}
+    return plan_up({s.service: s for s in ps(project)}, config_hashes(project), hashes_at_last_up)
+
+
+def plan_up(running: dict[str, Service], hashes_now: dict[str, str], hashes_at_last_up: dict[str, str]) -> list[str]:
+    """The pure part of ``planned_changes``: the containers there are, the hashes now, at the last up."""
     plan = []
-    for service, digest in sorted(config_hashes(project).items()):
+    for service, digest in sorted(hashes_now.items()):
         have = running.get(service)
         if have is None:
             plan.append(f"create {service}")

@@ -11,17 +11,16 @@ import difflib
 import os
 import secrets
 import stat
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ultra_env.engine.redact import has_userinfo
-from ultra_env.operations import envfile, files
-from ultra_env.operations.state import State, digest, state_dir
-from ultra_env.operations.state import save as save_state
+from ultra_env.project import envfile, files
+from ultra_env.project.dotenv import ENV_FILE
+from ultra_env.project.state import State, digest, state_dir
+from ultra_env.project.state import save as save_state
 
 COMPOSE_FILE = "docker-compose.yml"
-ENV_FILE = ".env"
 GENERATED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
 ENV_MODE = 0o600
 
@@ -71,13 +70,6 @@ def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
     """Passwords the stack needs: the user's if set, else new random ones."""
     values = current.values() if current else {}
     return {key: values.get(key) or secrets.token_hex(16) for key in GENERATED_SECRETS}
-
-
-def read_env(root: Path, environ: Mapping[str, str]) -> envfile.EnvDoc | None:
-    """``.env`` as Compose reads it, its expansions resolved against ``environ``; bytes that are not
-    UTF-8 are kept as they are (Compose keeps them too)."""
-    text = files.read_text(root / ENV_FILE, errors="surrogateescape")
-    return None if text is None else envfile.parse(text, ENV_FILE, environ)
 
 
 def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, state: State) -> FilePlan:

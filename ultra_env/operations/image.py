@@ -23,7 +23,7 @@ from pathlib import Path
 from ultra_env.config.settings import Settings
 from ultra_env.errors import ConfigError, UltraError
 from ultra_env.operations.render import BackendBuild
-from ultra_env.operations.state import STATE_DIR
+from ultra_env.project.state import STATE_DIR
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CHECKOUT_PYPROJECT = PACKAGE.parent / "pyproject.toml"

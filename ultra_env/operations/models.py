@@ -7,18 +7,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ultra_env.checks.rules import enable_tcp
-from ultra_env.cli import output as report
 from ultra_env.config.settings import ModelSpec, Settings
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, warn
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
-from ultra_env.facts.model_runner import api_root
+from ultra_env.facts.model_runner import api_root, enable_tcp
 from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations import dmr
-from ultra_env.operations import models as local_models
 from ultra_env.operations.render import Rendering
 
 
@@ -163,21 +160,27 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
     return results
 
 
-def connect_runner(ctx: Context, facts: Facts | None = None):  # -> local_models.Connection
+def connect_runner(ctx: Context, facts: Facts | None = None) -> Connection:
     """How this run reaches Model Runner; says once when it must go through the CLI."""
-
     status = facts.model_status.value if facts is not None and facts.model_status is not None else None
-    conn = local_models.connect(ctx.settings, ctx.variables, status=status, desktop=bool(facts and facts.desktop))
+    conn = connect(ctx.settings, ctx.variables, status=status, desktop=bool(facts and facts.desktop))
     if conn.note is not None:
         ctx.run.add(conn.note)
     return conn
 
 
-def pull_models(ctx: Context, models: list | None = None, conn=None) -> bool:
-
-    progress = (lambda event: None) if ctx.inv.options.json else report.PullProgress()
-    results = local_models.pull(
-        conn or connect_runner(ctx), models or ctx.settings.models, check=ctx.inv.options.check, on_progress=progress
+def pull_models(
+    ctx: Context,
+    models: list[ModelSpec] | None = None,
+    conn: Connection | None = None,
+    progress: Callable[[dmr.Progress], None] | None = None,
+) -> bool:
+    """Pull the configured models (or ``models``), a task each; ``progress`` hears the bytes."""
+    results = pull(
+        conn or connect_runner(ctx),
+        models or ctx.settings.models,
+        check=ctx.inv.options.check,
+        on_progress=progress or (lambda event: None),
     )
     for result in results:
         ctx.run.add(result)
@@ -187,15 +190,14 @@ def pull_models(ctx: Context, models: list | None = None, conn=None) -> bool:
 FLAGS_THROUGH_COMPOSE = "1.0.6"  # Compose passes runtime flags only to plugins this new (reference section 6)
 
 
-def configure_models(ctx: Context, conn, facts: Facts | None = None) -> bool:
+def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None) -> bool:
     """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
     the runtime flags when the plugin is too old for Compose to pass them."""
-
     target = ctx.target or Rendering()
     plugin = facts.plugin("model").value if facts is not None else None
     old_plugin = at_least(plugin, FLAGS_THROUGH_COMPOSE) is False
     models = [m for m in ctx.settings.models if not target.models_block or (m.runtime_flags and old_plugin)]
-    results = local_models.configure(conn, models, check=ctx.inv.options.check)
+    results = configure(conn, models, check=ctx.inv.options.check)
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)

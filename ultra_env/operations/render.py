@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ultra_env.config.settings import Settings
 from ultra_env.errors import UltraError
 from ultra_env.facts.versions import at_least
-from ultra_env.operations.envfile import quote
-from ultra_env.operations.interpolation import escape
+from ultra_env.project.envfile import quote
+from ultra_env.project.interpolation import escape
 
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
 ENV_TEMPLATE = "env.j2"

@@ -13,7 +13,7 @@ from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
 from ultra_env.errors import UltraError
 from ultra_env.operations import compose, converge
 from ultra_env.operations import image as build
-from ultra_env.operations import state as state_mod
+from ultra_env.project import state as state_mod
 
 if TYPE_CHECKING:
     pass
@@ -45,7 +45,7 @@ def stack_up(ctx: Context) -> bool:
         done = compose.up(project, ctx.settings.timeouts.up)
         after = [] if done.ok else compose.ps(project)
     except proc.ProcError as exc:
-        ctx.run.add(failed(name, str(exc), "check `docker compose version` and that the daemon runs (invoke doctor)"))
+        ctx.run.add(failed(name, exc.cause, "check `docker compose version` and that the daemon runs (invoke doctor)"))
         return False
     if done.ok:
         if ctx.settings.features.local_llm:
@@ -90,8 +90,8 @@ def build_backend(ctx: Context, project) -> bool:
             return True
         start = time.monotonic()
         done = project.run("build", "backend", timeout=settings.timeouts.build)
-    except (proc.ProcError, UltraError) as exc:
-        ctx.run.add(failed(name, getattr(exc, "cause", str(exc)), "invoke doctor"))
+    except UltraError as exc:  # proc.ProcError among them
+        ctx.run.add(failed(name, exc.cause, "invoke doctor"))
         return False
     if not done.ok:
         fix = f"docker compose -p {project.name} build backend shows the whole output" + (

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ultra_env import proc
-from ultra_env.checks.rendering import detect_target
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped, warn
 from ultra_env.errors import UltraError
-from ultra_env.operations import compose, converge, envfile, render
+from ultra_env.operations import compose, converge, render
 from ultra_env.operations import image as build
-from ultra_env.operations.state import state_dir
+from ultra_env.operations.rendering import detect_target
+from ultra_env.project import envfile
+from ultra_env.project.state import state_dir
 
 if TYPE_CHECKING:
     from ultra_env.facts.gather import Facts

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ultra_env.errors import ConfigError, UltraError
-from ultra_env.operations import files
-from ultra_env.operations.envfile import is_secret_key
+from ultra_env.project import files
+from ultra_env.project.envfile import is_secret_key
 
 STATE_DIR = ".ultra-env"
 STATE_FILE = "state.json"

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ultra_env.errors import ConfigError
-from ultra_env.operations.interpolation import TemplateError, interpolate
+from ultra_env.project.interpolation import TemplateError, interpolate
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=^-]*\Z")
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE|CERT|SALT|SIGNING)", re.IGNORECASE)

@@ -1,0 +1,111 @@
+"""What a render plans for each file, as data: the file on disk and what ultra-env last wrote in,
+the action, the notes and the diff out. (Real files in a temporary folder; nothing is written.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ultra_env.operations import converge
+from ultra_env.project import envfile
+from ultra_env.project.dotenv import read_env
+from ultra_env.project.state import State, digest
+
+OURS = "services:\n  backend:\n    image: ultra\n"
+NEW = "services:\n  backend:\n    image: ultra:2\n"
+
+# (file on disk, what the state says ultra-env wrote, --force) -> action
+GENERATED = [
+    ("nothing there", None, None, False, "create"),
+    ("as rendered", NEW, NEW, False, "identical"),
+    ("ours, out of date", OURS, OURS, False, "update"),
+    ("edited by the user", OURS + "# mine\n", OURS, False, "conflict"),
+    ("edited, --force", OURS + "# mine\n", OURS, True, "overwrite"),
+    ("never recorded", OURS, None, False, "conflict"),
+]
+
+
+@pytest.mark.parametrize(("case", "on_disk", "written", "force", "action"), GENERATED, ids=[g[0] for g in GENERATED])
+def test_generated_file(
+    tmp_path: Path, case: str, on_disk: str | None, written: str | None, force: bool, action: str
+) -> None:
+    if on_disk is not None:
+        (tmp_path / converge.COMPOSE_FILE).write_text(on_disk)
+    state = State(files={converge.COMPOSE_FILE: digest(written)} if written else {})
+    plan = converge.plan_generated(tmp_path, converge.COMPOSE_FILE, NEW, state, force=force)
+    assert plan.action == action
+    assert plan.writes is (action in ("create", "update", "overwrite"))
+    assert (plan.diff == "") is (action == "identical")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([converge.COMPOSE_FILE] if on_disk is not None else [])
+
+
+DESIRED = "# Model Runner\nUSE_MODEL_RUNNER=true\nLLM_MODEL=ai/smollm2\nOPENAI_API_KEY=\n"
+KEY = "sk-plan-4b3a29187766"
+
+# (.env on disk, what ultra-env wrote last) -> action, notes, lines of the diff
+ENV_PLANS = [
+    (
+        "no .env",
+        None,
+        {},
+        "create",
+        [],
+        ["+# Model Runner", "+USE_MODEL_RUNNER=true", "+LLM_MODEL=ai/smollm2", "+OPENAI_API_KEY="],
+    ),
+    ("as rendered", DESIRED, {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/smollm2"}, "identical", [], []),
+    (
+        "our value out of date",
+        DESIRED.replace("ai/smollm2", "ai/gemma3"),
+        {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/gemma3"},
+        "update",
+        ["updated LLM_MODEL"],
+        ["-LLM_MODEL=ai/gemma3", "+LLM_MODEL=ai/smollm2"],
+    ),
+    (
+        "a value the user changed is kept",
+        DESIRED.replace("ai/smollm2", "ai/mine"),
+        {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/gemma3"},
+        "identical",
+        ["kept your value of LLM_MODEL"],
+        [],
+    ),
+    (
+        "a key of the user's, then a missing one",
+        f"OPENAI_API_KEY={KEY}\n",
+        {},
+        "update",
+        ["added USE_MODEL_RUNNER, LLM_MODEL"],
+        ["+", "+# Model Runner", "+USE_MODEL_RUNNER=true", "+LLM_MODEL=ai/smollm2"],  # with the template's comment
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "on_disk", "written", "action", "notes", "diff"), ENV_PLANS, ids=[p[0] for p in ENV_PLANS]
+)
+def test_env_file(
+    tmp_path: Path, case: str, on_disk: str | None, written: dict, action: str, notes: list, diff: list
+) -> None:
+    if on_disk is not None:
+        (tmp_path / converge.ENV_FILE).write_text(on_disk)
+        os.chmod(tmp_path / converge.ENV_FILE, 0o600)
+    state = State(env={k: envfile.fingerprint(v) for k, v in written.items()})
+    plan = converge.plan_env(tmp_path, read_env(tmp_path, {}), DESIRED, state)
+    assert plan.action == action
+    assert plan.notes == notes
+    changes = [line for line in plan.diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changes == diff
+    assert KEY not in plan.diff and KEY not in str(plan.env_written)
+    assert "OPENAI_API_KEY" not in plan.env_written  # a secret-named key is not remembered, not even by fingerprint
+    if on_disk is not None and KEY in on_disk:
+        assert f"OPENAI_API_KEY={KEY}" in plan.new  # the user's value, byte for byte
+
+
+def test_env_file_mode_is_fixed(tmp_path: Path) -> None:
+    (tmp_path / converge.ENV_FILE).write_text(DESIRED)
+    os.chmod(tmp_path / converge.ENV_FILE, 0o644)
+    state = State(env={"USE_MODEL_RUNNER": envfile.fingerprint("true"), "LLM_MODEL": envfile.fingerprint("ai/smollm2")})
+    plan = converge.plan_env(tmp_path, read_env(tmp_path, {}), DESIRED, state)
+    assert (plan.action, plan.notes) == ("mode", ["mode 644 → 600"])

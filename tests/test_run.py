@@ -1,0 +1,125 @@
+"""The run engine and its reporters, as data: tasks in, exit code, recap and printed lines out."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from ultra_env.cli.reporters import HumanReporter, JsonReporter
+from ultra_env.engine.redact import Redactor
+from ultra_env.engine.run import Options, Run, Status, TaskResult, changed, failed, ok, skipped, warn
+
+SECRET = "sk-unit-9f8e7d6c5b4a"
+
+# (tasks, usage_error) -> (exit code, recap)
+EXIT_CODES = [
+    ([], False, 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=0)),
+    ([ok("a", "fine")], False, 0, dict(ok=1, changed=0, failed=0, skipped=0, warn=0)),
+    ([ok("a", ""), changed("b", ""), skipped("c", "")], False, 0, dict(ok=1, changed=1, failed=0, skipped=1, warn=0)),
+    ([warn("a", "worth knowing")], False, 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=1)),
+    ([ok("a", ""), failed("b", "broken", "fix it")], False, 1, dict(ok=1, changed=0, failed=1, skipped=0, warn=0)),
+    ([failed("configuration", "bad value")], True, 2, dict(ok=0, changed=0, failed=1, skipped=0, warn=0)),
+    ([ok("a", "")], True, 2, dict(ok=1, changed=0, failed=0, skipped=0, warn=0)),  # usage wins, even alone
+]
+
+
+@pytest.mark.parametrize(("tasks", "usage", "code", "recap"), EXIT_CODES)
+def test_exit_code_and_recap(tasks: list[TaskResult], usage: bool, code: int, recap: dict[str, int]) -> None:
+    out = io.StringIO()
+    run = Run("render", Options(json=True), JsonReporter(Redactor(), stream=out))
+    for task in tasks:
+        run.add(task)
+    run.usage_error = usage
+    assert run.finish() == code
+    document = json.loads(out.getvalue())
+    assert document["recap"] == recap
+    assert document["ok"] is (code == 0)
+    assert [t["name"] for t in document["tasks"]] == [t.name for t in tasks]
+    assert all(t["seconds"] >= 0 for t in document["tasks"])
+
+
+# (options, reporter options, task) -> lines printed for people
+HUMAN = [
+    (
+        {},
+        {},
+        ok("render templates", "done"),
+        ["ok       render templates         done", "recap: ok=1 changed=0 failed=0 skipped=0"],
+    ),
+    (
+        {"check": True},
+        {},
+        changed(".env", "would update"),
+        [
+            "changed  .env                     would update",
+            "recap: ok=0 changed=1 failed=0 skipped=0 (check mode: nothing was changed)",
+        ],
+    ),
+    (
+        {},
+        {},
+        failed("stack up", "exit 1", "invoke doctor"),
+        [
+            "failed   stack up                 exit 1",
+            "         fix: invoke doctor",
+            "recap: ok=0 changed=0 failed=1 skipped=0",
+        ],
+    ),
+    (
+        {},
+        {"symbols": True},
+        TaskResult("daemon", Status.WARN, "old", "upgrade", area="Docker"),
+        [
+            "Docker",
+            "  ! daemon                   old",
+            "    fix: upgrade",
+            "recap: ok=0 changed=0 failed=0 skipped=0 warn=1",
+        ],
+    ),
+    ({}, {"quiet": True}, ok("config", "listed"), []),
+    ({}, {"quiet": True}, failed("config", "no"), ["failed   config                   no"]),
+    (
+        {"diff": True},
+        {"show_diff": True},
+        changed(".env", "updated", diff=f"-OPENAI_API_KEY={SECRET}\n+A=1\n"),
+        [
+            "changed  .env                     updated",
+            "         -OPENAI_API_KEY=***",
+            "         +A=1",
+            "recap: ok=0 changed=1 failed=0 skipped=0",
+        ],
+    ),
+    (
+        {},
+        {},
+        changed(".env", "updated", diff="+A=1\n"),
+        ["changed  .env                     updated", "recap: ok=0 changed=1 failed=0 skipped=0"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "style", "task", "lines"), HUMAN)
+def test_human_reporter_lines(options: dict, style: dict, task: TaskResult, lines: list[str]) -> None:
+    out = io.StringIO()
+    redactor = Redactor()
+    redactor.add(SECRET)
+    run = Run("render", Options(**options), HumanReporter(redactor, stream=out, **style))
+    run.add(task)
+    run.finish()
+    assert out.getvalue().splitlines() == lines
+
+
+def test_json_reporter_masks_and_leaves_out_diffs_unless_asked() -> None:
+    for diff, expect_diff in ((False, False), (True, True)):
+        out = io.StringIO()
+        redactor = Redactor()
+        redactor.add(SECRET)
+        run = Run("render", Options(json=True, diff=diff), JsonReporter(redactor, stream=out))
+        run.add(changed(".env", f"kept {SECRET}", diff=f"+K={SECRET}\n", data={"key": SECRET}))
+        run.finish()
+        assert SECRET not in out.getvalue()
+        (task,) = json.loads(out.getvalue())["tasks"]
+        assert task["msg"] == "kept ***" and task["data"] == {"key": "***"}
+        assert ("diff" in task) is expect_diff
