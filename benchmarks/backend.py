@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+from dmr_standin.llama import start_llama  # the test suite's: benchmarks/run.py puts tests/ on the path
 
 PROMPT = "Say hello in five words."
 MAX_TOKENS = 16
@@ -62,34 +63,6 @@ def overhead(backend: str, runner: str, model: str, runs: int = 25) -> dict[str,
     return {"analyze_s": a, "direct_s": d, "overhead_s": a - d, "overhead_pct": 100 * (a - d) / d, "runs": runs}
 
 
-def _llama(gguf: Path, alias: str, port: int, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--model_alias",
-            alias,
-            "--chat_format",
-            "gemma",
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "1",
-            "--interrupt_requests",
-            "False",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _wait(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,7 +79,10 @@ def concurrency(gguf: Path, repo: Path, ports: tuple[int, int, int], runs: int =
     """One analysis of two models against each alone, the models on servers of their own."""
     work = Path(tempfile.mkdtemp(prefix="ultra-bench-two-"))
     one, two, backend_port = ports
-    servers = [_llama(gguf, "ai/one:1", one, work / "one.log"), _llama(gguf, "ai/two:1", two, work / "two.log")]
+    servers = [
+        start_llama(gguf, port, alias=alias, log=work / f"{alias[3:6]}.log", threads=1)
+        for port, alias in ((one, "ai/one:1"), (two, "ai/two:1"))
+    ]
     env = {
         **os.environ,
         "ULTRA_PROFILE": "local",
@@ -126,8 +102,6 @@ def concurrency(gguf: Path, repo: Path, ports: tuple[int, int, int], runs: int =
     )
     url = f"http://127.0.0.1:{backend_port}"
     try:
-        for port in (one, two):
-            _wait(f"http://127.0.0.1:{port}/v1/models")
         _wait(f"{url}/api/available-models")
         for models in (["local:ai/one:1"], ["local:ai/two:1"]):
             _analyze(url, models)
@@ -136,7 +110,8 @@ def concurrency(gguf: Path, repo: Path, ports: tuple[int, int, int], runs: int =
         ]
         both = statistics.median(_analyze(url, ["local:ai/one:1", "local:ai/two:1"]) for _ in range(runs))
     finally:
-        for process in (backend, *servers):
-            process.terminate()
-            process.wait(30)
+        backend.terminate()
+        backend.wait(30)
+        for server in servers:
+            server.stop()
     return {"one_s": alone[0], "two_s": alone[1], "both_s": both, "runs": runs}

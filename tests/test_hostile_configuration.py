@@ -16,77 +16,24 @@ one-line cause and a `fix:`, no traceback, no "internal error", and no file writ
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
-import signal
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Project, Result
+from conftest import REPO, Project
+from support import hostile
+from support.hostile import NO_DAEMON, no_crash, refusal, snapshot
 from support.listener import Listener
 
 HANG = 60
-NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
+invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
 INJECTED = "INJECTED-BY-COMPOSE-7e1f"
 
 
-# --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
-
-
-def invoke(project: Project, *args: str, timeout: float = HANG, env: dict[str, str] | None = None) -> Result:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-        cwd=project.root,
-        env={**project.env, **NO_DAEMON, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` hung for {timeout}s")
-    return Result(process.returncode, out, err)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    seen: dict[str, str] = {}
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        for name in dirs + names:
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            if rel in (".ultra-env", ".ultra-env/lock"):
-                continue
-            mode = os.lstat(path).st_mode
-            seen[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(mode) else f"{mode:o}"
-    return seen
-
-
-def no_crash(result: Result) -> None:
-    assert "Traceback" not in result.output, result.output[-3000:]
-    assert "internal error" not in result.output, result.output[-3000:]
-
-
-def refused(result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,)) -> tuple[str, str]:
-    """The rule for bad input; returns (cause, fix)."""
-    no_crash(result)
-    assert result.returncode in codes, (result.returncode, result.output[-3000:])
-    lines = result.stdout.splitlines()
-    at = [i for i, line in enumerate(lines) if line.strip().startswith(("failed ", "✗ "))]
-    assert len(at) == 1, result.stdout
-    fix = lines[at[0] + 1].strip() if at[0] + 1 < len(lines) else ""
-    assert fix.startswith("fix: ") and len(fix) > len("fix: "), result.stdout
-    assert snapshot(root) == before, "a refused run wrote files"
-    return lines[at[0]], fix
+# --- helpers (the shared ones are in support/hostile.py) ----------------------------------------
 
 
 def compose_config(root: Path) -> dict:
@@ -246,7 +193,7 @@ def test_a_character_in_a_command_arrives_as_written_or_is_refused_as_the_users(
     if result.returncode == 0:
         assert literal(compose_config(project.root)["services"]["worker"]["command"]) == command
     else:
-        cause, fix = refused(result, before, project.root, (2,))
+        cause, fix = refusal(result, before, project.root, (2,))
         assert "worker_command" in cause and "templates" not in fix, result.stdout
 
 
@@ -271,7 +218,7 @@ NUL_FIELDS = {
 def test_a_nul_byte_in_a_setting_is_refused_naming_it(project: Project, field: str) -> None:
     project.write("ultra-env.toml", NUL_FIELDS[field])
     before = snapshot(project.root)
-    cause, _ = refused(invoke(project, "render", "--profile", "hybrid", env=NO_DAEMON), before, project.root, (2,))
+    cause, _ = refusal(invoke(project, "render", "--profile", "hybrid", env=NO_DAEMON), before, project.root, (2,))
     assert field in cause, cause
 
 
@@ -295,7 +242,7 @@ def test_a_number_in_the_file_that_overflows_is_refused(project: Project, case: 
     text, field = TOML_NUMBERS[case]
     project.write("ultra-env.toml", text)
     before = snapshot(project.root)
-    cause, _ = refused(invoke(project, "render", "--profile", "mock"), before, project.root, (2,))
+    cause, _ = refusal(invoke(project, "render", "--profile", "mock"), before, project.root, (2,))
     assert field in cause and "ultra-env.toml" in cause, cause
 
 
@@ -318,7 +265,7 @@ TOML_TYPES = {
 def test_a_value_of_the_wrong_type_in_the_file_is_refused(project: Project, case: str) -> None:
     project.write("ultra-env.toml", TOML_TYPES[case])
     before = snapshot(project.root)
-    cause, _ = refused(invoke(project, "render", env=NO_DAEMON), before, project.root, (2,))
+    cause, _ = refusal(invoke(project, "render", env=NO_DAEMON), before, project.root, (2,))
     assert "ultra-env.toml" in cause, cause
 
 
@@ -348,7 +295,7 @@ def test_bad_bench_options_are_refused_before_any_request(project: Project, case
         }
         before = snapshot(project.root)
         result = invoke(project, "models.bench", "--profile", "cloud", *BENCH_OPTIONS[case], env=env)
-        cause, fix = refused(result, before, project.root, (2,))
+        cause, fix = refusal(result, before, project.root, (2,))
         assert listener.seen == [], "a request went out for options that were refused"
     assert BENCH_OPTIONS[case][0] in cause + fix, result.stdout
 

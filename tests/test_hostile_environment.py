@@ -16,93 +16,24 @@ one-line cause and a `fix:`, no traceback, no "internal error", and no file writ
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
-import signal
-import stat
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Project, Result
+from conftest import REPO, Project
+from support import hostile
+from support.hostile import NO_DAEMON, no_crash, refused, snapshot
 from support.listener import Listener
 
 HANG = 60
-NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
+invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
 
 
-# --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
-
-
-def invoke(project: Project, *args: str, timeout: float = HANG, env: dict | None = None) -> Result:
-    """`invoke ARGS` in the project as a user runs it (stdin at /dev/null). ``env`` may hold bytes
-    (keys or values that are not UTF-8). A hang is a failure; the process group is killed."""
-    environ: dict[bytes, bytes] = {k.encode(): v.encode() for k, v in {**project.env, **NO_DAEMON}.items()}
-    for key, value in (env or {}).items():
-        environ[key if isinstance(key, bytes) else key.encode()] = value if isinstance(value, bytes) else value.encode()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-        cwd=project.root,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` hung for {timeout}s")
-    return Result(process.returncode, out, err)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    seen: dict[str, str] = {}
-    if not root.is_dir():
-        return seen
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        for name in dirs + names:
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            if rel in (".ultra-env", ".ultra-env/lock"):
-                continue
-            mode = os.lstat(path).st_mode
-            if stat.S_ISREG(mode):
-                seen[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-            else:
-                seen[rel] = f"kind {stat.S_IFMT(mode):o}"
-    return seen
-
-
-def no_crash(result: Result) -> None:
-    assert "Traceback" not in result.output, result.output[-3000:]
-    assert "internal error" not in result.output, result.output[-3000:]
-
-
-def refused(
-    result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,), *, json_output: bool = False
-) -> str:
-    no_crash(result)
-    assert result.returncode in codes, (result.returncode, result.output[-3000:])
-    if json_output:
-        failed = [t for t in json.loads(result.stdout)["tasks"] if t["status"] == "failed"]
-        assert len(failed) == 1 and failed[0]["fix"] and "\n" not in failed[0]["msg"], failed
-        cause = failed[0]["msg"]
-    else:
-        lines = result.stdout.splitlines()
-        at = [i for i, line in enumerate(lines) if line.strip().startswith(("failed ", "✗ "))]
-        assert len(at) == 1, result.stdout
-        assert at[0] + 1 < len(lines) and lines[at[0] + 1].strip().startswith("fix: "), result.stdout
-        cause = lines[at[0]]
-    assert snapshot(root) == before, "a refused run wrote files"
-    return cause
+# --- helpers (the shared ones are in support/hostile.py) ----------------------------------------
 
 
 # --- configuration order: which variable holds a provider's key ----------------------------------

@@ -14,109 +14,26 @@ one-line cause and a `fix:`, no traceback, no "internal error", and no file writ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
-import signal
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Project, Result
+from conftest import Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import hostile
+from support.hostile import human_failures, no_crash, refused, snapshot
 
 HANG = 30  # seconds: a run that takes longer is hanging (a FIFO read, /dev/zero, a loop)
-NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}  # no Docker engine is assumed
+invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
 
 
-# --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
-
-
-def invoke(project: Project, *args: str, timeout: float = HANG, env: dict[str, str] | None = None) -> Result:
-    """`invoke ARGS` in the project, as a user runs it, stdin at /dev/null; its whole process group
-    is killed if it hangs, and a hang is a failure (not an error of the test)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-        cwd=project.root,
-        env={**project.env, **NO_DAEMON, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` hung for {timeout}s")
-    return Result(process.returncode, out, err)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every entry of the project by kind and content hash, without following links or opening
-    FIFOs; `.ultra-env/` itself and its lock are left out (a refused run may take the lock)."""
-    seen: dict[str, str] = {}
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        for name in dirs + names:
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            if rel in (".ultra-env", ".ultra-env/lock"):
-                continue
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
-                seen[rel] = "link:" + os.readlink(path)
-            elif stat.S_ISREG(mode):
-                seen[rel] = "file:" + hashlib.sha256(path.read_bytes()).hexdigest() + f":{stat.S_IMODE(mode):o}"
-            elif stat.S_ISDIR(mode):
-                seen[rel] = "dir"
-            else:
-                seen[rel] = f"special:{stat.S_IFMT(mode):o}"
-    return seen
-
-
-def no_crash(result: Result) -> None:
-    assert "Traceback" not in result.output, result.output[-3000:]
-    assert "internal error" not in result.output, result.output[-3000:]
-
-
-def human_failures(result: Result) -> list[tuple[str, str]]:
-    """(the failed line, the line after it) for each failed task of human output."""
-    lines = result.stdout.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        text = line.strip()
-        if text.startswith("failed ") or text.startswith("✗ "):
-            found.append((text, lines[index + 1].strip() if index + 1 < len(lines) else ""))
-    return found
-
-
-def refused(
-    result: Result, before: dict[str, str], root: Path, codes: tuple[int, ...] = (2,), *, json_output: bool = False
-) -> str:
-    """The rule for bad input; returns the cause."""
-    no_crash(result)
-    assert result.returncode in codes, (result.returncode, result.output[-3000:])
-    if json_output:
-        document = json.loads(result.stdout)
-        failed = [t for t in document["tasks"] if t["status"] == "failed"]
-        assert len(failed) == 1, document
-        assert failed[0]["fix"], failed[0]
-        assert "\n" not in failed[0]["msg"], failed[0]
-        cause = failed[0]["msg"]
-    else:
-        failed = human_failures(result)
-        assert len(failed) == 1, result.stdout
-        assert failed[0][1].startswith("fix:") and len(failed[0][1]) > len("fix: "), result.stdout
-        cause = failed[0][0]
-    assert snapshot(root) == before, "a refused run wrote files"
-    return cause
+# --- helpers (the shared ones are in support/hostile.py) ----------------------------------------
 
 
 def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict[str, str]) -> dict | None:

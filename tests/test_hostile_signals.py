@@ -13,48 +13,28 @@ profile switch.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Project, Result, clean_environ
+from conftest import Project, Result, clean_environ
+from support import hostile
+from support.hostile import INVOKE, NO_DAEMON, finish, no_crash, spawn
 from support.listener import Listener
 
 HANG = 90
-NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
 TRIO = ("docker-compose.yml", ".env", ".ultra-env/state.json")
-INVOKE = [sys.executable, "-m", "invoke", "-r", str(REPO)]
+invoke = functools.partial(hostile.invoke, timeout=HANG)
 
 
-# --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
-
-
-def invoke(project: Project, *args: str, env: dict[str, str] | None = None, timeout: float = HANG) -> Result:
-    process = subprocess.Popen(
-        [*INVOKE, *args],
-        cwd=project.root,
-        env={**project.env, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` hung for {timeout}s")
-    return Result(process.returncode, out, err)
+# --- helpers (the shared ones are in support/hostile.py) ----------------------------------------
 
 
 def traced(project: Project, inject: str, *args: str) -> Result:
@@ -75,30 +55,11 @@ def traced(project: Project, inject: str, *args: str) -> Result:
         *INVOKE,
         *args,
     ]
-    process = subprocess.Popen(
-        argv,
-        cwd=project.root,
-        env=project.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=HANG)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` under strace hung")
+    process = spawn(argv, project.root, project.env, text=True, errors="replace")
+    out, err = finish(process, f"invoke {' '.join(args)} under strace", HANG)
     if "ptrace" in err and "Operation not permitted" in err:
         pytest.skip("ptrace is not permitted here")
     return Result(process.returncode, out, err)
-
-
-def no_crash(text: str) -> None:
-    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
 
 
 @pytest.fixture
@@ -225,16 +186,7 @@ def test_interrupted_while_a_provider_hangs(project: Project, case: str, sig: st
             "ULTRA_ENV_PROVIDERS__OPENAI__BASE_URL": f"{listener.url}/v1",
             "OPENAI_API_KEY": "sk-proj-HOSTILE-signal-42",
         }
-        process = subprocess.Popen(
-            [*INVOKE, *WAITS[case]],
-            cwd=project.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        process = spawn([*INVOKE, *WAITS[case]], project.root, env, text=True)
         deadline = time.monotonic() + 60
         while not listener.seen and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)

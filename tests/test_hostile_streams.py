@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,10 +22,11 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, Project, Result, clean_environ
+from support import hostile
+from support.hostile import CRASHES, INVOKE, NO_DAEMON, finish, spawn
 from support.listener import Listener
 
 HANG = 60
-NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
 ANSWER = "h\u00e9llo \u2713 \u2014 na\u00efve \u2192 \u65e5\u672c"
 CHAT = json.dumps(
     {
@@ -40,7 +40,7 @@ CHAT = json.dumps(
 MODEL = "gpt-4o-mini-\u00fcn\u00ef\u2713"
 
 
-# --- helpers (each hostile module carries its own: the modules stand alone) -----------------------
+# --- helpers (the shared ones are in support/hostile.py) ----------------------------------------
 
 
 def run(
@@ -60,29 +60,22 @@ def run(
         for fd in close:
             os.close(fd)
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-        cwd=project.root,
-        env={**project.env, **(env or {})},
+    process = spawn(
+        [*INVOKE, *args],
+        project.root,
+        {**project.env, **(env or {})},
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
-        start_new_session=True,
         preexec_fn=closing if close else None,
     )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`invoke {' '.join(args)}` hung for {timeout}s")
+    out, err = finish(process, f"invoke {' '.join(args)}", timeout)
     decode = lambda data: data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")  # noqa: E731
     return Result(process.returncode, decode(out), decode(err))
 
 
 def no_crash(text: str) -> None:
-    for marker in ("Traceback", "internal error", "Exception ignored", "BrokenPipeError", "UnicodeEncodeError"):
-        assert marker not in text, text[-3000:]
+    hostile.no_crash(text, (*CRASHES, "Exception ignored", "BrokenPipeError", "UnicodeEncodeError"))
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def start_llama(
     alias: str = GEMMA_NAME,
     log: Path | None = None,
     timeout: float = 60.0,
+    threads: int | None = None,
 ) -> LlamaHandle:
     """`python -m llama_cpp.server --model FILE --model_alias ALIAS --chat_format gemma --n_ctx 2048
     --interrupt_requests False --port P` bound to 127.0.0.1; returns once `GET /v1/models` is 200."""
@@ -101,6 +102,7 @@ def start_llama(
         "127.0.0.1",
         "--port",
         str(port),
+        *(["--n_threads", str(threads)] if threads else []),
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

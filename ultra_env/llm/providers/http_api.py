@@ -147,25 +147,30 @@ class HttpProvider:
 
     def _plain(self, request: ChatRequest) -> ChatResponse:
         start = time.perf_counter()
-        try:
-            response = http.request(
-                "POST",
-                self._url(request),
-                json=self._body(request),
-                headers=self._headers,
-                timeout=request.timeout,
-                transport=self._transport,
-                proxies=self._proxies,
-            )
-        except http.HttpError as exc:
-            raise self._transport_error(exc) from None
+        response = self._answered("POST", self._url(request), request.timeout, json=self._body(request))
         latency = time.perf_counter() - start
-        if response.status_code != 200:
-            raise self._status_error(response)
         try:
             return self._answer(response.json(), request, latency)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ProviderError(self.name, "bad_response", "unreadable answer") from None
+
+    def _answered(self, method: str, url: str, timeout: float, **kwargs: Any) -> Any:
+        """The 200 response to one request, or the ProviderError its failure means."""
+        try:
+            response = http.request(
+                method,
+                url,
+                headers=self._headers,
+                timeout=timeout,
+                transport=self._transport,
+                proxies=self._proxies,
+                **kwargs,
+            )
+        except http.HttpError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code != 200:
+            raise self._status_error(response)
+        return response
 
     def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
         stream = Stream(request.model, on_text)
@@ -201,20 +206,7 @@ class HttpProvider:
 
     def _get_json(self, path: str, timeout: float, read: Callable[[Any], T], params: dict[str, Any] | None = None) -> T:
         """GET ``base_url + path`` and return what ``read`` makes of its JSON."""
-        try:
-            response = http.request(
-                "GET",
-                f"{self.base_url}{path}",
-                params=params,
-                headers=self._headers,
-                timeout=timeout,
-                transport=self._transport,
-                proxies=self._proxies,
-            )
-        except http.HttpError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code != 200:
-            raise self._status_error(response)
+        response = self._answered("GET", f"{self.base_url}{path}", timeout, params=params)
         try:
             return read(response.json())
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
