@@ -47,10 +47,10 @@ def _prefetch() -> Prefetch:
 @task(help=_help("profile", "local-llm", "check", "diff", "json", "force"))
 def render(c, profile=None, local_llm=False, check=False, diff=False, json=False, force=False):
     """Render docker-compose.yml and .env for the active profile, keeping your values."""
-    from ultra_env.cli import stack
+    from ultra_env.cli import files
 
     _exit(
-        stack.render.invoke(ROOT, profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
+        files.render.invoke(ROOT, profile=profile, local_llm=local_llm, check=check, diff=diff, json=json, force=force)
     )
 
 
@@ -63,25 +63,25 @@ def render(c, profile=None, local_llm=False, check=False, diff=False, json=False
 )
 def profile_(c, name, local_llm=False, check=False, diff=False, json=False, force=False):
     """Switch to profile NAME: remember it and re-render the files."""
-    from ultra_env.cli import stack
+    from ultra_env.cli import files
 
-    _exit(stack.profile.invoke(ROOT, name=name, local_llm=local_llm, check=check, diff=diff, json=json, force=force))
+    _exit(files.profile.invoke(ROOT, name=name, local_llm=local_llm, check=check, diff=diff, json=json, force=force))
 
 
 @task(help=_help("local-llm", "json"))
 def profiles(c, local_llm=False, json=False):
     """List the profiles, what each turns on, and which one is active."""
-    from ultra_env.cli import stack
+    from ultra_env.cli import files
 
-    _exit(stack.profiles.invoke(ROOT, local_llm=local_llm, json=json))
+    _exit(files.profiles.invoke(ROOT, local_llm=local_llm, json=json))
 
 
 @task(help=_help("profile", "local-llm", "json"))
 def config(c, profile=None, local_llm=False, json=False):
     """Print the effective configuration and where each value came from (secrets masked)."""
-    from ultra_env.cli import stack
+    from ultra_env.cli import files
 
-    _exit(stack.config.invoke(ROOT, profile=profile, local_llm=local_llm, json=json))
+    _exit(files.config.invoke(ROOT, profile=profile, local_llm=local_llm, json=json))
 
 
 @task(
@@ -122,9 +122,9 @@ def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False,
 def doctor(c, profile=None, local_llm=False, json=False, live=False):
     """Check the machine for the active profile and say exactly what to fix."""
     early = _prefetch()
-    from ultra_env.cli import stack
+    from ultra_env.cli import doctor
 
-    _exit(stack.doctor.invoke(ROOT, early=early, profile=profile, local_llm=local_llm, json=json, live=live))
+    _exit(doctor.doctor.invoke(ROOT, early=early, profile=profile, local_llm=local_llm, json=json, live=live))
 
 
 @task(name="gen-docs", help=_help("check", "diff"))

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from ultra_env.checks.doctor import run_doctor
-from ultra_env.cli import output, stack
+from ultra_env.cli import files, output, stack
 from ultra_env.cli.command import begin, command, execute
 from ultra_env.config.settings import PROFILE_HELP, Profile
 from ultra_env.config.sources import Flag
@@ -77,7 +77,7 @@ def onboard_run(
 
     say("\nStep 4 of 4 · setting up")
     chosen_inv = Invocation(inv.root, inv.templates, inv.options, flags, environ)
-    code = execute(stack.profile, Invocation(inv.root, inv.templates, inv.options, list(flags), environ), name=chosen)
+    code = execute(files.profile, Invocation(inv.root, inv.templates, inv.options, list(flags), environ), name=chosen)
     if code == 0:
         code = execute(stack.setup, chosen_inv)
     _, summary = begin("onboard", chosen_inv, quiet=True)

@@ -1,5 +1,4 @@
-"""The tasks that provision and inspect the stack: doctor, render, profile, setup, up, down,
-status, health, config."""
+"""The tasks that provision and inspect the stack: setup, health, up, down, status."""
 
 from __future__ import annotations
 
@@ -7,26 +6,14 @@ from ultra_env import http, proc
 from ultra_env.checks.doctor import run_doctor
 from ultra_env.checks.health import run_health
 from ultra_env.cli import output
-from ultra_env.cli.command import command, confirm, execute
-from ultra_env.config.sources import Flag
-from ultra_env.engine.context import Context, Invocation
+from ultra_env.cli.command import command, confirm
+from ultra_env.engine.context import Context
 from ultra_env.engine.run import changed, failed, ok, skipped
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import compose, converge
 from ultra_env.operations.models import configure_models, connect_runner, pull_models
 from ultra_env.operations.stack import last_line, project_of, stack_up
 from ultra_env.operations.write import render_files
-
-
-@command("doctor", symbols=True, prefetch=True)
-def doctor(ctx: Context, early: Prefetch | None = None) -> None:
-    run_doctor(ctx, early)
-
-
-@command("render", changes=True)
-def render(ctx: Context) -> None:
-    render_files(ctx)
-
 
 STEPS_AFTER_DOCTOR = ("render files", "pull models", "stack up", "health")
 
@@ -109,40 +96,3 @@ def status(ctx: Context) -> int | None:
         return None
     output.print_services(services, ctx.settings.project_name, as_json=ctx.inv.options.json)
     return 0 if services and all(s.ready for s in services) else 1
-
-
-def _chosen(ctx: Context) -> None:
-    """The profile named on the command line becomes the active one, re-rendered; saved with the
-    rendered files, so a failed render switches nothing."""
-    run = ctx.run
-    new = ctx.settings.profile.value
-    old = ctx.state.profile or "local"  # what is active when none was ever chosen
-    if old == new:
-        run.add(ok("profile", f"{new} is already the active profile"))
-    ctx.state.profile = new
-    rendered = render_files(ctx)
-    if old != new:
-        verb = "would switch" if ctx.inv.options.check else ("switched" if rendered else "did not switch")
-        run.add((changed if rendered else failed)("profile", f"{verb} {old} → {new}"))
-
-
-@command("profile", changes=True, configures=False, positional=("name",))
-def profile(inv: Invocation, *, name: str) -> int:
-    """``invoke profile NAME``: the profile comes first among the flags, so it wins over --profile."""
-    inv.flags.insert(0, Flag(f"invoke profile {name}", "profile", name))
-    return execute(_switch, inv)
-
-
-_switch = command("profile", changes=True)(_chosen)
-
-
-@command("profiles", quiet=True)
-def profiles(ctx: Context) -> int:
-    output.print_profiles(ctx.loaded, as_json=ctx.inv.options.json, redactor=ctx.redactor)
-    return 0
-
-
-@command("config", quiet=True)
-def config(ctx: Context) -> int:
-    output.print_config(ctx.loaded, as_json=ctx.inv.options.json, redactor=ctx.redactor)
-    return 0
