@@ -23,11 +23,11 @@ def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for part in (
         "ultra_env/facts/gather.py",
-        "ultra_env/providers/base.py",
+        "ultra_env/llm/providers/base.py",
         "ultra_env/backend/app.py",
         "ultra_env/backend/page.html",
         "ultra_env/backend/Dockerfile",
-        "ultra_env/build.py",
+        "ultra_env/operations/image.py",
     ):
         assert part in names, part
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ultra_env.backend.targets import Target
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
+from ultra_env.llm.providers.registry import Target
 
 Redact = Callable[[str], str]
 
@@ -89,12 +89,17 @@ def stream(
             events.put(
                 (
                     "token",
-                    {"id": target.id, "provider": target.provider.name, "model": target.model, "text": redact(piece)},
+                    {
+                        "id": target.label,
+                        "provider": target.provider.name,
+                        "model": target.model,
+                        "text": redact(piece),
+                    },
                 )
             )
 
         result = ask(target, prompt, max_tokens=max_tokens, timeout=timeout, redact=redact, on_text=token)
-        events.put(("result", {"id": target.id, **result}))
+        events.put(("result", {"id": target.label, **result}))
 
     threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in targets]
     for thread in threads:

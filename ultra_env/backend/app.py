@@ -33,7 +33,8 @@ from ultra_env.backend import analysis
 from ultra_env.backend.probes import Health
 from ultra_env.backend.settings import BackendConfig, from_env
 from ultra_env.backend.store import Store, StoreError
-from ultra_env.backend.targets import Target, select, targets
+from ultra_env.backend.targets import select, targets
+from ultra_env.llm.providers.registry import Target
 
 MAX_BODY = 256 * 1024
 MAX_MODELS = 32
@@ -99,7 +100,7 @@ def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -
         raise BadRequest(400, "bad_request", "background must be true or false")
     chosen, unknown = select(available, models)
     if unknown:
-        names = ", ".join(t.id for t in available) or "none"
+        names = ", ".join(t.label for t in available) or "none"
         raise BadRequest(400, "unknown_model", f"unknown model {unknown[0][:100]!r}; available: {names}")
     if not chosen:
         raise BadRequest(409, "no_models", f"no model is enabled in the {config.profile} profile")
@@ -160,7 +161,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
         return send(
             {
                 "profile": config.profile,
-                "models": [{"id": t.id, "provider": t.provider.name, "model": t.model} for t in available],
+                "models": [{"id": t.label, "provider": t.provider.name, "model": t.model} for t in available],
             }
         )
 
@@ -171,7 +172,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             return None
         try:
             return store.save(
-                config.profile, redact(prompt), [t.id for t in chosen], max_tokens, results, status=status
+                config.profile, redact(prompt), [t.label for t in chosen], max_tokens, results, status=status
             )
         except StoreError as exc:
             LOG.warning("analysis not stored: %s", redact(str(exc)))
@@ -202,7 +203,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
                 "start",
                 {
                     "prompt": prompt,
-                    "models": [{"id": t.id, "provider": t.provider.name, "model": t.model} for t in chosen],
+                    "models": [{"id": t.label, "provider": t.provider.name, "model": t.model} for t in chosen],
                 },
             )
             results: dict[str, dict] = {}
@@ -212,7 +213,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
                 if kind == "result":
                     results[data["id"]] = {k: v for k, v in data.items() if k != "id"}
                 yield sse(kind, data)
-            ordered = [results[t.id] for t in chosen]
+            ordered = [results[t.label] for t in chosen]
             yield sse("done", {"id": keep(prompt, chosen, max_tokens, ordered)})
 
         def sse(event: str, data: Any) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ultra_env.backend.store import Store, StoreError
-from ultra_env.backend.targets import Target
 from ultra_env.llm.providers.base import ProviderError
+from ultra_env.llm.providers.registry import Target
 
 PROBE_TIMEOUT_S = 5.0
 KEEP_S = 10.0

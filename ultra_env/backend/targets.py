@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ultra_env.backend.settings import MOCK_MODEL, BackendConfig
-from ultra_env.llm.providers.base import ChatRequest, ChatResponse, Provider, Usage
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, Usage
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
-from ultra_env.llm.providers.registry import cloud_provider
+from ultra_env.llm.providers.registry import Target, cloud_provider
 
 LOCAL = "local"
 MOCK = "mock"
-
-
-@dataclass(frozen=True)
-class Target:
-    provider: Provider
-    model: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.provider.name}:{self.model}"
 
 
 class MockProvider:
@@ -77,7 +66,7 @@ def select(available: list[Target], wanted: list[str] | None) -> tuple[list[Targ
         return available, []
     chosen, unknown = [], []
     for name in wanted:
-        match = [t for t in available if name in (t.id, t.model)]
+        match = [t for t in available if name in (t.label, t.model)]
         if not match:
             unknown.append(name)
         chosen += [t for t in match if t not in chosen]

@@ -95,7 +95,7 @@ def render(collection: Any) -> str:
     lines = [
         "# Profiles, flags, configuration keys and environment variables",
         "",
-        "Generated from `ultra_env/config.py` and `tasks.py` by `invoke gen-docs`; a test fails when this",
+        "Generated from `ultra_env/config/settings.py` and `tasks.py` by `invoke gen-docs`; a test fails when this",
         "file is stale. See [configuration.md](configuration.md) for how the sources stack.",
         "",
         "## Profiles",
