@@ -123,3 +123,33 @@ def test_json_reporter_masks_and_leaves_out_diffs_unless_asked() -> None:
         (task,) = json.loads(out.getvalue())["tasks"]
         assert task["msg"] == "kept ***" and task["data"] == {"key": "***"}
         assert ("diff" in task) is expect_diff
+
+
+def test_the_listings_pass_through_the_redactor(tmp_path) -> None:
+    """What the quiet commands print is masked too: a password in the runner's URL, a known secret."""
+    from pathlib import Path
+
+    from ultra_env.cli import output
+    from ultra_env.config.settings import Settings
+    from ultra_env.operations.compose import parse_ps
+
+    fixtures = Path(__file__).parent / "fixtures" / "compose"
+    settings = Settings(
+        profile="local",
+        features={"local_llm": True},
+        models=[{"name": "ai/smollm2"}],
+        model_runner={"host_url": "http://runner:pw-4f3e2d1c@localhost:12434"},
+    )
+    redactor = Redactor()
+    redactor.add("295109722f00")  # as if a container ID were a secret: it is masked wherever it shows
+    out = io.StringIO()
+    output.print_summary(settings, tmp_path, ok=True, redactor=redactor, stream=out)
+    services = parse_ps((fixtures / "ps-all.jsonl").read_text())
+    for as_json in (False, True):
+        output.print_services(services, "capture", as_json=as_json, redactor=redactor, stream=out)
+    progress = output.PullProgress(redactor, out, every_s=0)
+    progress(type("Progress", (), {"model": "ai/295109722f00", "done": 1, "total": 2})())
+    text = out.getvalue()
+    assert "pw-4f3e2d1c" not in text and "http://***@localhost:12434" in text
+    assert "295109722f00" not in text and text.count("***") == 3  # the summary, the JSON listing, the progress
+    assert "localhost:12434/engines/v1" in text  # the rest of the URL is kept

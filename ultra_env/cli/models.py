@@ -34,7 +34,7 @@ def pull(ctx: Context, *, model: str | None = None) -> None:
             )
             ctx.run.usage_error = True
             return
-    pull_models(ctx, models, progress=None if ctx.inv.options.json else output.PullProgress())
+    pull_models(ctx, models, progress=None if ctx.inv.options.json else output.PullProgress(ctx.redactor))
 
 
 @command("models.list", quiet=True)
@@ -47,7 +47,7 @@ def list_(ctx: Context) -> int | None:
     except dmr.DmrError as exc:
         ctx.run.add(failed("models", exc.cause, exc.fix or "invoke doctor"))
         return None
-    output.print_models(models, as_json=ctx.inv.options.json)
+    output.print_models(models, as_json=ctx.inv.options.json, redactor=ctx.redactor)
     return 0
 
 

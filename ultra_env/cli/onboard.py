@@ -12,6 +12,7 @@ from ultra_env.cli.command import begin, command, execute
 from ultra_env.config.settings import PROFILE_HELP, Profile
 from ultra_env.config.sources import Flag
 from ultra_env.engine.context import Invocation
+from ultra_env.engine.redact import Redactor
 from ultra_env.engine.run import Options, Status
 from ultra_env.facts.prefetch import Prefetch
 
@@ -30,7 +31,12 @@ def onboard_run(
     only to .env), the stack set up, and a one-screen summary."""
     interactive = (sys.stdin is not None and sys.stdin.isatty() and not yes) if interactive is None else interactive
     ask_secret = ask_secret or getpass.getpass
-    say = output.say
+    redactor = Redactor()
+    redactor.add_env(inv.environ)
+
+    def say(text: str) -> None:
+        output.say(text, redactor)
+
     say("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
     flags = [f for f in inv.flags if f.path != "profile"]
     probe = Invocation(
@@ -46,6 +52,7 @@ def onboard_run(
         if early:
             early.close()
         return run.finish()
+    redactor = ctx.redactor  # it knows the configuration's secrets too
     run_doctor(ctx, early)  # no recap: under the hybrid profile a ✗ here is information, not a failure
     by_name = {r.name: r for r in run.results}
     local_ok = all(r.status is not Status.FAILED for r in run.results if r.area == "Model Runner")
@@ -82,7 +89,7 @@ def onboard_run(
         code = execute(stack.setup, chosen_inv)
     _, summary = begin("onboard", chosen_inv, quiet=True)
     if summary is not None:
-        output.print_summary(summary.settings, chosen_inv.root, ok=code == 0)
+        output.print_summary(summary.settings, chosen_inv.root, ok=code == 0, redactor=summary.redactor)
     return code
 
 

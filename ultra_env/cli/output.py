@@ -1,6 +1,6 @@
 """What the quiet commands print (configuration, profiles, services, models, answers, benchmarks,
-the summary), for people or as one JSON document. Everything passes through the Redactor (or holds
-nothing secret) on its way out; every write goes through ``reporters.write``."""
+the summary), for people or as one JSON document. Everything passes through the Redactor on its
+way out; every write goes through ``reporters.write``."""
 
 from __future__ import annotations
 
@@ -72,31 +72,34 @@ def print_profiles(loaded: Loaded, *, as_json: bool, redactor: Redactor, stream:
     lines = [f"active profile: {active.value} (from {loaded.origin('profile')})"]
     lines += [f"  {'*' if p['active'] else ' '} {p['name']:<7} {p['description']}" for p in profiles]
     lines.append("switch with: invoke profile NAME")
-    write(stream, "\n".join(lines) + "\n")
+    write(stream, redactor("\n".join(lines)) + "\n")
 
 
-def print_services(services: list, project: str, *, as_json: bool, stream: TextIO | None = None) -> None:
+def print_services(
+    services: list, project: str, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None
+) -> None:
     stream = stream or sys.stdout
     rows = [
         {"service": s.service, "state": s.state, "health": s.health or "-", "ports": s.ports, "container": s.container}
         for s in services
     ]
     if as_json:
-        write(stream, json.dumps({"project": project, "services": rows}, indent=2) + "\n")
+        write(stream, redactor.json({"project": project, "services": rows}, indent=2) + "\n")
         return
     if not rows:
-        write(stream, f"{project}: no containers (invoke up)\n")
+        write(stream, redactor(f"{project}: no containers (invoke up)") + "\n")
         return
     header = {"service": "SERVICE", "state": "STATE", "health": "HEALTH", "ports": "PORTS"}
     widths = {k: max(len(header[k]), *(len(r[k]) for r in rows)) for k in header}
     lines = ["  ".join(f"{r[k]:<{widths[k]}}" for k in header).rstrip() for r in [header, *rows]]
-    write(stream, "\n".join(lines) + "\n")
+    write(stream, redactor("\n".join(lines)) + "\n")
 
 
 class PullProgress:
     """Pull progress per model: a bar redrawn in place on a terminal, plain lines otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, *, every_s: float = 2.0) -> None:
+    def __init__(self, redactor: Redactor, stream: TextIO | None = None, *, every_s: float = 2.0) -> None:
+        self.redact = redactor
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.every_s = every_s
@@ -117,18 +120,23 @@ class PullProgress:
             bar = "#" * filled + "-" * (width - filled)
             write(
                 self.stream,
-                f"\r  {event.model}  [{bar}] {share} {done_mb:.1f}/{total_mb:.1f} MB  {rate:.1f} MB/s"
-                + ("\n" if finished else ""),
+                self.redact(
+                    f"\r  {event.model}  [{bar}] {share} {done_mb:.1f}/{total_mb:.1f} MB  {rate:.1f} MB/s"
+                    + ("\n" if finished else "")
+                ),
             )
         elif finished or now - self._last.get(event.model, 0.0) >= self.every_s:
             self._last[event.model] = now
             write(
                 self.stream,
-                f"  pulling {event.model}: {done_mb:.1f} of {total_mb:.1f} MB {share.strip()} ({rate:.1f} MB/s)\n",
+                self.redact(
+                    f"  pulling {event.model}: {done_mb:.1f} of {total_mb:.1f} MB {share.strip()} ({rate:.1f} MB/s)"
+                )
+                + "\n",
             )
 
 
-def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -> None:
+def print_models(models: list, *, as_json: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     rows = [
         {
@@ -143,7 +151,7 @@ def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -
         for m in models
     ]
     if as_json:
-        write(stream, json.dumps(rows, indent=2) + "\n")
+        write(stream, redactor.json(rows, indent=2) + "\n")
         return
     if not rows:
         write(stream, "no local models (invoke models.pull)\n")
@@ -157,7 +165,8 @@ def print_models(models: list, *, as_json: bool, stream: TextIO | None = None) -
     }
     cells = [header] + [{k: str(r[k] if r[k] is not None else "-") for k in header} for r in rows]
     widths = {k: max(len(c[k]) for c in cells) for k in header}
-    write(stream, "\n".join("  ".join(f"{c[k]:<{widths[k]}}" for k in header).rstrip() for c in cells) + "\n")
+    table = "\n".join("  ".join(f"{c[k]:<{widths[k]}}" for k in header).rstrip() for c in cells)
+    write(stream, redactor(table) + "\n")
 
 
 def _stats(response: Any) -> str:
@@ -294,12 +303,12 @@ def note(result: TaskResult, redactor: Redactor) -> None:
     write(sys.stderr, redactor(f"note: {result.msg}{fix}") + "\n")
 
 
-def say(text: str) -> None:
+def say(text: str, redactor: Redactor) -> None:
     """A plain line for people (onboarding's steps)."""
-    write(sys.stdout, text + "\n")
+    write(sys.stdout, redactor(text) + "\n")
 
 
-def print_summary(settings: Any, root: Any, *, ok: bool, stream: TextIO | None = None) -> None:
+def print_summary(settings: Any, root: Any, *, ok: bool, redactor: Redactor, stream: TextIO | None = None) -> None:
     """The one screen after onboarding: what runs where, and what to type next."""
     stream = stream or sys.stdout
     features = settings.features
@@ -333,4 +342,4 @@ def print_summary(settings: Any, root: Any, *, ok: bool, stream: TextIO | None =
         "  invoke profile cloud        switch to cloud models (keys in .env)",
         "  invoke down                 stop the stack (data kept)",
     ]
-    write(stream, "\n".join(lines) + "\n")
+    write(stream, redactor("\n".join(lines)) + "\n")

@@ -29,7 +29,7 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
     if not render_files(ctx, facts):
         return
     conn = connect_runner(ctx, facts) if ctx.settings.features.local_llm else None
-    progress = None if options.json else output.PullProgress()
+    progress = None if options.json else output.PullProgress(ctx.redactor)
     if conn is not None and not pull_models(ctx, conn=conn, progress=progress):
         return
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
@@ -94,5 +94,5 @@ def status(ctx: Context) -> int | None:
     except proc.ProcError as exc:
         ctx.run.add(failed("status", exc.cause, "invoke doctor"))
         return None
-    output.print_services(services, ctx.settings.project_name, as_json=ctx.inv.options.json)
+    output.print_services(services, ctx.settings.project_name, as_json=ctx.inv.options.json, redactor=ctx.redactor)
     return 0 if services and all(s.ready for s in services) else 1
