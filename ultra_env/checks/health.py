@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
+from ultra_env.checks import health_rules
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
 from ultra_env.facts import host
@@ -242,28 +243,13 @@ def _inside(project: compose.Project, retry: http.Retry) -> TaskResult:
     try:
         answer = retry.run(lambda _: attempt())
     except RuntimeError as exc:
-        text = str(exc)
-        if "model-runner.docker.internal" in text and (
-            "resolve" in text or "Name or service" in text or "getaddrinfo" in text or "Errno -" in text
-        ):
-            return failed(
-                name,
-                f"the backend cannot resolve model-runner.docker.internal ({text[:160]})",
-                "on Docker Engine use Compose ≥ 2.38 models: (invoke render) or "
-                "extra_hosts: model-runner.docker.internal:host-gateway",
-            )
-        return failed(
-            name,
-            f"the backend cannot reach its model endpoint: {text[:200]}",
-            "invoke doctor; check the firewall between containers and the host",
-        )
+        return health_rules.unreachable_from_inside(str(exc))
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
 def backend_health(settings, retry: http.Retry) -> TaskResult:
     """``GET backend.health_path``: 200, and for the shipped backend what it says of each provider."""
     path = settings.backend.health_path
-    name = f"backend {path}"
     url = f"http://127.0.0.1:{settings.ports.backend}{path}"
     seen: list[Any] = []
 
@@ -277,30 +263,16 @@ def backend_health(settings, retry: http.Retry) -> TaskResult:
     try:
         response = retry.run(lambda _: attempt())
     except (RuntimeError, http.HttpError) as exc:
-        said = _problems(seen[-1]) if seen else ""
-        return failed(name, f"{exc}{said}", "invoke status; docker compose logs backend")
+        last = seen[-1] if seen else None
+        return health_rules.backend_down(path, str(exc), _json(last) if last is not None else None)
+    return health_rules.backend_up(path, url, _json(response))
+
+
+def _json(response: Any) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        return ok(name, f"{url}: 200")
-    providers = body.get("providers") if isinstance(body, dict) else None
-    if not isinstance(providers, list):
-        return ok(name, f"{url}: 200")
-    shown = ", ".join(
-        f"{p.get('provider')}:{p.get('model')} {'answers' if p.get('reachable') else 'does not answer'}"
-        f" ({p.get('latency_s')}s)"
-        for p in providers
-        if isinstance(p, dict)
-    )
-    return ok(name, f"{url}: 200; {shown or 'no provider enabled'}", data={"providers": providers})
-
-
-def _problems(response: Any) -> str:
-    try:
-        problems = response.json().get("problems")
-    except (ValueError, AttributeError):
-        return ""
-    return f" ({'; '.join(str(p) for p in problems)})" if isinstance(problems, list) and problems else ""
+        return None
 
 
 ANALYZE_PROMPT = "Say hello in five words."
@@ -333,38 +305,9 @@ def analyze(settings, retry: http.Retry) -> TaskResult:
 
     try:
         response = retry.run(attempt)
-        body = response.json()
-    except (RuntimeError, http.HttpError, ValueError) as exc:
+    except (RuntimeError, http.HttpError) as exc:
         return failed(name, str(exc), "docker compose logs backend")
-    if response.status_code != 200:
-        said = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
-        return failed(
-            name,
-            f"{url} answered {response.status_code}: {said or response.text[:200]}",
-            "invoke render && invoke up (the backend runs with the models it was started with)",
-        )
-    results = body.get("results") or []
-    broken = [r for r in results if r.get("error")]
-    if broken or len(results) != len(models):
-        first: dict[str, Any] = (
-            broken[0] if broken else {"model": "?", "error": {"kind": "missing", "message": "no entry"}}
-        )
-        return failed(
-            name,
-            f"{first['model']}: {first['error']['kind']}: {first['error']['message']}",
-            "invoke health (the checks above say which part is down)",
-        )
-
-    def count(value: Any) -> str:
-        return "?" if value is None else str(value)
-
-    numbers = "; ".join(
-        f"{r['model']}: {r['latency_s']}s, first token {r['first_token_s']}s, "
-        f"tokens {count(r['tokens_in'])} in / {count(r['tokens_out'])} out"
-        for r in results
-    )
-    stored = f"; stored as analysis {body['id']}" if body.get("id") else "; not stored (see /api/health)"
-    return ok(name, f"{len(results)} answer(s): {numbers}{stored}", data={"id": body.get("id"), "results": results})
+    return health_rules.analysis(url, models, response.status_code, _json(response), response.text)
 
 
 def run_health(ctx: Context, facts: Facts | None = None) -> bool:
