@@ -30,6 +30,18 @@ def test_not_interactive_takes_the_suggestion(stack: Project) -> None:
     assert stack.invoke("profiles").stdout.startswith("active profile: mock")
 
 
+def test_the_profile_chosen_is_the_one_set_up_whatever_ultra_env_profile_says(stack: Project) -> None:
+    from conftest import docker_config_with_compose
+
+    config = docker_config_with_compose(stack.root.parent / "docker-config")
+    result = stack.invoke(
+        "onboard", "--profile", "mock", "--yes", timeout=600, DOCKER_CONFIG=str(config), ULTRA_ENV_PROFILE="cloud"
+    )
+    assert result.returncode == 0, result.stdout
+    assert "profile mock (invoke profile mock)" in result.stdout  # setup's configuration task
+    assert "Ultra is ready · profile mock" in result.stdout
+
+
 @pytest.mark.llm
 def test_not_interactive_suggests_local_when_model_runner_answers(stack: Project, dmr: StandIn) -> None:
     result = stack.invoke("onboard", "--yes", timeout=900, **dmr.env)

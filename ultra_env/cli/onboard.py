@@ -83,7 +83,9 @@ def onboard_run(
         )
 
     say("\nStep 4 of 4 · setting up")
-    chosen_inv = Invocation(inv.root, inv.templates, inv.options, flags, environ)
+    # setup and the summary run with the profile chosen here, whatever ULTRA_ENV_PROFILE says (as `profile` does)
+    chosen_flags = [Flag(f"invoke profile {chosen}", "profile", chosen), *flags]
+    chosen_inv = Invocation(inv.root, inv.templates, inv.options, chosen_flags, environ)
     code = execute(files.profile, Invocation(inv.root, inv.templates, inv.options, list(flags), environ), name=chosen)
     if code == 0:
         code = execute(stack.setup, chosen_inv)
