@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.oracle import compose_values
 
 from ultra_env.project.envfile import EnvFileError, assignment, fingerprint, masked, merge, parse, quote
 
@@ -291,24 +291,11 @@ def env_files(draw: st.DrawFn) -> str:
 def test_compose_is_the_oracle(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     """Differential: what ultra-env reads from a generated `.env` is what `docker compose config`
     resolves from it, value for value (or both refuse it)."""
-    folder = tmp_path_factory.mktemp("oracle")
-    (folder / ".env").write_bytes(text.encode())
-    entries = "".join(f"      - {key}\n" for key in KEYS)  # a bare entry: the key's value in the project
-    (folder / "docker-compose.yml").write_text(f"services:\n  s:\n    image: busybox\n    environment:\n{entries}")
-    done = subprocess.run(
-        ["docker", "compose", "config", "--format", "json"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]},
-    )
+    theirs = compose_values(tmp_path_factory.mktemp("oracle"), text.encode(), KEYS, {})
     try:
         ours = parse(text).values()
     except EnvFileError:
-        assert done.returncode != 0, f"ultra-env refused what Compose reads: {text!r}"
+        assert theirs is None, f"ultra-env refused what Compose reads: {text!r}"
         return
-    assert done.returncode == 0, f"Compose refused what ultra-env reads: {text!r}: {done.stderr}"
-    seen = json.loads(done.stdout)["services"]["s"]["environment"]
-    theirs = {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
+    assert theirs is not None, f"Compose refused what ultra-env reads: {text!r}"
     assert {k: v for k, v in ours.items() if k in KEYS} == theirs, repr(text)

@@ -1,0 +1,40 @@
+"""The real Compose as the oracle for `.env`: what `docker compose config` makes of a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+
+def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict[str, str]) -> dict | None:
+    """What the real `docker compose config` makes of `env_text` for `keys` (None: it refuses the
+    file), run in its own folder with a compose file mapping each key into a service, and with a
+    process environment built here, so the host's variables do not leak in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".env").write_bytes(env_text)
+    entries = "".join(f"      - {json.dumps(key, ensure_ascii=False)}\n" for key in keys) or "      - UNUSED_HOSTILE\n"
+    (folder / "compose.yaml").write_text(
+        f"services:\n  s:\n    image: busybox\n    environment:\n{entries}", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--project-directory",
+            str(folder),
+            "-f",
+            str(folder / "compose.yaml"),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ},
+    )
+    if done.returncode != 0:
+        return None
+    seen = json.loads(done.stdout)["services"]["s"].get("environment") or {}
+    return {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
