@@ -5,7 +5,6 @@ and a provider that answers with an error or never answers at all."""
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,7 +21,7 @@ class Seen:
 @dataclass
 class Listener:
     """``status``/``body`` are what every request gets; ``hang_s`` > 0 holds each request that
-    long first (a provider that times out). Binds 0.0.0.0 so containers reach it through
+    long first, or until the listener closes (a provider that times out). Binds 0.0.0.0 so containers reach it through
     host.docker.internal; serve only loopback and the bridge from a test."""
 
     status: int = 401
@@ -31,6 +30,7 @@ class Listener:
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
     _server: Any = None
+    _closing: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Listener:
         owner = self
@@ -39,8 +39,8 @@ class Listener:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 owner.seen.append(Seen(self.command, self.path, dict(self.headers), self.rfile.read(length)))
-                if owner.hang_s:
-                    time.sleep(owner.hang_s)
+                if owner.hang_s and owner._closing.wait(owner.hang_s):
+                    return  # closed while hanging: the client gave up long ago
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(owner.body)))
@@ -59,6 +59,7 @@ class Listener:
         return self
 
     def __exit__(self, *_: Any) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
 
