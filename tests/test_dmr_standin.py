@@ -35,6 +35,41 @@ PLAIN = "text/plain; charset=utf-8"
 GATED = "hf.co/Org/Gated-GGUF:Q4_K_M"
 GATED_TAG = "huggingface.co/org/gated-gguf:Q4_K_M"
 TOKEN = "hf_standin_token"
+GEMMA_SIZE = "235.16MiB"  # the tensor bytes, as the real runner prints them (capture after-pull-listings.txt)
+QUANT = "MOSTLY_Q4_K_M"
+# capture after-pull-listings.txt: the `gguf` map the real runner shows for this .gguf
+CAPTURED_GGUF = {
+    "gemma3.attention.head_count": "4",
+    "gemma3.attention.head_count_kv": "1",
+    "gemma3.attention.key_length": "256",
+    "gemma3.attention.layer_norm_rms_epsilon": "0.000001",
+    "gemma3.attention.sliding_window": "512",
+    "gemma3.attention.value_length": "256",
+    "gemma3.block_count": "18",
+    "gemma3.context_length": "32768",
+    "gemma3.embedding_length": "640",
+    "gemma3.feed_forward_length": "2048",
+    "gemma3.rope.freq_base": "1000000.000000",
+    "general.architecture": "gemma3",
+    "general.basename": "gemma-3",
+    "general.file_type": "15",
+    "general.license": "gemma",
+    "general.name": "Gemma 3 270m",
+    "general.quantization_version": "2",
+    "general.size_label": "270M",
+    "general.tags": "gemma3, gemma, google, text-generation",
+    "general.type": "model",
+    "tokenizer.ggml.add_bos_token": "true",
+    "tokenizer.ggml.add_eos_token": "false",
+    "tokenizer.ggml.add_sep_token": "false",
+    "tokenizer.ggml.add_space_prefix": "false",
+    "tokenizer.ggml.bos_token_id": "2",
+    "tokenizer.ggml.eos_token_id": "1",
+    "tokenizer.ggml.model": "llama",
+    "tokenizer.ggml.padding_token_id": "0",
+    "tokenizer.ggml.pre": "default",
+    "tokenizer.ggml.unknown_token_id": "3",
+}
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -511,7 +546,7 @@ def test_pull_progress_and_success(home: Path, api: server.ServerHandle, run: Ru
     again = run("pull", GEMMA)
     assert again.returncode == 0
     if fmt == "new":
-        assert again.stdout.splitlines() == ["Using cached model: 241.39MiB"]
+        assert again.stdout.splitlines() == [f"Using cached model: {GEMMA_SIZE}"]
     else:
         assert again.stdout.splitlines()[-1] == expected
 
@@ -584,10 +619,11 @@ def test_list_json_and_ls(home: Path, api: server.ServerHandle, run: Run, fmt: s
     assert isinstance(model["created"], int)
     assert model["config"] == {
         "format": "gguf",
-        "quantization": "Q4_K_M",
+        "quantization": QUANT,
         "parameters": "268.10 M" if fmt == "old" else "268.10M",
         "architecture": "gemma3",
-        "size": "241.39 MiB" if fmt == "old" else "241.39MiB",
+        "size": "235.16 MiB" if fmt == "old" else GEMMA_SIZE,
+        "gguf": CAPTURED_GGUF,
         "context_size": 32768,
     }
     assert run("ls", "--json").stdout == result.stdout
@@ -689,8 +725,8 @@ def test_openai_dmr_metadata_from_server_v1_1_29(home: Path, http: httpx.Client)
         "context_window": 32768,
         "architecture": "gemma3",
         "parameters": "268.10M",
-        "quantization": "Q4_K_M",
-        "size": "241.39MiB",
+        "quantization": QUANT,
+        "size": GEMMA_SIZE,
     }
 
 
@@ -927,7 +963,7 @@ def test_create_stream_as_json(http: httpx.Client) -> None:
     assert events(http) == [
         {
             "type": "success",
-            "message": "Using cached model: 241.39MiB",
+            "message": f"Using cached model: {GEMMA_SIZE}",
             "total": 0,
             "layer": {"size": 0, "current": 0},
             "mode": "pull",
@@ -1264,17 +1300,25 @@ def llm_http(home: Path, http: httpx.Client, llama_server: llama.LlamaHandle) ->
     return http
 
 
+def bundle_model(home: Path, http: httpx.Client) -> str:
+    """What llama-server reports as `model` on the real runner: `<store>/bundles/sha256/<id>/model/model.gguf`
+    (capture api-probe.txt)."""
+    path = state.bundle_path(home, http.get(f"/models/{GEMMA}").json()["id"])
+    assert path.is_file()
+    return str(path)
+
+
 CHAT = {"model": GEMMA, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
 
 
 @pytest.mark.llm
 @pytest.mark.parametrize("prefix", ["/engines/v1", "/engines/llama.cpp/v1", "/v1"])
-def test_chat_completion(llm_http: httpx.Client, prefix: str) -> None:
+def test_chat_completion(home: Path, llm_http: httpx.Client, prefix: str) -> None:
     response = llm_http.post(f"{prefix}/chat/completions", json=CHAT)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "chat.completion"
-    assert body["model"] == GEMMA
+    assert body["model"] == bundle_model(home, llm_http)  # the runner's .gguf path, not the request's name
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert isinstance(body["choices"][0]["message"]["content"], str)
     usage = body["usage"]
@@ -1283,7 +1327,7 @@ def test_chat_completion(llm_http: httpx.Client, prefix: str) -> None:
 
 
 @pytest.mark.llm
-def test_chat_completion_stream(llm_http: httpx.Client) -> None:
+def test_chat_completion_stream(home: Path, llm_http: httpx.Client) -> None:
     with llm_http.stream("POST", "/engines/v1/chat/completions", json={**CHAT, "stream": True}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -1291,19 +1335,19 @@ def test_chat_completion_stream(llm_http: httpx.Client) -> None:
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert len(chunks) >= 2
-    assert all(c["object"] == "chat.completion.chunk" and c["model"] == GEMMA for c in chunks)
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == bundle_model(home, llm_http) for c in chunks)
     assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop")
 
 
 @pytest.mark.llm
-def test_text_completion_and_ps(llm_http: httpx.Client) -> None:
+def test_text_completion_and_ps(home: Path, llm_http: httpx.Client) -> None:
     response = llm_http.post(
         "/engines/v1/completions", json={"model": "gemma3:270M-Q4_K_M", "prompt": "Hi", "max_tokens": 4}
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "text_completion"
-    assert body["model"] == "gemma3:270M-Q4_K_M"
+    assert body["model"] == bundle_model(home, llm_http)
     assert body["usage"]["completion_tokens"] > 0
     running = llm_http.get("/engines/ps").json()
     assert [(r["backend_name"], r["model_name"], r["mode"]) for r in running] == [

@@ -18,7 +18,7 @@ import json
 from typing import TYPE_CHECKING
 
 from . import formats, goformat, scheduling
-from .state import State, find, update
+from .state import State, bundle_path, find, update
 
 if TYPE_CHECKING:
     from .server import Handler
@@ -73,10 +73,10 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
         return
     update(handler.server.home, lambda s: scheduling.load(s, entry, requested, name))
     body["model"] = entry["upstream_alias"]
-    proxy(handler, upstream, tail, body, requested)
+    proxy(handler, upstream, tail, body, str(bundle_path(handler.server.home, entry["id"])))
 
 
-def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, requested: str) -> None:
+def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, model_path: str) -> None:
     from urllib.parse import urlsplit
 
     upstream = urlsplit(upstream_url)
@@ -96,9 +96,9 @@ def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, requested:
     try:
         content_type = response.getheader("Content-Type", "application/json")
         if content_type.startswith("text/event-stream"):
-            relay_stream(handler, response, content_type, requested)
+            relay_stream(handler, response, content_type, model_path)
         else:
-            handler.send_bytes(response.status, rename_model(response.read(), requested), content_type)
+            handler.send_bytes(response.status, rename_model(response.read(), model_path), content_type)
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:
@@ -119,7 +119,10 @@ def relay_stream(handler: Handler, response: http.client.HTTPResponse, content_t
 
 
 def rename_model(payload: bytes, model: str) -> bytes:
-    """llama-cpp-python answers with the .gguf path as `model`; DMR answers with the request's."""
+    """The reply's `model` is the path llama-server loaded: the runner's bundle
+    `…/models/bundles/sha256/<model id>/model/model.gguf` (capture api-probe.txt, every chat,
+    completion and stream chunk; standin-diff.md row 1), whatever name the request used. The
+    llama-cpp-python server answers with its alias, so the stand-in writes the path in."""
     try:
         value = json.loads(payload)
     except ValueError:

