@@ -25,6 +25,7 @@ KEYS = {
     "ANTHROPIC_API_KEY": "sk-ant-PLANTED-anthropic-0002",
     "GOOGLE_API_KEY": "AIzaPLANTED-google-key-0003",
 }
+LOCAL = "http://127.0.0.1:8000"  # the Host a request has from this machine (the backend refuses others)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def client(pulled: StandIn, postgres: str) -> Iterator[httpx.Client]:
 
     from ultra_env.backend.app import create_app
 
-    with TestClient(create_app(environment(pulled, postgres))) as test:
+    with TestClient(create_app(environment(pulled, postgres)), base_url=LOCAL) as test:
         yield test
 
 
@@ -210,7 +211,7 @@ def test_a_provider_that_times_out_fails_in_its_own_entry(pulled: StandIn, postg
             ANTHROPIC_API_KEY=KEYS["ANTHROPIC_API_KEY"],
             ANTHROPIC_BASE_URL=bad.url,
         )
-        with TestClient(create_app(env)) as test:
+        with TestClient(create_app(env), base_url=LOCAL) as test:
             start = time.monotonic()
             results = {
                 r["provider"]: r
@@ -245,7 +246,7 @@ def test_no_route_shows_a_key_or_the_database_password(pulled: StandIn, postgres
             ANTHROPIC_BASE_URL=echo.url,
             GOOGLE_BASE_URL=echo.url,
         )
-        with TestClient(create_app(env)) as test:
+        with TestClient(create_app(env), base_url=LOCAL) as test:
             prompt = {"prompt": "Hi", "max_tokens": 4}
             answers = [
                 test.get("/api/health"),
@@ -272,7 +273,7 @@ def test_background_analyses_are_run_by_the_worker(pulled: StandIn, postgres: st
     from ultra_env.backend.app import create_app
 
     env = environment(pulled, postgres)
-    with TestClient(create_app(env)) as test:
+    with TestClient(create_app(env), base_url=LOCAL) as test:
         queued = test.post("/api/analyze", json={"prompt": "Say yes.", "max_tokens": 4, "background": True})
         assert queued.status_code == 202 and queued.json()["status"] == "queued"
         worker = subprocess.Popen(

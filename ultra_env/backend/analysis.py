@@ -6,16 +6,16 @@ about as long as its slowest model, not the sum.
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ultra_env.backend.redaction import Redact, Redactor
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.llm.providers.registry import Target
 
-Redact = Callable[[str], str]
+Emit = Callable[[str, dict[str, Any]], None]
 
 
 def entry(
@@ -78,36 +78,30 @@ def run(targets: list[Target], prompt: str, *, max_tokens: int, timeout: float, 
 
 
 def stream(
-    targets: list[Target], prompt: str, *, max_tokens: int, timeout: float, redact: Redact
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The same as events as they happen: ``("token", {"model", "text"})`` while a model writes,
-    ``("result", entry)`` when it is done, in the order they come."""
-    events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+    targets: list[Target], prompt: str, *, max_tokens: int, timeout: float, redact: Redactor, emit: Emit
+) -> None:
+    """The same as events as they happen, each passed to ``emit`` (from the models' threads):
+    ``("token", {"id", "provider", "model", "text"})`` while a model writes, ``("result", {"id", **entry})``
+    when it is done. Returns when every model is done. Each model's pieces are masked as a stream:
+    a secret split across pieces never shows, and the pieces joined are the result's text."""
 
     def one(target: Target) -> None:
+        mask = redact.stream()
+        tag = {"id": target.label, "provider": target.provider.name, "model": target.model}
+
         def token(piece: str) -> None:
-            events.put(
-                (
-                    "token",
-                    {
-                        "id": target.label,
-                        "provider": target.provider.name,
-                        "model": target.model,
-                        "text": redact(piece),
-                    },
-                )
-            )
+            shown = mask.feed(piece)
+            if shown:
+                emit("token", {**tag, "text": shown})
 
         result = ask(target, prompt, max_tokens=max_tokens, timeout=timeout, redact=redact, on_text=token)
-        events.put(("result", {"id": target.label, **result}))
+        rest = mask.end()
+        if rest:
+            emit("token", {**tag, "text": rest})
+        emit("result", {"id": target.label, **result})
 
     threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in targets]
     for thread in threads:
         thread.start()
-    done = 0
-    while done < len(threads):
-        item = events.get()
-        assert item is not None
-        if item[0] == "result":
-            done += 1
-        yield item
+    for thread in threads:
+        thread.join()

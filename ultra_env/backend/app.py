@@ -11,26 +11,36 @@
 - ``GET /``: a page to type a prompt and watch the answers arrive side by side.
 
 Every error is JSON ``{"error": {"kind", "message"}}`` with a 4xx or 5xx, never a traceback, and
-nothing the backend sends or logs shows a key: every response passes through the redactor.
+nothing the backend sends or logs shows a key: every response passes through the redactor. JSON
+goes out as ASCII (every non-ASCII character escaped), so any string, a lone surrogate included,
+can be sent. Every analysis is stored, or its answer says it was not (``stored``, and a 503 when
+the database failed it). ``guard`` decides who may call at all; at most ``ANALYZE_CONCURRENCY``
+analyses run at once, on threads of their own, so health and the page answer whatever they do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from ultra_env.backend import analysis
+from ultra_env.backend.guard import Guard
 from ultra_env.backend.probes import Health
+from ultra_env.backend.redaction import Redact, Redactor
 from ultra_env.backend.settings import BackendConfig, from_env
 from ultra_env.backend.store import Store, StoreError
 from ultra_env.backend.targets import select, targets
@@ -42,22 +52,19 @@ LOG = logging.getLogger("ultra_env.backend")
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers
 
 
-def redactor(secrets: tuple[str, ...]) -> Callable[[str], str]:
-    def redact(text: str) -> str:
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+class Json(JSONResponse):
+    """JSON as ASCII: a lone surrogate or a NUL in a model's answer is escaped like any other character."""
 
-    return redact
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def _tree(value: Any, redact: Callable[[str], str]) -> Any:
+def _tree(value: Any, redact: Redact) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -65,6 +72,34 @@ def _tree(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [_tree(v, redact) for v in value]
     return value
+
+
+def not_text_at(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (no UTF-8 can carry it to a model), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+async def read_body(request: Request) -> bytes:
+    """The body of a request that acts: JSON only (what no other site's page can send without a
+    preflight), at most MAX_BODY bytes, refused as soon as it says or shows it is larger."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json":
+        raise BadRequest(415, "unsupported_media_type", 'send JSON with "Content-Type: application/json"')
+    declared = request.headers.get("content-length", "").strip()
+    too_large = BadRequest(413, "too_large", f"the request is over {MAX_BODY // 1024} KiB")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -> tuple[str, list[Target], int, bool]:
@@ -75,6 +110,8 @@ def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -
         data = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(400, "bad_json", 'the body is not JSON: send {"prompt": "..."}') from None
+    except RecursionError:
+        raise BadRequest(400, "bad_json", "the body is JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise BadRequest(400, "bad_request", 'the body must be a JSON object: {"prompt": "..."}')
     unknown_fields = sorted(set(data) - {"prompt", "models", "max_tokens", "background"})
@@ -83,6 +120,14 @@ def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadRequest(400, "empty_prompt", "prompt must be a non-empty string")
+    bad = not_text_at(prompt)
+    if bad is not None:
+        raise BadRequest(
+            400,
+            "bad_request",
+            f"the prompt holds a lone surrogate (U+{ord(prompt[bad]):04X} at character {bad}), which is not "
+            "text a model can be sent: nothing was asked or stored",
+        )
     if len(prompt) > config.max_prompt_chars:
         raise BadRequest(
             413, "too_large", f"the prompt has {len(prompt)} characters; at most {config.max_prompt_chars} are taken"
@@ -107,12 +152,26 @@ def parse_request(body: bytes, config: BackendConfig, available: list[Target]) -
     return prompt, chosen, max_tokens, background
 
 
+class Backend(FastAPI):
+    """FastAPI with the guard around everything, the error middleware included (so a 500 carries
+    the headers too, and its exception is not logged again, unredacted, by the server)."""
+
+    guard_config: BackendConfig | None = None
+
+    def build_middleware_stack(self) -> Any:
+        inner = super().build_middleware_stack()
+        return inner if self.guard_config is None else Guard(inner, self.guard_config)
+
+
 def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
+    """The app; ``settings.SettingError`` when a variable of ``environ`` cannot be used."""
     config = from_env(os.environ if environ is None else environ)
-    redact = redactor(config.secrets)
+    redact = Redactor(config.secrets)
     available = targets(config)
     store = Store(config.database_url) if config.database_url else None
     health = Health(available, config.required, store, config.redis_url)
+    slots = threading.BoundedSemaphore(config.concurrency)  # analyses running, stream or not
+    limiter = anyio.CapacityLimiter(config.concurrency)  # their threads: never the pool health runs on
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -123,19 +182,29 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
                 LOG.warning("database: %s (analyses are not stored until it answers)", redact(str(exc)))
         yield
 
-    app = FastAPI(
+    app = Backend(
         title="Ultra (ultra-env's backend)", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
+    app.guard_config = config
+    if config.allowed_origins:
+        from starlette.middleware.cors import CORSMiddleware
 
-    def send(value: Any, status: int = 200) -> JSONResponse:
-        return JSONResponse(_tree(value, redact), status_code=status)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+        )
 
-    def error(status: int, kind: str, message: str) -> JSONResponse:
-        return send({"error": {"kind": kind, "message": message}}, status)
+    def send(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        return Json(_tree(value, redact), status_code=status, headers=headers)
+
+    def error(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        return send({"error": {"kind": kind, "message": message}}, status, headers)
 
     @app.exception_handler(BadRequest)
     def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
-        return error(exc.status, exc.kind, exc.message)
+        return error(exc.status, exc.kind, exc.message, exc.headers)
 
     @app.exception_handler(HTTPException)
     def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -167,59 +236,105 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
 
     def keep(
         prompt: str, chosen: list[Target], max_tokens: int, results: list[dict] | None, status: str = "done"
-    ) -> int | None:
+    ) -> tuple[int | None, dict[str, str] | None]:
+        """The stored analysis's id, or why it was not stored (None, None: no database is configured)."""
         if store is None:
-            return None
+            return None, None
         try:
             return store.save(
                 config.profile, redact(prompt), [t.label for t in chosen], max_tokens, results, status=status
-            )
+            ), None
         except StoreError as exc:
             LOG.warning("analysis not stored: %s", redact(str(exc)))
-            return None
+            return None, {"kind": "not_stored", "message": f"the analysis was not stored: {exc}"}
+
+    def busy() -> BadRequest:
+        return BadRequest(
+            503,
+            "busy",
+            f"{config.concurrency} analyses are running, the most this backend runs at once "
+            "(ANALYZE_CONCURRENCY): nothing was asked or stored; try again when one is done",
+            {"Retry-After": "1"},
+        )
 
     @app.post("/api/analyze")
     async def analyze(request: Request) -> JSONResponse:
-        from starlette.concurrency import run_in_threadpool
-
-        prompt, chosen, max_tokens, background = parse_request(await request.body(), config, available)
+        prompt, chosen, max_tokens, background = parse_request(await read_body(request), config, available)
         if background:
             if store is None:
                 raise BadRequest(409, "no_database", "background analyses need the database (DATABASE_URL)")
-            queued = await run_in_threadpool(keep, prompt, chosen, max_tokens, None, "queued")
+            queued, problem = await anyio.to_thread.run_sync(keep, prompt, chosen, max_tokens, None, "queued")
+            if problem is not None:
+                return error(503, "not_stored", f"the analysis was not queued: {problem['message']}")
             return send({"id": queued, "status": "queued"}, 202)
-        results = await run_in_threadpool(
-            analysis.run, chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact
-        )
-        stored = await run_in_threadpool(keep, prompt, chosen, max_tokens, results)
-        return send({"id": stored, "prompt": prompt, "results": results})
+        if not slots.acquire(blocking=False):
+            raise busy()
+        try:
+            results = await anyio.to_thread.run_sync(
+                functools.partial(
+                    analysis.run, chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact
+                ),
+                limiter=limiter,
+            )
+            stored, problem = await anyio.to_thread.run_sync(keep, prompt, chosen, max_tokens, results, limiter=limiter)
+        finally:
+            slots.release()
+        answer = {"id": stored, "stored": stored is not None, "prompt": prompt, "results": results}
+        if problem is not None:  # the models answered: their answers go back, with the error that says so
+            return send({**answer, "error": {"kind": problem["kind"], "message": problem["message"]}}, 503)
+        return send(answer)
 
     @app.post("/api/analyze/stream")
     async def analyze_stream(request: Request) -> StreamingResponse:
-        prompt, chosen, max_tokens, _ = parse_request(await request.body(), config, available)
+        prompt, chosen, max_tokens, _ = parse_request(await read_body(request), config, available)
+        if not slots.acquire(blocking=False):
+            raise busy()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
 
-        def events() -> Iterator[str]:
-            yield sse(
-                "start",
-                {
-                    "prompt": prompt,
-                    "models": [{"id": t.label, "provider": t.provider.name, "model": t.model} for t in chosen],
-                },
-            )
+        def emit(item: tuple[str, dict[str, Any]] | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the server is stopping
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+        def work() -> None:
+            """The analysis, on a thread of its own (not the pool health answers on): its events
+            go to the response as they come, and it holds its slot until its models are done."""
             results: dict[str, dict] = {}
-            for kind, data in analysis.stream(
-                chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact
-            ):
+
+            def collect(kind: str, data: dict[str, Any]) -> None:
                 if kind == "result":
                     results[data["id"]] = {k: v for k, v in data.items() if k != "id"}
-                yield sse(kind, data)
-            ordered = [results[t.label] for t in chosen]
-            yield sse("done", {"id": keep(prompt, chosen, max_tokens, ordered)})
+                emit((kind, data))
+
+            try:
+                analysis.stream(
+                    chosen, prompt, max_tokens=max_tokens, timeout=config.timeout_s, redact=redact, emit=collect
+                )
+                stored, problem = keep(prompt, chosen, max_tokens, [results[t.label] for t in chosen])
+                emit(("done", {"id": stored, "stored": stored is not None, "error": problem}))
+            except Exception as exc:
+                LOG.error("internal error in a stream: %s", redact(f"{type(exc).__name__}: {exc}"))
+                message = "the backend failed on this analysis; nothing was stored; its log has the details"
+                emit(("done", {"id": None, "stored": False, "error": {"kind": "internal", "message": message}}))
+            finally:
+                slots.release()
+                emit(None)
+
+        start = {
+            "prompt": prompt,
+            "models": [{"id": t.label, "provider": t.provider.name, "model": t.model} for t in chosen],
+        }
+        threading.Thread(target=work, name="analysis-stream", daemon=True).start()
+
+        async def stream() -> AsyncIterator[str]:
+            yield sse("start", start)
+            while (item := await events.get()) is not None:
+                yield sse(*item)
 
         def sse(event: str, data: Any) -> str:
-            return f"event: {event}\ndata: {json.dumps(_tree(data, redact), ensure_ascii=False)}\n\n"
+            return f"event: {event}\ndata: {json.dumps(_tree(data, redact), ensure_ascii=True)}\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(stream(), media_type="text/event-stream")
 
     @app.get("/api/analyses")
     def analyses(limit: int = 20) -> JSONResponse:
@@ -243,12 +358,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def page() -> Response:
         html = resources.files("ultra_env.backend").joinpath("page.html").read_text(encoding="utf-8")
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Security-Policy": "default-src 'self'; style-src 'self' "
-                "'unsafe-inline'; script-src 'self' 'unsafe-inline'"
-            },
-        )
+        return HTMLResponse(html)  # its Content-Security-Policy comes from the guard
 
     return app

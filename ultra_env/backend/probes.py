@@ -30,6 +30,8 @@ def probe_target(target: Target) -> dict[str, Any]:
     except ProviderError as exc:
         reachable = exc.kind not in ("connection", "timeout", "server")
         error = {"kind": exc.kind, "message": exc.message}
+    except Exception as exc:  # a provider's bug is its own problem, not health's
+        reachable, error = False, {"kind": "internal", "message": type(exc).__name__}
     return {
         "provider": target.provider.name,
         "model": target.model,
@@ -68,15 +70,28 @@ class Health:
     redis_url: str | None
     _cache: tuple[float, list[dict[str, Any]]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _probing: threading.Lock = field(default_factory=threading.Lock)
 
-    def providers(self) -> list[dict[str, Any]]:
+    def _fresh(self) -> list[dict[str, Any]] | None:
         with self._lock:
             if self._cache is not None and time.monotonic() - self._cache[0] < KEEP_S:
                 return self._cache[1]
-        with ThreadPoolExecutor(max_workers=max(1, len(self.targets))) as pool:
-            found = list(pool.map(probe_target, self.targets))
-        with self._lock:
-            self._cache = (time.monotonic(), found)
+        return None
+
+    def providers(self) -> list[dict[str, Any]]:
+        """The probes' results, at most KEEP_S old; one probe at a time (many health requests at
+        once wait for the one under way instead of each probing every provider)."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        with self._probing:
+            fresh = self._fresh()
+            if fresh is not None:
+                return fresh
+            with ThreadPoolExecutor(max_workers=max(1, len(self.targets))) as pool:
+                found = list(pool.map(probe_target, self.targets))
+            with self._lock:
+                self._cache = (time.monotonic(), found)
         return found
 
     def report(self, profile: str) -> tuple[bool, dict[str, Any]]:

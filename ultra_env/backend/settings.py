@@ -3,6 +3,7 @@ the Compose file). Pure: a mapping in, a ``BackendConfig`` out."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,18 @@ CLOUD = {  # provider: (key variable, default model)
 MOCK_MODEL = "mock-echo"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|DSN|AUTH|PRIVATE)", re.IGNORECASE)
 _USERINFO = re.compile(r"//([^/@\s]+)@")
+_DURATION = re.compile(
+    r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?)?\s*", re.IGNORECASE
+)
+_UNIT_S = {"ms": 0.001, "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0}
+# The names this backend answers to besides IP literals and localhost (``ALLOWED_HOSTS`` adds more):
+# the service name Compose gives it on the stack's network.
+SERVICE_NAMES = ("backend",)
+
+
+class SettingError(ValueError):
+    """A variable of the backend's environment that cannot be used: which one, and what it takes.
+    The message never holds the value of a secret-named variable."""
 
 
 def truthy(value: str | None) -> bool:
@@ -48,6 +61,10 @@ class BackendConfig:
     timeout_s: float = 60.0
     max_tokens: int = 256
     max_prompt_chars: int = 20_000
+    concurrency: int = 8  # analyses at once; more are refused with 503 (busy) instead of starving the rest
+    allowed_hosts: tuple[str, ...] = SERVICE_NAMES  # Host names served besides IP literals and localhost
+    any_host: bool = False  # ALLOWED_HOSTS=*: the Host check is off
+    allowed_origins: tuple[str, ...] = ()  # other web origins that may call it (with CORS)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -93,12 +110,42 @@ def secrets_in(env: Mapping[str, str]) -> list[str]:
     return sorted(set(found), key=len, reverse=True)
 
 
+def seconds(name: str, value: str | None, default: float, *, most: float = 3600.0) -> float:
+    """A duration in seconds: ``60``, ``60s``, ``1.5``, ``500ms``, ``2m``; unset or empty is ``default``."""
+    if value is None or not value.strip():
+        return default
+    match = _DURATION.fullmatch(value)
+    number = float(match.group(1)) * _UNIT_S.get((match.group(2) or "s").lower(), 1.0) if match else math.nan
+    if not 0 < number <= most:
+        raise SettingError(
+            f"{name}={value.strip()[:40]!r} is not a duration: give seconds above 0 and at most {most:g} "
+            f"(e.g. {name}=60 or {name}=60s)"
+        )
+    return number
+
+
+def whole(name: str, value: str | None, default: int, *, least: int, most: int) -> int:
+    """A whole number from ``least`` to ``most``; unset or empty is ``default``."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not least <= int(text) <= most:
+        raise SettingError(f"{name}={text[:40]!r} is not a whole number from {least} to {most} (e.g. {name}={default})")
+    return int(text)
+
+
+def names(value: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.strip().lower().rstrip(".") for p in (value or "").split(",") if p.strip()))
+
+
 def from_env(env: Mapping[str, str]) -> BackendConfig:
+    """The configuration, or SettingError naming the variable that cannot be used."""
     local, cloud, mock = _local(env), _cloud(env), truthy(env.get("ENABLE_MOCK_LLM"))
     required = [p.strip() for p in (env.get("REQUIRED_PROVIDERS") or "").split(",") if p.strip()]
     enabled = {c.provider for c in cloud} | ({"local"} if local else set()) | ({"mock"} if mock else set())
     required = [p for p in required if p in enabled]
     required += [p for p in ("local", "mock") if p in enabled and p not in required]
+    hosts = names(env.get("ALLOWED_HOSTS"))
     return BackendConfig(
         profile=env.get("ULTRA_PROFILE") or "local",
         local=tuple(local),
@@ -107,7 +154,11 @@ def from_env(env: Mapping[str, str]) -> BackendConfig:
         required=tuple(required),
         database_url=env.get("DATABASE_URL") or None,
         redis_url=env.get("REDIS_URL") or None,
-        timeout_s=float(env.get("ANALYZE_TIMEOUT_S") or 60.0),
-        max_tokens=int(env.get("ANALYZE_MAX_TOKENS") or 256),
+        timeout_s=seconds("ANALYZE_TIMEOUT_S", env.get("ANALYZE_TIMEOUT_S"), 60.0),
+        max_tokens=whole("ANALYZE_MAX_TOKENS", env.get("ANALYZE_MAX_TOKENS"), 256, least=1, most=4096),
+        concurrency=whole("ANALYZE_CONCURRENCY", env.get("ANALYZE_CONCURRENCY"), 8, least=1, most=256),
+        allowed_hosts=tuple(dict.fromkeys((*SERVICE_NAMES, *(h for h in hosts if h != "*")))),
+        any_host="*" in hosts,
+        allowed_origins=tuple(o.rstrip("/") for o in names(env.get("ALLOWED_ORIGINS"))),
         secrets=tuple(secrets_in(env)),
     )

@@ -3,6 +3,15 @@
 
 One connection, reopened when it breaks, guarded by a lock: analyses are few and each one waits
 on models for far longer than on its row.
+
+Any text is kept as it came, NUL and lone surrogates included (a prompt may hold them, and so may
+a model's answer): PostgreSQL's ``text`` refuses NUL and ``jsonb`` refuses both, so the prompt and
+the results are ``json`` columns holding JSON with those characters escaped (``\\u0000``), which
+PostgreSQL keeps verbatim and which reads back as the same Python strings. A database made by an
+older backend (``prompt text``, ``results jsonb``) is converted in place, once.
+
+Queued analyses are claimed with a lease: a row left ``running`` by a worker that died is taken
+again once its lease is over, and one that has been taken ``MAX_ATTEMPTS`` times is failed.
 """
 
 from __future__ import annotations
@@ -12,19 +21,41 @@ import threading
 from typing import Any
 
 SCHEMA = """
+SELECT pg_advisory_lock(7207);
 CREATE TABLE IF NOT EXISTS analyses (
     id          BIGSERIAL PRIMARY KEY,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     profile     TEXT NOT NULL,
-    prompt      TEXT NOT NULL,
+    prompt      JSON NOT NULL,
     models      JSONB NOT NULL,
     max_tokens  INTEGER NOT NULL,
     status      TEXT NOT NULL DEFAULT 'done',
-    results     JSONB
+    results     JSON
 );
+ALTER TABLE analyses ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMPTZ;
+ALTER TABLE analyses ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0;
+DO $$ BEGIN
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'analyses' AND column_name = 'prompt') = 'text' THEN
+        ALTER TABLE analyses ALTER COLUMN prompt TYPE JSON USING to_json(prompt);
+    END IF;
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'analyses' AND column_name = 'results') = 'jsonb' THEN
+        ALTER TABLE analyses ALTER COLUMN results TYPE JSON USING results::json;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS analyses_queued ON analyses (id) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS analyses_running ON analyses (id) WHERE status = 'running';
+SELECT pg_advisory_unlock(7207);
 """
 COLUMNS = "id, created_at, profile, prompt, models, max_tokens, status, results"
+MAX_ATTEMPTS = 3
+
+
+def _json(value: Any) -> str:
+    """JSON that PostgreSQL's json type keeps whatever the strings hold: ASCII, every NUL and
+    surrogate escaped."""
+    return json.dumps(value, ensure_ascii=True, allow_nan=False)
 
 
 class StoreError(Exception):
@@ -60,7 +91,11 @@ class Store:
                 try:
                     if self._conn is None or self._conn.closed:
                         conn = psycopg.connect(self._url, autocommit=True, connect_timeout=int(self._timeout))
-                        conn.execute(SCHEMA)  # idempotent: the table exists whenever a connection does
+                        try:
+                            conn.execute(SCHEMA)  # idempotent: the table exists whenever a connection does
+                        except BaseException:
+                            conn.close()  # and with it the schema's advisory lock
+                            raise
                         self._conn = conn
                     with self._conn.cursor() as cursor:
                         cursor.execute(sql, params)
@@ -75,6 +110,8 @@ class Store:
                         raise StoreError(f"the database is not reachable ({type(exc).__name__})") from None
                 except psycopg.Error as exc:
                     raise StoreError(f"the database refused a statement ({type(exc).__name__})") from None
+                except (ValueError, TypeError) as exc:  # a value psycopg cannot send (a surrogate in a text column)
+                    raise StoreError(f"the database could not be sent a value ({type(exc).__name__})") from None
         raise AssertionError("unreachable")
 
     def ping(self) -> None:
@@ -93,7 +130,7 @@ class Store:
         row = self._execute(
             "INSERT INTO analyses (profile, prompt, models, max_tokens, status, results) "
             "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (profile, prompt, json.dumps(models), max_tokens, status, None if results is None else json.dumps(results)),
+            (profile, _json(prompt), _json(models), max_tokens, status, None if results is None else _json(results)),
             fetch="one",
         )
         return int(row[0])
@@ -106,16 +143,23 @@ class Store:
         row = self._execute(f"SELECT {COLUMNS} FROM analyses WHERE id = %s", (analysis_id,), fetch="one")
         return None if row is None else _row(row)
 
-    def claim(self) -> dict[str, Any] | None:
-        """The oldest queued analysis, marked running (for the worker; one claimer wins each row)."""
+    def claim(self, lease_s: float) -> dict[str, Any] | None:
+        """The oldest queued analysis, or one whose worker has held it past ``lease_s`` (it died),
+        marked running (for the worker; one claimer wins each row). ``attempts`` says how many
+        times it has been taken."""
         row = self._execute(
-            f"UPDATE analyses SET status = 'running' WHERE id = (SELECT id FROM analyses WHERE status = 'queued' "
-            f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}",
+            "UPDATE analyses SET status = 'running', claimed_at = now(), attempts = attempts + 1 "
+            "WHERE id = (SELECT id FROM analyses WHERE status = 'queued' OR (status = 'running' "
+            "AND coalesce(claimed_at, created_at) < now() - make_interval(secs => %s)) "
+            f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}, attempts",
+            (lease_s,),
             fetch="one",
         )
-        return None if row is None else _row(row)
+        if row is None:
+            return None
+        return {**_row(row[:-1]), "attempts": row[-1]}
 
-    def finish(self, analysis_id: int, results: list[dict]) -> None:
+    def finish(self, analysis_id: int, results: list[dict], status: str = "done") -> None:
         self._execute(
-            "UPDATE analyses SET status = 'done', results = %s WHERE id = %s", (json.dumps(results), analysis_id)
+            "UPDATE analyses SET status = %s, results = %s WHERE id = %s", (status, _json(results), analysis_id)
         )
