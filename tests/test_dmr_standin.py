@@ -1372,3 +1372,85 @@ def test_llama_started_lazily_and_stopped(home: Path, request: pytest.FixtureReq
     finally:
         handle.stop()
     assert all(p.poll() is not None for p in processes)
+
+
+# --- issue 19: the real runner's behaviours (captures in /work/shared/reference/real-model-runner/) ---
+
+
+def test_default_registry_stores_bare_names_under_it(home: Path, http: httpx.Client, run: Run) -> None:
+    """capture default-registry-bare-names.txt: DEFAULT_REGISTRY=localhost:5001, pull of a bare `ai/…` name."""
+    state.update(home, default_registry="localhost:5001")
+    stored = f"localhost:5001/{GEMMA}"
+    assert events(http)[-1]["message"] == "Model pulled successfully"
+    model_id = http.get("/models").json()[0]["id"]
+    assert http.get("/models").json()[0]["tags"] == [stored]
+    assert [m["id"] for m in http.get("/engines/v1/models").json()["data"]] == [stored]
+    assert run("ls").stdout.splitlines()[1].split()[0] == stored  # the CLI strips only docker.io and ai/
+    bare = http.get(f"/models/{GEMMA}")  # the runner resolves the bare name itself
+    assert bare.status_code == 200 and bare.json()["tags"] == [stored]
+    assert events(http)[-1]["message"] == f"Using cached model: {GEMMA_SIZE}"
+    assert http.get("/models").json()[0]["tags"] == [stored]  # no second tag
+    deleted = http.delete(f"/models/{GEMMA}")  # DeleteModel: the bare name is the stored tag, untagged as stored
+    assert deleted.status_code == 200
+    assert deleted.json() == [{"Untagged": stored}, {"Deleted": model_id}]
+    assert http.get("/models").json() == []
+
+
+def test_explicit_registries_are_kept_under_a_default_registry(home: Path, http: httpx.Client, gguf: Path) -> None:
+    state.update(home, default_registry="localhost:5001")
+    name = "localhost:5000/ai/gemma3:270m-q4km"
+    state.add_to_registry(home, {**state.gemma_entry(gguf), "name": name})
+    assert events(http, name)[-1]["type"] == "success"
+    assert http.get("/models").json()[0]["tags"] == [name]
+
+
+def test_pull_from_an_unreachable_registry_is_500_with_the_real_text(home: Path, http: httpx.Client) -> None:
+    """capture pull-create-errors.txt (standin-diff.md: 404 before, 500 on the real runner)."""
+    state.update(home, unreachable_registries=["localhost:5999"])
+    response = http.post(
+        "/models/create", json={"from": "localhost:5999/ai/unreachable:latest"}, headers={"Accept": "application/json"}
+    )
+    plain_error(
+        response,
+        500,
+        "error while pulling model: reading model from registry: failed to pull model "
+        '"localhost:5999/ai/unreachable:latest": UNKNOWN - resolving localhost:5999/ai/unreachable:latest: '
+        'failed to do request: Head "http://localhost:5999/v2/ai/unreachable/manifests/latest": '
+        "dial tcp 127.0.0.1:5999: connect: connection refused",
+    )
+
+
+def test_hub_unreachable_fails_hub_pulls(home: Path, http: httpx.Client, run: Run) -> None:
+    state.update(home, unreachable_registries=["docker.io"], cli_version="v1.1.29")
+    response = http.post("/models/create", json={"from": GEMMA})
+    assert response.status_code == 500
+    assert "registry-1.docker.io/v2/ai/gemma3/manifests/270M-Q4_K_M" in response.text
+    result = run("pull", GEMMA)  # from CLI v1.1.29 a 500 is not retried
+    assert result.returncode == 1 and result.stderr.startswith(f"Failed to pull model: pulling {GEMMA} failed with")
+
+
+def test_html_page_in_place_of_the_progress_stream(home: Path, api: server.ServerHandle, run: Run) -> None:
+    """reference §7.8: a proxy's HTML page; `cmd/cli/desktop/progress.go` unexpectedProgressDataError."""
+    page = "<html><body><h1>Access denied by proxy</h1></body></html>"
+    state.update(home, inject={"create_html_page": {"status": 200, "body": page}})
+    result = run("pull", GEMMA)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"Failed to pull model: unexpected response from server (not valid progress data): {page}"
+    )
+    assert json.loads(run("ls", "--json").stdout) == []
+
+
+def test_hugging_face_429(home: Path, http: httpx.Client, run: Run) -> None:
+    """reference §7.8 (#441): `huggingface/client.go` RateLimitError inside the 200 stream."""
+    state.update(home, inject={"hf_rate_limited": True})
+    name = "hf.co/Org/Repo-GGUF:Q4_K_M"
+    with http.stream("POST", "/models/create", json={"from": name}, headers={"Accept": "application/json"}) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line]
+    error = 'list files: rate limited while accessing repository "Org/Repo-GGUF"'
+    assert json.loads(lines[0])["message"] == f"Error: {error}"
+    assert lines[1:] == [f"error while pulling model: build model from HuggingFace: {error}"]
+    result = run("pull", name)
+    assert result.returncode == 1 and result.stderr.strip() == f"Failed to pull model: Error: {error}"

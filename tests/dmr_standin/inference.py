@@ -18,7 +18,7 @@ import json
 from typing import TYPE_CHECKING
 
 from . import formats, goformat, scheduling
-from .state import State, bundle_path, find, update
+from .state import State, bundle_path, lookup, update
 
 if TYPE_CHECKING:
     from .server import Handler
@@ -52,7 +52,7 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
     if not isinstance(requested, str) or not requested:
         handler.http_error(400, "model is required")
         return
-    found = find(state["models"], requested)
+    found = lookup(state, requested)
     if found is None:
         handler.http_error(404, model_not_found(requested))
         return

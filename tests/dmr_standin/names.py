@@ -76,3 +76,21 @@ def display(tag: str) -> str:
             break
     shown = shown.removeprefix("ai/")
     return shown.removesuffix(":latest")
+
+
+def has_explicit_registry(ref: str) -> bool:
+    """`pkg/distribution/oci/reference/reference.go` ParseReference: the part before the first '/'
+    names a registry when it contains a '.' or a ':' (`localhost:5000/…`, `huggingface.co/…`)."""
+    first_slash = ref.find("/")
+    return first_slash > 0 and ("." in ref[:first_slash] or ":" in ref[:first_slash])
+
+
+def canonical(ref: str, default_registry: str | None) -> str:
+    """The tag the store keeps for the normalised `ref` when the runner runs with
+    `DEFAULT_REGISTRY` (`pkg/distribution/registry/client.go` GetDefaultRegistryOptions): a
+    reference without an explicit registry is put under it, as `reference.Tag.String()` writes it
+    (capture default-registry-bare-names.txt: `ai/gemma3:270m-q4km` is stored, listed and untagged
+    as `localhost:5001/ai/gemma3:270m-q4km`). Without the setting the tag is left as it is."""
+    if not default_registry or not ref or looks_like_id(ref) or looks_like_digest(ref) or has_explicit_registry(ref):
+        return ref
+    return f"{default_registry.rstrip('/')}/{ref}"

@@ -12,6 +12,16 @@ Follows docker/model-runner:
   http.Error text appended, unescaped, to the already-200 body; checkCompat media types).
 Assumed: progress events per 8 MiB copied (upstream: every 100 ms or 1 MiB); the "registry" is
 the home's `registry` map; a gated entry plays a Hugging Face repo that needs `hf_token`.
+
+Failures a test can turn on (each names what it follows):
+- `unreachable_registries` (hosts, `docker.io` for Hub names): 500 with the text of capture
+  pull-create-errors.txt (`reading model from registry: failed to pull model … connection refused`);
+- `inject.create_html_page` `{"status", "body"}`: a proxy or CDN answers with an HTML page in place
+  of the progress stream (reference §7.8); the CLI then fails with
+  `unexpected response from server (not valid progress data): …` (`cmd/cli/desktop/progress.go`);
+- `inject.hf_rate_limited`: Hugging Face answers 429 (reference §7.8, #441); `huggingface/client.go`
+  checkResponse → RateLimitError, `model.go` BuildModel `list files: …`, PullModel writes it as an
+  `Error: …` event in the 200 stream and the handler appends its 500 text.
 """
 
 from __future__ import annotations
@@ -24,8 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import formats, goformat
-from .names import is_valid, normalise
-from .state import SUPPORTED_MEDIA_TYPES, Entry, State, blob_path, bundle_path, rendered_config, update, versions
+from .names import canonical, has_explicit_registry, is_hugging_face, is_valid, normalise
+from .state import (
+    SUPPORTED_MEDIA_TYPES,
+    Entry,
+    State,
+    blob_path,
+    bundle_path,
+    lookup,
+    rendered_config,
+    update,
+    versions,
+)
 
 if TYPE_CHECKING:
     from .server import Handler
@@ -51,15 +71,61 @@ def refusal(state: State, body: Any) -> tuple[int, str] | None:
     injected = state["inject"]["create_http_error"]
     if injected:
         return int(injected["status"]), str(injected.get("message", ""))
-    entry = state["registry"].get(normalise(name))
-    if entry is None:
+    _, entry = registry_lookup(state, name)
+    unreachable = unreachable_error(state, name)
+    if unreachable and not cached(state, name):
+        return 500, unreachable
+    if entry is None and not (is_hugging_face(name) and state["inject"].get("hf_rate_limited")):
         return 404, "Model not found"
+    if entry is None:
+        return None
     if entry.get("gated") and (not state["hf_token"] or body.get("bearer-token") != state["hf_token"]):
         return 401, "Unauthorized"
     media_type = entry.get("media_type") or SUPPORTED_MEDIA_TYPES[0]
     if media_type not in SUPPORTED_MEDIA_TYPES:
         return 422, unsupported_media_type(media_type)
     return None
+
+
+def registry_lookup(state: State, name: str) -> tuple[str, Entry | None]:
+    """(the tag the pull stores, the registry entry): under the runner's `default_registry` a bare
+    name is fetched from and stored under that registry (capture default-registry-bare-names.txt);
+    the registry map may hold the entry under either form."""
+    ref = normalise(name)
+    tag = canonical(ref, state["default_registry"])
+    return tag, state["registry"].get(tag) or state["registry"].get(ref)
+
+
+def cached(state: State, name: str) -> bool:
+    return lookup(state, name) is not None
+
+
+def registry_host(ref: str) -> str:
+    """The registry a normalised reference is pulled from (`docker.io` for Hub names)."""
+    return ref.split("/", 1)[0] if has_explicit_registry(ref) else "docker.io"
+
+
+def unreachable_error(state: State, name: str) -> str | None:
+    """The 500 text of a pull whose registry refuses connections (capture pull-create-errors.txt,
+    `localhost:5999/ai/unreachable:latest`). Assumed for other hosts: the same wording, with
+    `https` and the host's name where the capture (a loopback registry) shows `http` and 127.0.0.1;
+    Hub names resolve to `registry-1.docker.io`."""
+    ref = canonical(normalise(name), state["default_registry"])
+    host = registry_host(ref)
+    if host not in (state["unreachable_registries"] or []):
+        return None
+    repo_path, _, tag = ref.rpartition(":")
+    path = repo_path[len(host) + 1 :] if has_explicit_registry(ref) else repo_path
+    endpoint = "registry-1.docker.io" if host == "docker.io" else host
+    hostname, _, port = endpoint.partition(":")
+    loopback = hostname in ("localhost", "127.0.0.1")
+    scheme = "http" if loopback or hostname.endswith(".local") else "https"
+    dial = f"127.0.0.1:{port or 80}" if loopback else f"{hostname}:{port or 443}"
+    return (
+        f"error while pulling model: reading model from registry: failed to pull model {goformat.quote(ref)}: "
+        f"UNKNOWN - resolving {ref}: failed to do request: "
+        f'Head "{scheme}://{endpoint}/v2/{path}/manifests/{tag}": dial tcp {dial}: connect: connection refused'
+    )
 
 
 def create(handler: Handler, state: State) -> None:
@@ -71,12 +137,37 @@ def create(handler: Handler, state: State) -> None:
     if refused is not None:
         handler.http_error(*refused)
         return
+    page = state["inject"].get("create_html_page")
+    if page:
+        status = int(page.get("status", 200))
+        handler.send_bytes(status, str(page.get("body", HTML_PAGE)).encode(), "text/html")
+        return
     stream = Stream(handler, as_json=handler.headers.get("Accept") == "application/json")
     try:
-        pull(handler, state, normalise(body["from"]), stream)
+        if is_hugging_face(body["from"]) and state["inject"].get("hf_rate_limited") and not cached(state, body["from"]):
+            rate_limited(stream, body["from"])
+        else:
+            pull(handler, state, body["from"], stream)
         stream.finish()
     except (BrokenPipeError, ConnectionResetError):
         pass
+
+
+# assumed: what a proxy answers in place of the runner (any HTML page plays the case)
+HTML_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def rate_limited(stream: Stream, name: str) -> None:
+    """Hugging Face 429 on the first API call of BuildModel (`list files`): `Error: …` in the stream,
+    then the handler's http.Error text (`huggingface/client.go` RateLimitError; the repository as
+    typed, parseHFReference keeps its case)."""
+    repo = name.split("/", 1)[1].rsplit(":", 1)[0]
+    error = f"list files: rate limited while accessing repository {goformat.quote(repo)}"
+    stream.event("error", f"Error: {error}")
+    stream.raw(f"error while pulling model: build model from HuggingFace: {error}")
 
 
 class Stream:
@@ -131,8 +222,10 @@ class Stream:
         self.handler.wfile.flush()
 
 
-def pull(handler: Handler, state: State, tag: str, stream: Stream) -> None:
-    entry = state["registry"][tag]
+def pull(handler: Handler, state: State, name: str, stream: Stream) -> None:
+    tag, found = registry_lookup(state, name)
+    assert found is not None
+    entry = found
     _, server_version = versions(state)
     size = rendered_config(entry["config"], server_version).get("size", "")
     same_id = [t for t, e in state["models"].items() if e["id"] == entry["id"]]

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import allowlist, releases
 from .names import normalise
-from .state import Entry, State, find, tags_of
+from .state import Entry, State, lookup, tags_of
 
 DEFAULT_BACKEND = "llama.cpp"
 
@@ -30,7 +30,7 @@ class Refused(Exception):
 
 def model_id(state: State, ref: str) -> str:
     """Manager.ResolveID: the stored ID, or the reference itself when it is not pulled."""
-    found = find(state["models"], ref)
+    found = lookup(state, ref)
     return found[1]["id"] if found else ref
 
 

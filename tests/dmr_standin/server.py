@@ -25,16 +25,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import formats, goformat, inference, pulls, releases, scheduling
 from .llama import LlamaHandle, start_llama
-from .names import normalise
+from .names import canonical, normalise
 from .state import (
     Entry,
     State,
     blob_path,
     bundle_path,
-    find,
     find_partial,
     grouped,
     load,
+    lookup,
     openai_model,
     public,
     tags_of,
@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- models (pkg/inference/models/http_handler.go) ------------------------------------
 
     def get_model(self, state: State, name: str, server_version: str) -> None:
-        found = find_partial(state["models"], name)
+        found = find_partial(state["models"], name, state["default_registry"])
         if found is None:
             self.http_error(404, "model not found")
             return
@@ -184,13 +184,22 @@ class Handler(BaseHTTPRequestHandler):
         outcome: dict[str, Any] = {}
 
         def remove(s: State) -> None:
-            found = find(s["models"], name)
+            found = lookup(s, name)
             if found is None:
                 outcome["error"] = (404, "error while deleting model: model not found")
                 return
             tag, entry = found
             tags = tags_of(s["models"], entry["id"])
-            is_tag = normalise(name) != entry["id"] and "@" not in name and normalise(name) in s["models"]
+            # DeleteModel: untag when the reference names a tag (a bare name under DEFAULT_REGISTRY too)
+            is_tag = (
+                normalise(name) != entry["id"]
+                and "@" not in name
+                and tag
+                in (
+                    normalise(name),
+                    canonical(normalise(name), s["default_registry"]),
+                )
+            )
             actions: list[dict[str, str]] = []
             if is_tag:
                 del s["models"][tag]
@@ -237,9 +246,9 @@ class Handler(BaseHTTPRequestHandler):
         outcome: dict[str, bool] = {}
 
         def change(s: State) -> None:
-            found = find_partial(s["models"], name)
+            found = find_partial(s["models"], name, s["default_registry"])
             if found is not None:
-                s["models"][normalise(target)] = found[1]
+                s["models"][canonical(normalise(target), s["default_registry"])] = found[1]
                 outcome["ok"] = True
 
         update(self.server.home, change)
@@ -301,7 +310,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"object": "list", "data": data})
         elif method == "GET" and tail.startswith("models/"):
             name = tail[len("models/") :]
-            found = find(models, name)
+            found = lookup(state, name)
             if found is None:
                 self.http_error(404, inference.model_not_found(name))
             else:

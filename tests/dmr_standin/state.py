@@ -31,7 +31,7 @@ from typing import Any
 
 from . import gguf as gguf_format
 from . import releases
-from .names import looks_like_digest, looks_like_id, normalise, repository
+from .names import canonical, looks_like_digest, looks_like_id, normalise, repository
 
 State = dict[str, Any]
 Entry = dict[str, Any]
@@ -54,12 +54,16 @@ DEFAULTS: State = {
     "pull_chunk_delay": 0.0,  # seconds slept between progress events of a pull
     "rootless": False,  # True: a rootless daemon (no bridge-gateway binding: Engine endpoint host.docker.internal)
     "bridge_gateway": "172.17.0.1",  # the runner container's gateway binding that CLI >= v1.0.9 reports
+    "default_registry": None,  # the runner's DEFAULT_REGISTRY, e.g. "localhost:5001": bare names are stored under it
+    "unreachable_registries": [],  # registry hosts ("localhost:5999", "docker.io") whose pulls fail with 500
     "hf_token": None,  # the token the stand-in's Hugging Face accepts for registry entries marked gated
     "inject": {
         "create_error": None,  # {"message": str, "after_progress": int}: error event in the 200 stream
         "create_http_error": None,  # {"status": int, "message": str}: answer before the stream
         "create_network_failures": 0,  # this many create streams are cut off (CLI retries)
         "inference_load_error": None,  # str: inference answers 500 "unable to load runner: <str>"
+        "create_html_page": None,  # {"status": int, "body": str}: a proxy's HTML page in place of the pull stream
+        "hf_rate_limited": False,  # Hugging Face answers 429 to pulls of hf.co/… models
     },
     "registry": {},
     "models": {},
@@ -231,17 +235,26 @@ def assemble_gemma(path: Path) -> Path:
     return path
 
 
+def lookup(state: State, name: str) -> tuple[str, Entry] | None:
+    """`find` in the state's store, with its `default_registry`."""
+    return find(state["models"], name, state["default_registry"])
+
+
 def add_to_registry(home: Path, entry: Entry) -> None:
     update(home, lambda s: s["registry"].__setitem__(normalise(entry["name"]), entry))
 
 
-def find(models: dict[str, Entry], name: str) -> tuple[str, Entry] | None:
+def find(models: dict[str, Entry], name: str, default_registry: str | None = None) -> tuple[str, Entry] | None:
     """The store lookup behind GetModel (`distribution/client.go` normalizeModelName + store Read):
     a normalised tag, compared exactly, or a model ID (12 or 64 hex, or sha256:<64 hex>).
+    With the runner's DEFAULT_REGISTRY (`default_registry`), a bare name also matches the tag
+    stored under that registry (`store/index.go` MatchesReference parses both with the default
+    registry; capture default-registry-bare-names.txt: `GET /models/ai/gemma3:270m-q4km` is 200).
     Returns the matched tag (the model's first tag for an ID) and the entry."""
     ref = normalise(name)
-    if ref in models:
-        return ref, models[ref]
+    for candidate in (ref, canonical(ref, default_registry)):
+        if candidate in models:
+            return candidate, models[candidate]
     if looks_like_id(ref) or looks_like_digest(ref):
         wanted = ref.removeprefix("sha256:")
         for tag, entry in models.items():
@@ -251,10 +264,10 @@ def find(models: dict[str, Entry], name: str) -> tuple[str, Entry] | None:
     return None
 
 
-def find_partial(models: dict[str, Entry], name: str) -> tuple[str, Entry] | None:
+def find_partial(models: dict[str, Entry], name: str, default_registry: str | None = None) -> tuple[str, Entry] | None:
     """`find`, then `pkg/inference/models/http_handler.go` findModelByPartialName: `name` equal to
     the last path part of a tag's repository (`gemma3` matches `ai/gemma3:270M-Q4_K_M`)."""
-    found = find(models, name)
+    found = find(models, name, default_registry)
     if found is not None:
         return found
     for tag, entry in models.items():
@@ -282,7 +295,9 @@ def add_tag(home: Path, source: str, target: str) -> str:
     new_tag = normalise(target)
 
     def change(s: State) -> None:
-        found = find(s["models"], source)
+        nonlocal new_tag
+        new_tag = canonical(new_tag, s["default_registry"])
+        found = find(s["models"], source, s["default_registry"])
         if found is None:
             raise KeyError(source)
         s["models"].setdefault(new_tag, found[1])
