@@ -3,6 +3,7 @@ failure names the likely cause from the reference's list (section 7) with its fi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -53,6 +54,7 @@ def verify(
     the view from inside the stack and the backend's /health then run at the same time."""
     results: list[TaskResult] = []
     last: list[Callable[[], TaskResult]] = []
+    down = _stack_down(project)
     if settings.features.local_llm:
         conn = _prerequisites(settings, desktop, retry, status, results, environ or {})
         if conn is not None:
@@ -67,9 +69,12 @@ def verify(
                         "the API does not answer from the host: the completion is checked from inside the stack",
                     )
                 )
-            last.append(lambda: _inside(project, retry))
+            if down is None:
+                last.append(lambda: _inside(project, retry))
     else:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
+    if down is not None:
+        return results + concurrently.each(lambda check: check(), last) + [down]
     last.append(lambda: backend_health(settings, retry))
     results += concurrently.each(lambda check: check(), last)
     backend = results[-1]
@@ -109,16 +114,16 @@ def _prerequisites(
     conn = connect(settings, environ, status=status, desktop=desktop)
     if conn.note is not None:
         results.append(conn.note)
+    wanted = [m.name for m in settings.models if m.required]
     try:
-        present = retry.run(lambda _: conn.models())
+        retry.run(lambda _: conn.models())
+        missing = [name for name in wanted if retry.run(functools.partial(_find, conn, name)) is None]
     except dmr.DmrError as exc:
         results.append(_host_api_failure(settings, conn, exc, desktop))
         return None
     if isinstance(conn.runner, dmr.Api):
         results.append(ok("API from the host", f"{conn.runner.root}/models answers"))
-    wanted = [m.name for m in settings.models if m.required]
-    missing = [name for name in wanted if not any(m.has(name) for m in present)]
-    where = f"{conn.runner.root}/models" if isinstance(conn.runner, dmr.Api) else "docker model list"
+    where = f"{conn.runner.root}/models/NAME" if isinstance(conn.runner, dmr.Api) else "docker model inspect"
     if missing:
         results.append(
             failed("models served", f"not in {where}: {', '.join(missing)}", f"invoke models.pull --model {missing[0]}")
@@ -127,6 +132,10 @@ def _prerequisites(
     results.append(ok("models served", ", ".join(wanted)))
     results += context_sizes(settings, conn)
     return conn
+
+
+def _find(conn: Connection, name: str, _left: float) -> mr.LocalModel | None:
+    return conn.find(name)
 
 
 def context_sizes(settings, conn: Connection) -> list[TaskResult]:
@@ -222,6 +231,14 @@ def _completion(root: str, model: str, settings, retry: http.Retry) -> TaskResul
         f"tokens {usage.prompt_tokens} in / {usage.completion_tokens} out"
     )
     return ok(name, msg, data=data)
+
+
+def _stack_down(project: compose.Project) -> TaskResult | None:
+    """The stack's state from ``docker compose ps``; None (go on and wait) when it cannot be read."""
+    try:
+        return health_rules.stack_down(compose.ps(project))
+    except proc.ProcError:
+        return None
 
 
 def _inside(project: compose.Project, retry: http.Retry) -> TaskResult:

@@ -3,12 +3,30 @@ stack mean, each failure with its fix (``health.py`` asks, these judge)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ultra_env.engine.run import TaskResult, failed, ok
+from ultra_env.operations.compose import Service
 
 INSIDE = "API from inside the stack"
 ANALYZE = "backend /api/analyze"
+
+
+def stack_down(services: Sequence[Service], backend: str = "backend") -> TaskResult | None:
+    """A stack whose backend is not running cannot answer however long health waits: say so at
+    once (None while it runs, restarts or is being created: then waiting can help)."""
+    found = [s for s in services if s.service == backend]
+    if not found:
+        return failed("stack", "the stack is not up: no backend container", "invoke up (or invoke setup)")
+    if all(s.state in ("exited", "dead", "removing", "paused") for s in found):
+        first = found[0]
+        return failed(
+            "stack",
+            f"the backend container is {first.state} (exit code {first.exit_code})",
+            "docker compose logs backend; then invoke up",
+        )
+    return None
 
 
 def unreachable_from_inside(said: str) -> TaskResult:

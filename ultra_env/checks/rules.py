@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ultra_env.checks.reach import reach_checks
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
@@ -275,9 +276,8 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
 def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     if not settings.features.local_llm or facts.model_list is None or not facts.model_list.ok:
         return
-    present: list[mr.LocalModel] = facts.model_list.value
     for model in settings.models:
-        if any(m.has(model.name) for m in present):
+        if facts.has_model(model.name):
             yield result(DMR, f"model {model.name}", Status.OK, "present")
         else:
             yield result(
@@ -316,8 +316,7 @@ def disk_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         yield result(DISK, "model storage", Status.SKIPPED, "free space could not be measured")
         return
     path, free = facts.disk
-    present = facts.model_list.value if facts.model_list and facts.model_list.ok else []
-    missing = [m for m in settings.models if not any(p.has(m.name) for p in present)]
+    missing = [m for m in settings.models if not facts.has_model(m.name)]
     need = sum((m.size_mb or DEFAULT_MODEL_MB) for m in missing) * 1024 * 1024
     text = f"{free / 1e9:.1f} GB free at {path}; models to pull need about {need / 1e9:.1f} GB"
     if free < need:
@@ -373,6 +372,7 @@ RULES: tuple[Callable[[Facts, Settings], Iterator[TaskResult]], ...] = (
     docker_checks,
     compose_checks,
     model_runner_checks,
+    reach_checks,
     model_checks,
     port_checks,
     disk_checks,

@@ -62,12 +62,13 @@ def rm(ctx: Context, *, name: str, yes: bool = False) -> None:
         return
     try:
         conn = connect_runner(ctx)
-        if not any(m.has(name) for m in conn.models()):
+        stored = conn.find(name)
+        if stored is None:
             run.add(ok(task, "not present"))
         elif options.check:
             run.add(changed(task, "would remove"))
         else:
-            conn.runner.remove(name, force=options.force)
+            conn.runner.remove(local_models.stored_tag(name, stored), force=options.force)
             run.add(changed(task, "removed" + (" (through the docker model CLI)" if conn.via_cli else "")))
     except InvalidModelName as exc:
         run.add(failed(task, exc.cause, "invoke models.list"))

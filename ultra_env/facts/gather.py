@@ -8,15 +8,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ultra_env.facts import host
 from ultra_env.facts.docker import DockerInfo, DockerVersion, plugin_probe, project_ports
-from ultra_env.facts.model_runner import api_root, host_api, model_status, model_version, models_via
+from ultra_env.facts.model_runner import api_root, find_model, host_api, model_status, model_version, models_via
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.facts.probe import Probe
 
 if TYPE_CHECKING:
     from ultra_env.config.settings import Settings
+    from ultra_env.facts.model_runner import LocalModel
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Facts:
     host_api: Probe | None = None
     project_ports: Probe | None = None
     context_host: Probe | None = None
+    model_found: dict[str, Probe] = field(default_factory=dict)  # configured name -> the runner's answer
+    listening: dict[int, set[str] | None] = field(default_factory=dict)  # port -> addresses it listens on
     ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
     disk: tuple[Path, int] | None = None
     seconds: float = 0.0
@@ -44,6 +48,14 @@ class Facts:
     def desktop(self) -> bool:
         version: DockerVersion | None = self.docker_version.value
         return bool(version and version.desktop) or bool(self.info and self.info.desktop)
+
+    def has_model(self, name: str) -> bool | None:
+        """Whether the runner serves ``name`` as it resolves it; None when it could not be asked."""
+        found = self.model_found.get(name)
+        if found is not None and found.ok:
+            return found.value is not None
+        listed: list[LocalModel] | None = self.model_list.value if self.model_list and self.model_list.ok else None
+        return None if listed is None else any(m.has(name) for m in listed)
 
     def plugin(self, name: str) -> Probe:
         """A docker CLI plugin (``compose``, ``model``): its version, or why there is none."""
@@ -72,6 +84,7 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
         wanted = sorted(set(stack_ports(settings).values()) | ({settings.model_runner.host_port} if local else set()))
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
+        found: dict[str, Future[Probe]] = {}
         if local:
             futures["model_version"] = pool.submit(model_version, timeout)
             configured = settings.model_runner.host_url.rstrip("/")
@@ -84,6 +97,11 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
 
             api = futures["host_api"] = pool.submit(api_answer)
             futures["model_list"] = pool.submit(lambda: models_via(api.result(), timeout))
+
+            def found_as(name: str) -> Probe:
+                return find_model(api.result(), name, timeout)
+
+            found = {m.name: pool.submit(found_as, m.name) for m in settings.models}
         port_facts = {port: future.result() for port, future in ports.items()}
         # Only a busy port raises the question whether this very stack holds it.
         busy = any(not free for free, _ in port_facts.values())
@@ -96,11 +114,28 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
             ports=port_facts,
             **{name: future.result() for name, future in futures.items()},  # type: ignore[arg-type]
         )
+        facts.model_found = {name: future.result() for name, future in found.items()}
+        if local:
+            facts.listening = {port: host.listeners(port) for port in runner_ports(settings, facts.model_status)}
     finally:
         early.close()
     facts.disk = host.free_bytes(model_store(facts))
     facts.seconds = time.monotonic() - start
     return facts
+
+
+def runner_ports(settings: Settings, status: Probe | None) -> set[int]:
+    """The ports containers may be sent to for Model Runner: the configured one and the status endpoint's."""
+    ports = {settings.model_runner.host_port}
+    endpoint = status.value.endpoint if status is not None and status.value is not None else None
+    if endpoint:
+        try:
+            port = urlsplit(endpoint).port
+        except ValueError:
+            port = None
+        if port:
+            ports.add(port)
+    return ports
 
 
 def _port(port: int) -> tuple[bool, str | None]:

@@ -60,3 +60,52 @@ def free_bytes(path: Path) -> tuple[Path, int] | None:
             except OSError:
                 return None
     return None
+
+
+PROC_NET = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+_LISTEN = "0A"
+
+
+def _address(hex_address: str) -> str:
+    """``0100007F`` → ``127.0.0.1``; a tcp6 address (four little-endian words) → its compressed form."""
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def parse_listeners(text: str, port: int) -> set[str]:
+    """The local addresses listening on TCP ``port`` in a ``/proc/net/tcp`` or ``tcp6`` table."""
+    found = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != _LISTEN or ":" not in fields[1]:
+            continue
+        address, hex_port = fields[1].rsplit(":", 1)
+        try:
+            if int(hex_port, 16) == port:
+                found.add(_address(address))
+        except ValueError:
+            continue
+    return found
+
+
+def listeners(port: int) -> set[str] | None:
+    """The addresses something listens on for TCP ``port`` on this host (Linux); None when the
+    OS does not tell."""
+    tables = [path for path in PROC_NET if path.exists()]
+    if not tables:
+        return None
+    found: set[str] = set()
+    for path in tables:
+        try:
+            found |= parse_listeners(path.read_text(encoding="ascii", errors="replace"), port)
+        except OSError:
+            return None
+    return found
+
+
+def loopback_only(addresses: set[str]) -> bool:
+    """Every address is a loopback one: nothing outside this host's loopback can connect."""
+    return bool(addresses) and all(a.startswith("127.") or a == "::1" or a == "::ffff:127.0.0.1" for a in addresses)

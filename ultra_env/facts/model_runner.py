@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ultra_env import http, proc
 from ultra_env.config import modelnames
@@ -126,6 +126,7 @@ class LocalModel:
     quantization: str | None
     architecture: str | None
     context_size: int | None
+    gguf: dict[str, str] = field(default_factory=dict)  # the GGUF metadata the runner reports
 
     def has(self, name: str) -> bool:
         wanted = modelnames.normalize(name)
@@ -139,6 +140,24 @@ def _normalized(tag: str) -> str | None:
         return None
 
 
+def parse_model(item: dict) -> LocalModel:
+    """One model as ``GET /models/{name}``, ``docker model inspect`` and each entry of a listing give it."""
+    if not isinstance(item, dict):
+        raise ValueError("not a JSON object")
+    config = item.get("config") or {}
+    return LocalModel(
+        id=str(item.get("id", "")),
+        tags=tuple(item.get("tags") or ()),
+        created=item.get("created"),
+        size=config.get("size"),
+        parameters=config.get("parameters"),
+        quantization=config.get("quantization"),
+        architecture=config.get("architecture"),
+        context_size=config.get("context_size"),
+        gguf={str(k): str(v) for k, v in (config.get("gguf") or {}).items()},
+    )
+
+
 def parse_list_json(stdout: str) -> list[LocalModel]:
     """``docker model list --json`` (and ``GET /models``): an array of models with their tags."""
     data = json.loads(stdout or "[]")
@@ -146,22 +165,48 @@ def parse_list_json(stdout: str) -> list[LocalModel]:
         return []
     if not isinstance(data, list):
         raise ValueError("not a JSON array")
-    models = []
-    for item in data:
-        config = item.get("config") or {}
-        models.append(
-            LocalModel(
-                id=str(item.get("id", "")),
-                tags=tuple(item.get("tags") or ()),
-                created=item.get("created"),
-                size=config.get("size"),
-                parameters=config.get("parameters"),
-                quantization=config.get("quantization"),
-                architecture=config.get("architecture"),
-                context_size=config.get("context_size"),
-            )
-        )
-    return models
+    return [parse_model(item) for item in data]
+
+
+def find_model(api: Probe, name: str, timeout: float) -> Probe:
+    """Whether the runner has ``name``, as the runner itself resolves it: ``GET /models/{name}``
+    (200 or 404) when the host reaches the API, else ``docker model inspect``. Asked, never
+    re-derived from the tags: with a default registry set, ``ai/x`` is stored as ``REGISTRY/ai/x``
+    (capture default-registry-bare-names.txt). ``value``: the model, or None when it is absent."""
+    try:
+        reference = modelnames.normalize(name)
+    except modelnames.InvalidModelName as exc:
+        return Probe(error=str(exc))
+    if api.ok and api.value:
+        try:
+            response = http.get(f"{api.value}/models/{quote(reference, safe='/:@')}", timeout=timeout)
+        except http.HttpError as exc:
+            return Probe(error=str(exc))
+        if response.status_code == 404:
+            return Probe(value=None)
+        if response.status_code != 200:
+            return Probe(error=f"GET /models/{reference} answered {response.status_code}")
+        try:
+            return Probe(value=parse_model(json.loads(response.text)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return Probe(error=f"GET /models/{reference}: unexpected answer ({exc})")
+    return inspect_model(reference, timeout)
+
+
+def inspect_model(reference: str, timeout: float) -> Probe:
+    """``docker model inspect NAME``: the model, or None when the runner says it has no such model."""
+    try:
+        done = proc.run([DOCKER, "model", "inspect", reference], timeout=timeout, env=NO_AUTO_INSTALL)
+    except proc.ProcError as exc:
+        return Probe(error=str(exc), missing=isinstance(exc, proc.CommandNotFound))
+    if not done.ok:
+        if "not found" in done.output.lower():  # assumed: the CLI passes on the API's 404 "model not found"
+            return Probe(value=None, output=done.output)
+        return Probe(error=(done.output.strip().splitlines() or [f"exit {done.returncode}"])[-1], output=done.output)
+    try:
+        return Probe(value=parse_model(json.loads(done.stdout)), output=done.output)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return Probe(error=f"docker model inspect: unexpected output ({exc})", output=done.output)
 
 
 @dataclass(frozen=True)
@@ -219,6 +264,27 @@ def model_status(timeout: float, api: str | None = None) -> Probe:
     if answer.ok:
         return Probe(value=RunnerStatus(running=True, source="api", json_error=broken), output=found.output)
     return Probe(error=f"docker model status --json: {broken}", output=found.output)
+
+
+def compose_status(timeout: float) -> Probe:
+    """``docker model status --json`` as Compose runs it on every ``up`` of a file with ``models:``
+    (docker/compose ``pkg/compose/model.go``, reference section 6): without
+    MODEL_RUNNER_NO_AUTO_INSTALL, stdout and stderr together parsed as one JSON object, a non-zero
+    exit an error ("error checking docker-model status"). ``value``: the endpoint Compose injects."""
+    try:
+        done = proc.run([DOCKER, "model", "status", "--json"], timeout=timeout)
+    except proc.ProcError as exc:
+        return Probe(error=str(exc), missing=isinstance(exc, proc.CommandNotFound))
+    first = broken_json(done.output)
+    if not done.ok:
+        return Probe(error=f"exit status {done.returncode}: {first}", output=done.output)
+    try:
+        data = json.loads(done.output)
+    except ValueError:
+        return Probe(error=f"not one JSON object: {first}", output=done.output)
+    if not isinstance(data, dict):
+        return Probe(error=f"not one JSON object: {first}", output=done.output)
+    return Probe(value=str(data.get("endpoint") or ""), output=done.output)
 
 
 def model_version(timeout: float) -> Probe:

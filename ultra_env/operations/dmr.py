@@ -57,6 +57,9 @@ class Runner(Protocol):
     via: str  # "api" | "cli"
 
     def models(self) -> list[mr.LocalModel]: ...
+    def find(self, name: str) -> mr.LocalModel | None:
+        """The model the runner serves under ``name``, resolved by the runner itself; None if absent."""
+
     def pull(self, name: str, on_progress: Callable[[Progress], None]) -> None: ...
     def remove(self, name: str, *, force: bool = False) -> None: ...
     def configure(self, name: str, context_size: int | None, flags: list[str]) -> None: ...
@@ -191,6 +194,17 @@ class Api:
             raise DmrError(f"GET /models answered {response.status_code}", "invoke doctor")
         return mr.parse_list_json(response.text)
 
+    def find(self, name: str) -> mr.LocalModel | None:
+        response = self._get(f"/models/{quote(modelnames.normalize(name), safe='/:@')}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise DmrError(f"GET /models/{name} answered {response.status_code}", "invoke doctor")
+        try:
+            return mr.parse_model(response.json())
+        except (ValueError, AttributeError, TypeError):
+            raise DmrError(f"GET /models/{name} gave no model", "invoke doctor") from None
+
     def remove(self, name: str, *, force: bool = False) -> None:
         url = f"{self.root}/models/{quote(modelnames.normalize(name), safe='/:@')}"
         try:
@@ -297,6 +311,15 @@ class Cli:
             return mr.parse_list_json(done.stdout)
         except (ValueError, AttributeError, TypeError):
             raise DmrError(f"docker model list --json printed no model list: {_said(done)}", "invoke doctor") from None
+
+    def find(self, name: str) -> mr.LocalModel | None:
+        found = mr.inspect_model(modelnames.normalize(name), self.timeout)
+        if found.missing:
+            raise DmrError("the docker CLI is not installed", "invoke doctor")
+        if not found.ok:
+            raise DmrError(f"docker model inspect {name}: {found.error}", "invoke doctor")
+        model: mr.LocalModel | None = found.value
+        return model
 
     def remove(self, name: str, *, force: bool = False) -> None:
         reference = modelnames.normalize(name)

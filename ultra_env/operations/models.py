@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ultra_env.config import modelnames
 from ultra_env.config.settings import ModelSpec, Settings
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, warn
@@ -27,6 +28,7 @@ class Connection:
     present: list[mr.LocalModel] | None = None  # GET /models' answer, when it gave one
     note: TaskResult | None = None  # why the CLI is used instead of the API, once
     status: mr.RunnerStatus | None = None
+    found: dict[str, mr.LocalModel | None] = field(default_factory=dict)  # the runner's answer per name
 
     @property
     def via_cli(self) -> bool:
@@ -36,6 +38,18 @@ class Connection:
         if self.present is None:
             self.present = self.runner.models()
         return self.present
+
+    def find(self, name: str) -> mr.LocalModel | None:
+        """The stored model the runner serves as ``name`` (it resolves names itself: a default
+        registry, ``:latest``, ``hf.co/``), asked once per run and name."""
+        if name not in self.found:
+            self.found[name] = self.runner.find(name)
+        return self.found[name]
+
+    def changed(self) -> None:
+        """The store changed: ask again."""
+        self.present = None
+        self.found.clear()
 
 
 def connect(
@@ -77,15 +91,16 @@ def pull(
     conn: Connection, models: list[ModelSpec], *, check: bool, on_progress: Callable[[dmr.Progress], None]
 ) -> list[TaskResult]:
     """One task per model: ok when present (not changed), changed when pulled, failed with the fix."""
-    try:
-        present = conn.models()
-    except dmr.DmrError as exc:
-        return [failed(f"pull {m.name}", exc.cause, exc.fix or "invoke doctor") for m in models]
     results = []
     for model in models:
         name = f"pull {model.name}"
-        if any(p.has(model.name) for p in present):
-            results.append(ok(name, "present"))
+        try:
+            stored = conn.find(model.name)
+        except dmr.DmrError as exc:
+            results.append(failed(name, exc.cause, exc.fix or "invoke doctor"))
+            continue
+        if stored is not None:
+            results.append(ok(name, "present" + _stored_as(model.name, stored)))
             continue
         if check:
             size = f"; needs about {model.size_mb} MB of disk" if model.size_mb else ""
@@ -103,7 +118,7 @@ def pull(
         except dmr.DmrError as exc:
             results.append(failed(name, exc.cause, exc.fix or f"invoke models.pull --model {model.name}"))
             continue
-        conn.present = None  # the store changed
+        conn.changed()
         seconds = time.monotonic() - start
         total = max((p.total for p in seen), default=0)
         size = f"{total / 1e6:.1f} MB " if total else ""
@@ -112,10 +127,25 @@ def pull(
     return results
 
 
+def stored_tag(name: str, stored: mr.LocalModel) -> str:
+    """The tag the runner keeps ``name`` under: ``name`` itself, or ``REGISTRY/name`` when the
+    runner has a default registry (capture default-registry-bare-names.txt)."""
+    if stored.has(name):
+        return name
+    wanted = "/" + modelnames.normalize(name)
+    return next((tag for tag in stored.tags if tag.endswith(wanted)), name)
+
+
+def _stored_as(name: str, stored: mr.LocalModel) -> str:
+    """`` (stored as X)`` when the runner keeps the model under another name."""
+    tag = stored_tag(name, stored)
+    return "" if tag == name else f" (stored as {tag})"
+
+
 def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> mr.AppliedConfig | None:
     """The configuration applied to ``name``, matched through the stored model's ID (a model's
     configuration is listed under its first tag, which need not be the configured name)."""
-    stored = next((m for m in conn.models() if m.has(name)), None)
+    stored = conn.find(name)
     return next((c for c in configs if stored is not None and c.model_id == stored.id), None)
 
 

@@ -9,11 +9,20 @@ from urllib.parse import urlsplit
 
 from ultra_env.config.settings import Settings
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import TaskResult, ok, warn
+from ultra_env.engine.run import TaskResult, failed, ok, warn
 from ultra_env.facts.docker import docker_info
 from ultra_env.facts.gather import plugin_probe
-from ultra_env.facts.model_runner import model_status
-from ultra_env.operations.render import MODEL_VAR_SINCE, MODELS_SINCE, Rendering, compose_support
+from ultra_env.facts.model_runner import RunnerStatus, model_status
+from ultra_env.operations.render import (
+    LOOPBACK,
+    MODEL_VAR_SINCE,
+    MODELS_SINCE,
+    Rendering,
+    compose_support,
+    for_containers,
+)
+
+ENGINE_DEFAULT_PORT = 12434  # what `status --json` names on Engine whatever the port (status.go:156-162)
 
 if TYPE_CHECKING:
     from ultra_env.facts.gather import Facts, Probe
@@ -28,18 +37,82 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Rendering:
     info = facts.docker_info if facts is not None else docker_info(settings.timeouts.probe)
     target, report = target_for(settings, info)
     ctx.run.add(report)
-    if not settings.model_runner.container_url:
-        # The runner's own container-facing endpoint (`docker model status --json`), when it names
-        # one: without models: the services get it as Compose would have given it, and Ultra's
-        # MODEL_RUNNER_URL is derived from it either way.
-        found = (
-            facts.model_status
-            if facts is not None and facts.model_status is not None
-            else model_status(settings.timeouts.probe, settings.model_runner.host_url)
-        )
-        endpoint = found.value.endpoint if found.value is not None else None
-        target = replace(target, runner_endpoint=usable_endpoint(endpoint))
+    # The runner's own container-facing endpoint (`docker model status --json`), when it names one:
+    # without models: the services get it as Compose would have given it, and Ultra's
+    # MODEL_RUNNER_URL is derived from it either way.
+    found = (
+        facts.model_status
+        if facts is not None and facts.model_status is not None
+        else model_status(settings.timeouts.probe, settings.model_runner.host_url)
+    )
+    status = found.value
+    endpoint = status.endpoint if status is not None else None
+    usable = usable_endpoint(endpoint)
+    if not settings.model_runner.container_url and usable:
+        target = replace(target, runner_endpoint=for_containers(usable))
+    target, verdict = compose_can_serve(settings, target, status)
+    if verdict is not None:
+        ctx.run.add(verdict)
     return target
+
+
+def compose_can_serve(
+    settings: Settings, target: Rendering, status: RunnerStatus | None
+) -> tuple[Rendering, TaskResult | None]:
+    """Whether Compose's ``models:`` would give the services a runner they can use. Compose runs
+    ``docker model status --json`` on every ``up`` and injects its ``endpoint`` verbatim (reference
+    section 6): when that command fails, or the endpoint is the host's loopback (a runner that
+    listens there only, e.g. the standalone ``dmr``), or it names the default port 12434 while the
+    runner answers on another (Engine, reference section 3), ``up`` fails or the services get a URL
+    that leads nowhere. ``auto`` then renders explicit URLs and says why; ``on`` fails now."""
+    if not target.models_block or status is None:
+        return target, None
+    name = "compose models:"
+    problem = _compose_problem(settings, status, usable_endpoint(status.endpoint))
+    if problem is None:
+        return target, None
+    why, endpoint, fix = problem
+    if settings.model_runner.compose_models == "on":
+        return target, failed(
+            name,
+            f"{why}: Compose's models: cannot serve this stack",
+            f'{fix}; or set compose_models = "auto" under [model_runner] in ultra-env.toml',
+        )
+    if settings.model_runner.container_url:
+        endpoint = None  # the configured container_url wins
+    return replace(target, models_block=False, runner_endpoint=endpoint), warn(
+        name, f"{why}: rendering explicit Model Runner URLs instead of models:", fix
+    )
+
+
+def _compose_problem(
+    settings: Settings, status: RunnerStatus, endpoint: str | None
+) -> tuple[str, str | None, str] | None:
+    """(why Compose's models: would not serve, the endpoint to render instead, the fix) or None."""
+    if status.source == "api":
+        said = f" ({status.json_error})" if status.json_error else ""
+        return (
+            f"docker model status fails{said} while the API answers",
+            endpoint,
+            "docker model reinstall-runner (Compose's models: needs a working docker model status)",
+        )
+    if endpoint is None:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.hostname in LOOPBACK:
+        return (
+            f"the runner gives containers {endpoint}, its host's loopback (a container's own)",
+            for_containers(endpoint),
+            "nothing to do if containers reach the runner (doctor's runner from containers check says)",
+        )
+    answering = settings.model_runner.host_port
+    if status.kind == "Docker Engine" and parts.port == ENGINE_DEFAULT_PORT and answering != ENGINE_DEFAULT_PORT:
+        return (
+            f"docker model status names port {ENGINE_DEFAULT_PORT} while the runner answers on {answering}",
+            endpoint.replace(f":{ENGINE_DEFAULT_PORT}", f":{answering}", 1),
+            f"docker model reinstall-runner --port {ENGINE_DEFAULT_PORT} lets Compose's models: work again",
+        )
+    return None
 
 
 def usable_endpoint(endpoint: str | None) -> str | None:

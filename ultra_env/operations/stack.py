@@ -11,6 +11,7 @@ from ultra_env import proc
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
 from ultra_env.errors import UltraError
+from ultra_env.facts import model_runner
 from ultra_env.operations import compose, converge
 from ultra_env.operations import image as build
 from ultra_env.project import state as state_mod
@@ -42,6 +43,10 @@ def stack_up(ctx: Context) -> bool:
                 changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date")
             )
             return True
+        refused = compose_refuses_models(ctx)
+        if refused is not None:
+            ctx.run.add(refused)
+            return False
         done = compose.up(project, ctx.settings.timeouts.up)
         after = [] if done.ok else compose.ps(project)
     except proc.ProcError as exc:
@@ -67,6 +72,24 @@ def stack_up(ctx: Context) -> bool:
     for down in after:
         ctx.run.add(service_result(project, down))
     return False
+
+
+def compose_refuses_models(ctx: Context) -> TaskResult | None:
+    """A compose file with ``models:`` makes Compose ask ``docker model status --json`` first and
+    fail ``up`` when it cannot read it: asked here the same way, so that ``up`` fails in seconds,
+    before anything is created, with the fix."""
+    text = (ctx.root / converge.COMPOSE_FILE).read_text(encoding="utf-8", errors="replace")
+    if not any(line.startswith("models:") for line in text.splitlines()):
+        return None
+    found = model_runner.compose_status(ctx.settings.timeouts.probe)
+    if found.ok:
+        return None
+    return failed(
+        "stack up",
+        f"Compose's models: would fail: docker model status --json, as Compose runs it, gave {found.error}",
+        'docker model reinstall-runner; or set compose_models = "off" under [model_runner] in ultra-env.toml '
+        "and invoke render (ultra-env then gives the services the runner's URL itself)",
+    )
 
 
 def build_backend(ctx: Context, project) -> bool:

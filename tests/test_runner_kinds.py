@@ -1,0 +1,90 @@
+"""ultra-env against the kinds of Model Runner users have (issue 19), each played by the stand-in
+from the captures of the real runner: a standalone runner that listens on the host's loopback
+only (kind "Docker Engine (Manual Install)", capture cli-docker-model-plugin.txt, whose
+`status --json` hands containers http://127.0.0.1:PORT/v1/), the same runner reachable from the
+bridge, and a stack that is not up when health is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import Project, StandIn
+
+pytestmark = [pytest.mark.docker, pytest.mark.llm]
+
+
+def by_name(result) -> dict[str, dict]:
+    return {t["name"]: t for t in result.json()["tasks"]}
+
+
+def standalone(dmr: StandIn, host: str) -> StandIn:
+    """The stand-in's API served again on ``host`` as a manual install: what the real standalone
+    runner prints for ``status --json`` (capture cli-docker-model-plugin.txt, line 28)."""
+    from dmr_standin import server
+
+    dmr.stop()
+    dmr.handle = server.start(dmr.home, 0, host=host)
+    port = dmr.handle.port
+    dmr.url = dmr.handle.url
+    dmr.update(
+        kind="Docker Engine (Manual Install)",
+        endpoint=f"http://127.0.0.1:{port}/v1/",
+        endpoint_host=f"http://127.0.0.1:{port}/v1/",
+    )
+    return dmr
+
+
+@pytest.fixture
+def loopback_runner(dmr: StandIn) -> Iterator[StandIn]:
+    yield standalone(dmr, "127.0.0.1")
+
+
+def test_a_runner_on_loopback_only_stops_setup_before_any_change(stack: Project, loopback_runner: StandIn) -> None:
+    result = stack.invoke("setup", "--local-llm", "--json", **loopback_runner.env)
+    assert result.returncode == 1, result.output
+    tasks = by_name(result)
+    reach = tasks["runner from containers"]
+    assert reach["status"] == "failed", reach
+    assert f"listens on 127.0.0.1 port {loopback_runner.handle.port} only" in reach["msg"]
+    assert "container_url" in reach["fix"] and "0.0.0.0" in reach["fix"]
+    assert tasks["render files"]["status"] == "skipped"
+    assert stack.written() == []
+
+
+def test_doctor_says_so_too(project: Project, loopback_runner: StandIn) -> None:
+    result = project.invoke("doctor", "--json", **loopback_runner.env)
+    reach = by_name(result)["runner from containers"]
+    assert result.returncode == 1 and reach["status"] == "failed", reach
+
+
+def test_a_standalone_runner_reachable_from_the_bridge_gets_explicit_urls_and_answers(
+    stack: Project, dmr: StandIn
+) -> None:
+    runner = standalone(dmr, "0.0.0.0")
+    result = stack.invoke("setup", "--local-llm", "--json", timeout=900, **runner.env)
+    assert result.returncode == 0, result.stdout[-4000:]
+    tasks = by_name(result)
+    assert tasks["runner from containers"]["status"] == "ok"
+    verdict = tasks["compose models:"]
+    assert verdict["status"] == "warn" and "127.0.0.1" in verdict["msg"], verdict
+    compose_file = stack.read("docker-compose.yml")
+    assert "\nmodels:" not in compose_file  # Compose would have injected the loopback endpoint verbatim
+    assert f"host.docker.internal:{runner.handle.port}" in compose_file
+    analysis = tasks["backend /api/analyze"]
+    assert analysis["status"] == "ok", analysis
+    again = stack.invoke("setup", "--local-llm", "--json", timeout=900, **runner.env)
+    changes = [t for t in again.json()["tasks"] if t["status"] == "changed"]
+    assert again.returncode == 0 and changes == [], changes
+
+
+def test_health_with_no_stack_fails_at_once_with_the_fix(stack: Project, dmr: StandIn) -> None:
+    assert stack.invoke("render", **dmr.env).returncode == 0
+    # Health would wait up to its timeout (600 s here) for a backend that is not there; the test's
+    # own timeout only turns such a wait into a failure.
+    result = stack.invoke("health", "--json", ULTRA_ENV_TIMEOUTS__HEALTH="600", timeout=300, **dmr.env)
+    assert result.returncode == 1
+    down = by_name(result)["stack"]
+    assert down["status"] == "failed" and "not up" in down["msg"] and "invoke up" in down["fix"]
+    names = [t["name"] for t in result.json()["tasks"]]
+    assert "backend /api/health" not in names and "API from inside the stack" not in names
