@@ -370,8 +370,9 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
     if fmt == "new":
         assert list(status) == ["running", "backends", "kind", "endpoint", "endpointHost"]
         assert status["kind"] == "Docker Engine"
-        assert status["endpoint"] == f"http://host.docker.internal:{port}/v1/"  # CLI v1.0.6
-        assert status["endpointHost"] == f"http://127.0.0.1:{port}/v1/"
+        # CLI v1.0.6; port 12434 whatever port the runner listens on (status.go:156-162)
+        assert status["endpoint"] == "http://host.docker.internal:12434/v1/"
+        assert status["endpointHost"] == "http://127.0.0.1:12434/v1/"
     else:
         assert list(status) == ["running", "backends", "endpoint"]
         assert status["endpoint"] == f"http://172.17.0.1:{port}/engines/v1/"
@@ -386,11 +387,11 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
 @pytest.mark.parametrize(
     ("cli", "kind", "rootless", "endpoint", "endpoint_host"),
     [
-        ("v1.0.5", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-        ("v1.0.8", "Docker Engine", False, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-        ("v1.0.9", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-        ("v1.1.5", "Docker Engine", True, "http://host.docker.internal:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
-        ("v1.2.6", "Docker Engine", False, "http://172.17.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.0.5", "Docker Engine", False, "http://host.docker.internal:12434/v1/", "http://127.0.0.1:12434/v1/"),
+        ("v1.0.8", "Docker Engine", False, "http://host.docker.internal:12434/v1/", "http://127.0.0.1:12434/v1/"),
+        ("v1.0.9", "Docker Engine", False, "http://172.17.0.1:12434/v1/", "http://127.0.0.1:12434/v1/"),
+        ("v1.1.5", "Docker Engine", True, "http://host.docker.internal:12434/v1/", "http://127.0.0.1:12434/v1/"),
+        ("v1.2.6", "Docker Engine", False, "http://172.17.0.1:12434/v1/", "http://127.0.0.1:12434/v1/"),
         (
             "v1.0.6",
             "Docker Desktop",
@@ -398,8 +399,8 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
             "http://model-runner.docker.internal/v1/",
             "http://localhost/exp/vDD4.40/v1/",
         ),
-        ("v1.0.6", "Docker Engine (Manual Install)", False, "http://localhost:{p}/v1/", "http://localhost:{p}/v1/"),
-        ("v1.0.6", "Docker Cloud", False, "http://127.0.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.0.6", "Docker Engine (Manual Install)", False, "http://127.0.0.1:{p}/v1/", "http://127.0.0.1:{p}/v1/"),
+        ("v1.0.6", "Docker Cloud", False, "http://127.0.0.1:12435/v1/", "http://127.0.0.1:12435/v1/"),
     ],
 )
 def test_status_json_new_endpoints(
@@ -424,7 +425,7 @@ def test_status_json_overrides(home: Path, api: server.ServerHandle, run: Run) -
     status = json.loads(run("status", "--json").stdout)
     assert (status["endpoint"], status["endpointHost"]) == ("http://gw:1/engines/v1/", "http://h:2/engines/v1/")
     state.update(home, bridge_gateway="10.9.0.1", cli_version="v1.1.0", endpoint=None, endpoint_host=None)
-    assert json.loads(run("status", "--json").stdout)["endpoint"] == f"http://10.9.0.1:{api.port}/v1/"
+    assert json.loads(run("status", "--json").stdout)["endpoint"] == "http://10.9.0.1:12434/v1/"
 
 
 @pytest.mark.parametrize(("server_version", "answers"), [("v0.9.0", False), ("v1.0.0", True), ("v1.1.0", True)])
@@ -510,7 +511,8 @@ def test_version_new(home: Path, run: Run, request: pytest.FixtureRequest, up: b
     assert result.returncode == 0
     server_version = r"v\d+\.\d+\.\d+" if up else re.escape("(not reachable)")
     pattern = (
-        rf"Client:\n Version: v1\.0\.6\n OS/Arch: \S+\n\nServer:\n Version: {server_version}\n Engine: Docker Engine\n"
+        rf"Client:\n Version:    v1\.0\.6\n OS/Arch:    \S+\n\n"
+        rf"Server:\n Version:    {server_version}\n Engine:     Docker Engine\n"
     )
     assert re.fullmatch(pattern, result.stdout), result.stdout
 
@@ -1254,7 +1256,7 @@ def test_docker_cli_runs_the_plugin(home: Path, api: server.ServerHandle, docker
     assert json.loads(status.stdout)["running"] is True
     version = docker_cli("model", "version")
     assert version.returncode == 0, version.stderr
-    assert version.stdout.startswith("Client:\n Version: v1.0.6\n")
+    assert version.stdout.startswith("Client:\n Version:    v1.0.6\n")
 
 
 @pytest.mark.docker
@@ -1454,3 +1456,90 @@ def test_hugging_face_429(home: Path, http: httpx.Client, run: Run) -> None:
     assert lines[1:] == [f"error while pulling model: build model from HuggingFace: {error}"]
     result = run("pull", name)
     assert result.returncode == 1 and result.stderr.strip() == f"Failed to pull model: Error: {error}"
+
+
+def test_manual_install_through_model_runner_host(home: Path, api: server.ServerHandle, run: Run) -> None:
+    """capture cli-docker-model-plugin.txt: MODEL_RUNNER_HOST makes the kind `Docker Engine (Manual
+    Install)` (`desktop/context.go` DetectContext) and both endpoints that URL + /v1/."""
+    state.update(home, port=1)  # the CLI must reach the runner through MODEL_RUNNER_HOST, not the home's port
+    host = f"http://127.0.0.1:{api.port}"
+    result = run("status", "--json", env={"MODEL_RUNNER_HOST": host})
+    assert result.returncode == 0 and result.stderr == ""
+    status = json.loads(result.stdout)
+    assert (status["kind"], status["endpoint"], status["endpointHost"]) == (
+        "Docker Engine (Manual Install)",
+        f"{host}/v1/",
+        f"{host}/v1/",
+    )
+    version = run("version", env={"MODEL_RUNNER_HOST": host}).stdout
+    assert version.endswith(" Engine:     Docker Engine (Manual Install)\n")
+
+
+def test_status_table_is_sorted_and_padded_as_the_real_cli(home: Path, api: server.ServerHandle, run: Run) -> None:
+    backends = {
+        "diffusers": "Not Installed",
+        "llama.cpp": "Running: llama.cpp unknown",
+        "mlx": "Not Installed: only supported on Apple Silicon",
+        "sglang": "Not Installed: package not installed",
+        "vllm": "Not Installed: binary not found",
+    }
+    state.update(home, backends=backends)
+    capture = (
+        "Docker Model Runner is running\n\n"
+        "BACKEND    STATUS         DETAILS                          \n"
+        "llama.cpp  Running        llama.cpp unknown                \n"
+        "diffusers  Not Installed                                   \n"
+        "mlx        Not Installed  only supported on Apple Silicon  \n"
+        "sglang     Not Installed  package not installed            \n"
+        "vllm       Not Installed  binary not found                 \n"
+    )  # cli-docker-model-plugin.txt
+    assert run("status").stdout == capture
+
+
+def test_status_alone_prints_on_stderr(home: Path, api: server.ServerHandle, run: Run) -> None:
+    """Run alone (`docker-model status`, no DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND), cobra's
+    cmd.Println goes to stderr (docker/cli `plugin.RunningStandalone`; only RunPlugin sets stdout)."""
+    alone = run("status", "--json", plugin_args=())
+    assert alone.returncode == 0 and alone.stdout == ""
+    assert json.loads(alone.stderr)["running"] is True
+    text = run("status", plugin_args=())
+    assert text.returncode == 0 and text.stdout == "" and text.stderr.startswith("Docker Model Runner is running\n")
+    by_docker = run(
+        "status", "--json", env={"DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND": "docker"}, plugin_args=("model",)
+    )
+    assert by_docker.stderr == "" and json.loads(by_docker.stdout)["running"] is True
+
+
+@pytest.mark.parametrize("setting", [True, "unable to identify existing standalone model runner: boom"])
+def test_standalone_runner_cannot_be_initialised(
+    home: Path, api: server.ServerHandle, run: Run, http: httpx.Client, setting: bool | str
+) -> None:
+    """`install-runner.go` withStandaloneRunner: the CLI fails before asking the API; Compose then
+    reports `error checking docker-model status: exit status 1`."""
+    state.update(home, standalone_error=setting)
+    for args in (("status",), ("status", "--json"), ("ls",)):
+        result = run(*args, env={"MODEL_RUNNER_NO_AUTO_INSTALL": None})
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("unable to initialize standalone model runner: "), result.stderr
+        if setting is not True:
+            assert result.stderr == f"unable to initialize standalone model runner: {setting}\n"
+    assert http.get("/models").status_code == 200  # the API still answers
+    assert run("status", "--json").returncode == 0  # with MODEL_RUNNER_NO_AUTO_INSTALL the CLI skips it
+    state.update(home, kind="Docker Desktop")  # only Engine and Cloud have a standalone runner
+    assert run("status", env={"MODEL_RUNNER_NO_AUTO_INSTALL": None}).returncode == 0
+
+
+@pytest.mark.docker
+def test_docker_cli_fails_the_same_way(
+    home: Path, api: server.ServerHandle, docker_config: Path, request: pytest.FixtureRequest
+) -> None:
+    """Through the real docker CLI (what Compose runs): stderr and exit 1 come back unchanged."""
+    binary = shutil.which("docker")
+    if binary is None:
+        unavailable(request, "the docker CLI binary is not on PATH")
+    state.update(home, standalone_error=True)
+    env = {k: v for k, v in os.environ.items() if k != "MODEL_RUNNER_NO_AUTO_INSTALL"}
+    env["DOCKER_CONFIG"] = str(docker_config)
+    result = subprocess.run([binary, "model", "status", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("unable to initialize standalone model runner: unable to pull latest standalone")

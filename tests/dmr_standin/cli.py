@@ -65,11 +65,14 @@ def is_retryable(error: Exception | str) -> bool:
 
 
 class Cli:
-    def __init__(self, state: State, out: TextIO, err: TextIO) -> None:
+    def __init__(self, state: State, out: TextIO, err: TextIO, alone: bool = False) -> None:
         self.state = state
         self.client = Client(state)
         self.out = out
         self.err = err
+        # cobra's cmd.Print/Println write to OutOrStderr: stdout only when the docker CLI's plugin
+        # framework set it (`plugin.RunPlugin` newPluginCommand SetOut); run alone they go to stderr
+        self.printed = err if alone else out
         self.cli_version = versions(state)[0]
 
     def say(self, text: str) -> None:
@@ -95,9 +98,15 @@ class Cli:
                 self.err.write(formats.status_panic(self.state))
                 self.err.flush()
                 return 2  # Go's exit status for an unrecovered panic
-            self.say(formats.status_json(self.state, running, backends))
+            self.printed.write(formats.status_json(self.state, running, backends) + "\n")
             return 0
-        self.say(formats.status_text(self.state, running, backends))
+        text = formats.status_text(self.state, running, backends)
+        if running:
+            self.printed.write(text)
+        else:  # textStatus: cmd.Println, then printNextSteps on cmd.OutOrStdout()
+            first, _, steps = text.partition("\n")
+            self.printed.write(first + "\n")
+            self.out.write(steps)
         return 0 if running else 1
 
     def probe(self) -> tuple[bool, dict[str, str]]:
@@ -124,7 +133,7 @@ class Cli:
             server = self.client.json("GET", "/version")["version"]
         except (ApiError, ServiceUnavailable, Unreachable, KeyError, TypeError, ValueError):
             server = None
-        self.say(formats.version_text(self.state, server))
+        self.printed.write(formats.version_text(self.state, server))
         return 0
 
     # --- list (list.go) -------------------------------------------------------------------
@@ -458,12 +467,70 @@ COMMANDS: dict[str, Callable[[Cli, list[str]], int]] = {
 }
 
 
+# cmd/cli/commands/root.go: commands wrapped in withStandaloneRunner (the others manage the runner)
+NEEDS_RUNNER = {
+    "status",
+    "pull",
+    "list",
+    "ls",
+    "rm",
+    "inspect",
+    "tag",
+    "configure",
+    "config",
+    "ps",
+    "df",
+    "unload",
+    "stop",
+}
+
+# assumed example of what ensureStandaloneRunnerAvailable meets when it cannot set up the runner
+# container (`cmd/cli/pkg/standalone/images.go` EnsureControllerImage, offline daemon)
+STANDALONE_ERROR = (
+    "unable to pull latest standalone model runner image: failed to pull image docker/model-runner:latest "
+    'and no local image found: Error response from daemon: Get "https://registry-1.docker.io/v2/": '
+    "dial tcp: lookup registry-1.docker.io: no such host"
+)
+
+
+def detected(state: State) -> State:
+    """`cmd/cli/desktop/context.go` DetectContext: MODEL_RUNNER_HOST makes the kind
+    `Docker Engine (Manual Install)` and points the client at that URL."""
+    host = os.environ.get("MODEL_RUNNER_HOST")
+    if host:
+        return {**state, "kind": "Docker Engine (Manual Install)", "model_runner_host": host}
+    return state
+
+
+def standalone_failure(state: State, command: str) -> str | None:
+    """`cmd/cli/commands/install-runner.go` withStandaloneRunner: on Docker Engine / Cloud, unless
+    MODEL_RUNNER_NO_AUTO_INSTALL is set, the CLI first finds or installs the runner container; when
+    that fails the command ends with `unable to initialize standalone model runner: <err>` on stderr,
+    exit 1 (cmd/cli/main.go), even though the runner's HTTP API may answer. Played when the
+    `standalone_error` setting is set (True: STANDALONE_ERROR; a string: that inner error)."""
+    setting = state["standalone_error"]
+    if not setting or command not in NEEDS_RUNNER:
+        return None
+    if state["kind"] not in ("Docker Engine", "Docker Cloud") or os.environ.get("MODEL_RUNNER_NO_AUTO_INSTALL"):
+        return None
+    inner = STANDALONE_ERROR if setting is True else str(setting)
+    return f"unable to initialize standalone model runner: {inner}"
+
+
+def running_alone(argv: list[str]) -> bool:
+    """docker/cli `cli-plugins/plugin` RunningStandalone: not run by the docker CLI (which sets
+    DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND). Assumed: an argv starting with the plugin name `model`,
+    as the docker CLI passes it, also counts as run by the CLI (the tests' direct invocations)."""
+    return not os.environ.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") and argv[:1] != ["model"]
+
+
 def main(argv: list[str], home: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     log_invocation(home, argv)
-    state = load(home)
+    state = detected(load(home))
     if argv[:1] == ["docker-cli-plugin-metadata"]:
         out.write(json.dumps(formats.metadata(state), indent=4) + "\n")
         return 0
+    alone = running_alone(argv)
     args = argv[1:] if argv[:1] == ["model"] else list(argv)
     if not args or args[0] in ("--help", "-h", "help"):
         out.write(USAGE)
@@ -472,8 +539,12 @@ def main(argv: list[str], home: Path, out: TextIO = sys.stdout, err: TextIO = sy
     if command is None:
         err.write(f'unknown command "{args[0]}" for "docker model"\n')
         return 1
+    failure = standalone_failure(state, args[0])
+    if failure is not None:
+        err.write(failure + "\n")
+        return 1
     try:
-        return command(Cli(state, out, err), args[1:])
+        return command(Cli(state, out, err, alone=alone), args[1:])
     except UsageError as exc:
         err.write(f"{exc}\n")
         return 1

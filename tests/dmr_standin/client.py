@@ -46,6 +46,12 @@ class Client:
         host = state["host"]
         self.host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         self.port = int(state["port"])
+        if state.get("model_runner_host"):  # MODEL_RUNNER_HOST (`desktop/context.go` DetectContext)
+            from urllib.parse import urlsplit
+
+            target = str(state["model_runner_host"])
+            url = urlsplit(target if "://" in target else "http://" + target)
+            self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.timeout = timeout
         self.user_agent = "docker-model-cli/" + versions(state)[0]
 

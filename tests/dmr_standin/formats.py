@@ -42,14 +42,31 @@ def default_backends(state: State) -> dict[str, str]:
     return {"llama.cpp": "running llama.cpp version: c55bce4"}
 
 
+ENGINE_PORT = 12434  # cmd/cli/pkg/standalone/ports.go DefaultControllerPortMoby
+CLOUD_PORT = 12435  # DefaultControllerPortCloud
+
+
+def manual_host(state: State) -> str:
+    """The runner URL of a manual install: `MODEL_RUNNER_HOST` as the CLI saw it (`desktop/context.go`
+    DetectContext; `cli.main` records it), else (assumed) the stand-in's own loopback address."""
+    host = state.get("model_runner_host") or f"http://127.0.0.1:{state['port']}"
+    return host if host.startswith(("http://", "https://")) else "http://" + host
+
+
 def endpoints(state: State) -> tuple[str, str]:
     """(`endpoint`, `endpointHost`) of `status --json` (`cmd/cli/commands/status.go` jsonStatus).
 
-    New format (CLI >= v1.0.5, 76ea6d78): `/v1/` endpoints; Engine hands out
-    host.docker.internal on v1.0.5-v1.0.8 and when rootless, the bridge gateway from v1.0.9
-    (07eb5dab); Cloud has no runner info here (the CLI's 127.0.0.1 fallback). Old format: the
-    `/engines/v1/` endpoint, the runner's gateway binding on Engine/Cloud.
-    Assumed: PORT is the stand-in's real port where upstream prints its constant 12434/12435.
+    New format (CLI >= v1.0.5, 76ea6d78): `/v1/` endpoints.
+    - Docker Desktop: `http://model-runner.docker.internal/v1/` and the socket-only
+      `http://localhost/exp/vDD4.40/v1/` (modelRunner.URL).
+    - Docker Engine: always port 12434 (`makeEndpoint(gatewayIP, DefaultControllerPortMoby)`,
+      status.go:156-162), whatever port the runner listens on; host.docker.internal on v1.0.5-v1.0.8
+      and when rootless, the runner container's bridge-gateway binding from v1.0.9 (07eb5dab).
+    - Docker Engine (Manual Install): MODEL_RUNNER_HOST + `/v1/` for both (capture
+      cli-docker-model-plugin.txt: `http://127.0.0.1:12434/v1/` twice).
+    - Docker Cloud: 127.0.0.1:12435 (no runner container info in the stand-in).
+    Old format: the `/engines/v1/` endpoint, the runner's gateway binding on Engine/Cloud (assumed:
+    the stand-in's port).
     """
     port, kind, new = state["port"], state["kind"], state["format"] == "new"
     cli, _ = versions(state)
@@ -57,20 +74,20 @@ def endpoints(state: State) -> tuple[str, str]:
         if kind == "Docker Desktop":
             endpoint, host = "http://model-runner.docker.internal/v1/", "http://localhost/exp/vDD4.40/v1/"
         elif kind == "Docker Engine (Manual Install)":
-            endpoint = host = f"http://localhost:{port}/v1/"
+            endpoint = host = manual_host(state).rstrip("/") + "/v1/"
         elif kind == "Docker Cloud":
-            endpoint = host = f"http://127.0.0.1:{port}/v1/"
+            endpoint = host = f"http://127.0.0.1:{CLOUD_PORT}/v1/"
         else:
             gateway = (
                 state["bridge_gateway"]
                 if releases.engine_endpoint_uses_gateway(cli, bool(state["rootless"]))
                 else "host.docker.internal"
             )
-            endpoint, host = f"http://{gateway}:{port}/v1/", f"http://127.0.0.1:{port}/v1/"
+            endpoint, host = f"http://{gateway}:{ENGINE_PORT}/v1/", f"http://127.0.0.1:{ENGINE_PORT}/v1/"
     elif kind == "Docker Desktop":
         endpoint = host = "http://model-runner.docker.internal/engines/v1/"
     elif kind == "Docker Engine (Manual Install)":
-        endpoint = host = f"http://localhost:{port}/engines/v1/"
+        endpoint = host = manual_host(state).rstrip("/") + "/engines/v1/"
     else:
         endpoint = host = f"http://{state['bridge_gateway']}:{port}/engines/v1/"
     return state["endpoint"] or endpoint, state["endpoint_host"] or host
@@ -128,24 +145,53 @@ def status_panic(state: State) -> str:
 
 
 def status_text(state: State, running: bool, backends: dict[str, str]) -> str:
+    """`cmd/cli/commands/status.go` textStatus / backendStatusTable: rows sorted Running, Error,
+    Not Installed, Installing, then by name (capture cli-docker-model-plugin.txt)."""
     if not running:
         return f"{NOT_RUNNING}\n{next_steps(state)}"
     if state["format"] == "old":
         lines = [f"{name}: {status}" for name, status in backends.items() if status != "not running"]
         return "Docker Model Runner is running\n\nStatus:\n" + "".join(f"{line}\n" for line in lines)
     rows = [["BACKEND", "STATUS", "DETAILS"]]
-    for name, status in backends.items():
-        label, _, details = status.partition(": ")
-        rows.append([name, label, details])
-    return "Docker Model Runner is running\n\n" + table(rows)
+    order = {"Running": 0, "Error": 1, "Not Installed": 2, "Installing": 3}
+    parsed = sorted(
+        ((name, *parse_status(status)) for name, status in backends.items()),
+        key=lambda row: (order.get(row[1], 4), row[0]),
+    )
+    rows += [list(row) for row in parsed]
+    return "Docker Model Runner is running\n\n" + go_table(rows)
+
+
+def parse_status(status: str) -> tuple[str, str]:
+    """`pkg/inference/backend.go` ParseStatus: (type, details); unknown text is an Error."""
+    if not status:
+        return "Not Installed", ""
+    for prefix in ("Running", "Error", "Not Installed", "Installing"):
+        if status == prefix:
+            return prefix, ""
+        if status.startswith(prefix + ": "):
+            return prefix, status[len(prefix) + 2 :]
+    return "Error", status
+
+
+def go_table(rows: list[list[str]]) -> str:
+    """The CLI's newTable (tablewriter) as the captures show it: every cell padded to its column's
+    width and followed by two spaces (cli-docker-model-plugin.txt: status, ls, df, ps)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join("".join(cell.ljust(w) + "  " for cell, w in zip(row, widths, strict=False)) + "\n" for row in rows)
 
 
 def version_text(state: State, server_version: str | None) -> str:
+    """`cmd/cli/commands/version.go`: labels padded to one column (` Version:    `), as the capture
+    cli-docker-model-plugin.txt shows (3af8549d). Assumed: tied to format "new", as the status table."""
     cli, _ = versions(state)
     if state["format"] == "old":
         return f"Docker Model Runner version {cli}-standin\nDocker Engine Kind: {state['kind']}\n"
     server = server_version or "(not reachable)"
-    return f"Client:\n Version: {cli}\n OS/Arch: linux/amd64\n\nServer:\n Version: {server}\n Engine: {state['kind']}\n"
+    return (
+        f"Client:\n Version:    {cli}\n OS/Arch:    linux/amd64\n\n"
+        f"Server:\n Version:    {server}\n Engine:     {state['kind']}\n"
+    )
 
 
 def table(rows: list[list[str]]) -> str:
@@ -174,7 +220,7 @@ def list_table(state: State, models: list[Entry], now: float | None = None) -> s
                 row.append(str(config.get("context_size") or "-"))
             row.append(config["size"])
             rows.append(row)
-    return table(rows)
+    return go_table(rows) if new else table(rows)
 
 
 def human_age(created: int, now: float | None = None) -> str:

@@ -56,6 +56,8 @@ DEFAULTS: State = {
     "bridge_gateway": "172.17.0.1",  # the runner container's gateway binding that CLI >= v1.0.9 reports
     "default_registry": None,  # the runner's DEFAULT_REGISTRY, e.g. "localhost:5001": bare names are stored under it
     "unreachable_registries": [],  # registry hosts ("localhost:5999", "docker.io") whose pulls fail with 500
+    # True or an error text: on Engine/Cloud the CLI fails "unable to initialize standalone model runner: …"
+    "standalone_error": None,
     "hf_token": None,  # the token the stand-in's Hugging Face accepts for registry entries marked gated
     "inject": {
         "create_error": None,  # {"message": str, "after_progress": int}: error event in the 200 stream
