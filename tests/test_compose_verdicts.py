@@ -65,3 +65,21 @@ def test_compose_models_verdicts(
         assert result.fix, result
     if url is not None:
         assert runner_url_for_containers(config, status, start) == url
+
+
+@pytest.mark.parametrize(
+    ("compose", "plugin", "dropped"),
+    [
+        ("2.40.3", "1.0.6", False),
+        ("5.0.0", "1.2.6", True),  # af8cac576: runtime_flags dropped with a warning
+        ("5.0.1", "1.2.6", True),
+        ("5.0.2", "1.2.6", False),  # 58403169f: passed again to plugins >= v1.0.6
+        ("5.6.1", "1.0.5", True),  # supportsRuntimeFlags: older plugins get none
+        ("5.6.1", None, True),  # a plugin version that does not read: supportsRuntimeFlags says no
+        (None, "1.0.6", False),
+    ],
+)
+def test_when_compose_leaves_runtime_flags_to_ultra_env(compose: str | None, plugin: str | None, dropped: bool) -> None:
+    from ultra_env.operations.models import compose_drops_flags
+
+    assert compose_drops_flags(compose, plugin) is dropped

@@ -88,3 +88,25 @@ def test_health_with_no_stack_fails_at_once_with_the_fix(stack: Project, dmr: St
     assert down["status"] == "failed" and "not up" in down["msg"] and "invoke up" in down["fix"]
     names = [t["name"] for t in result.json()["tasks"]]
     assert "backend /api/health" not in names and "API from inside the stack" not in names
+
+
+def test_a_default_registry_is_asked_not_guessed(project: Project, dmr: StandIn) -> None:
+    """A runner with DEFAULT_REGISTRY stores `ai/x` as `REGISTRY/ai/x` (capture
+    default-registry-bare-names.txt): present is what `GET /models/{name}` says, not a tag match."""
+    from conftest import GEMMA
+
+    dmr.update(default_registry="localhost:5001")
+    stored = f"localhost:5001/{GEMMA}"
+    first = by_name(project.invoke("models.pull", "--json", **dmr.env))[f"pull {GEMMA}"]
+    assert first["status"] == "changed", first
+    second = project.invoke("models.pull", "--json", **dmr.env)
+    task = by_name(second)[f"pull {GEMMA}"]
+    assert second.json()["recap"]["changed"] == 0 and task["status"] == "ok", task
+    assert stored in task["msg"]
+    doctor = by_name(project.invoke("doctor", "--json", **dmr.env))
+    assert doctor[f"model {GEMMA}"]["status"] == "ok", doctor[f"model {GEMMA}"]
+    answer = project.invoke("llm.ask", "Say hi.", ULTRA_ENV_MODEL_RUNNER__HOST_URL=dmr.url, **dmr.env)
+    assert answer.returncode == 0, answer.output
+    removed = by_name(project.invoke("models.rm", GEMMA, "--yes", "--json", **dmr.env))[f"remove {GEMMA}"]
+    assert removed["status"] == "changed", removed
+    assert project.invoke("models.list", "--json", **dmr.env).json() == []

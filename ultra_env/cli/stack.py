@@ -11,7 +11,7 @@ from ultra_env.engine.context import Context
 from ultra_env.engine.run import changed, failed, ok, skipped
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import compose, converge
-from ultra_env.operations.models import configure_models, connect_runner, pull_models
+from ultra_env.operations.models import configure_models, connect_runner, pull_models, warm_models
 from ultra_env.operations.stack import last_line, project_of, stack_up
 from ultra_env.operations.write import render_files
 
@@ -34,6 +34,8 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
         return
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
     if not stack_up(ctx) or (conn is not None and not configure_models(ctx, conn, facts)):
+        return
+    if conn is not None and not warm_models(ctx, conn):
         return
     if not options.check:
         run_health(ctx, facts)

@@ -232,6 +232,25 @@ class Api:
         if response.status_code != 202:
             raise configure_failure(name, f"{response.text.strip()[:200]} ({response.status_code})")
 
+    def preload(self, name: str, timeout: float) -> None:
+        """Load ``name`` without generating: any inference request with ``X-Preload-Only: true``
+        (``pkg/inference/scheduling/http_handler.go``; reference section 3). One token at most from
+        a runner that does not know the header."""
+        body = {"model": modelnames.normalize(name), "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+        try:
+            response = http.request(
+                "POST",
+                f"{self.root}{OPENAI_PATH}/chat/completions",
+                json=body,
+                headers={"X-Preload-Only": "true"},
+                timeout=timeout,
+            )
+        except http.HttpError as exc:
+            raise Transient(f"{self.root} did not answer: {exc.cause}", "invoke doctor") from None
+        if response.status_code != 200:
+            said = response.text.strip()[:200]
+            raise DmrError(f"Model Runner could not load {name} ({response.status_code}): {said}", "docker model logs")
+
     def applied(self) -> list[mr.AppliedConfig] | None:
         response = self._get("/engines/_configure")
         if response.status_code in (404, 405):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ultra_env.config import modelnames
 from ultra_env.config.settings import ModelSpec, Settings
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, warn
+from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped, warn
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import api_root, enable_tcp
@@ -142,6 +142,26 @@ def _stored_as(name: str, stored: mr.LocalModel) -> str:
     return "" if tag == name else f" (stored as {tag})"
 
 
+def warm_up(conn: Connection, models: list[ModelSpec], *, check: bool, timeout: float) -> list[TaskResult]:
+    """Each model loaded before anything asks it (the first answer then pays no load against its
+    own timeout), with the time the load took; ``ok``: a loaded model changes no file or setting."""
+    if not isinstance(conn.runner, dmr.Api):
+        return [skipped("load models", "the API does not answer from the host: the first request loads them")]
+    if check:
+        return [skipped(f"load {m.name}", "--check: nothing is loaded") for m in models]
+    results = []
+    for model in models:
+        name = f"load {model.name}"
+        start = time.monotonic()
+        try:
+            conn.runner.preload(model.name, timeout)
+        except dmr.DmrError as exc:
+            results.append(failed(name, exc.cause, exc.fix))
+            continue
+        results.append(ok(name, f"loaded in {time.monotonic() - start:.1f}s"))
+    return results
+
+
 def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> mr.AppliedConfig | None:
     """The configuration applied to ``name``, matched through the stored model's ID (a model's
     configuration is listed under its first tag, which need not be the configured name)."""
@@ -218,16 +238,35 @@ def pull_models(
 
 
 FLAGS_THROUGH_COMPOSE = "1.0.6"  # Compose passes runtime flags only to plugins this new (reference section 6)
+FLAGS_DROPPED_BY_COMPOSE = ("5.0.0", "5.0.2")  # Compose 5.0.0 and 5.0.1 drop runtime_flags (section 6.1)
+
+
+def compose_drops_flags(compose: str | None, plugin: str | None) -> bool:
+    """Whether Compose's ``models:`` leaves a model's runtime flags unapplied: Compose 5.0.0-5.0.1
+    drop them with a warning, and later ones pass them only to plugins whose version reads >= v1.0.6
+    (``supportsRuntimeFlags``: an unknown version gets none either)."""
+    first, fixed = FLAGS_DROPPED_BY_COMPOSE
+    dropping = bool(at_least(compose, first)) and at_least(compose, fixed) is False
+    return dropping or not at_least(plugin, FLAGS_THROUGH_COMPOSE)
 
 
 def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None) -> bool:
     """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
-    the runtime flags when the plugin is too old for Compose to pass them."""
+    the runtime flags when Compose drops them (its version, or the plugin's)."""
     target = ctx.target or Rendering()
     plugin = facts.plugin("model").value if facts is not None else None
-    old_plugin = at_least(plugin, FLAGS_THROUGH_COMPOSE) is False
-    models = [m for m in ctx.settings.models if not target.models_block or (m.runtime_flags and old_plugin)]
+    compose = facts.plugin("compose").value if facts is not None else None
+    dropped = compose_drops_flags(compose, plugin)
+    models = [m for m in ctx.settings.models if not target.models_block or (m.runtime_flags and dropped)]
     results = configure(conn, models, check=ctx.inv.options.check)
+    for result in results:
+        ctx.run.add(result)
+    return not any(r.status is Status.FAILED for r in results)
+
+
+def warm_models(ctx: Context, conn: Connection) -> bool:
+    """Load the configured models now, a task each (``warm_up``)."""
+    results = warm_up(conn, ctx.settings.models, check=ctx.inv.options.check, timeout=ctx.settings.timeouts.health)
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)
