@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ultra_env import http, proc
 from ultra_env.checks.doctor import run_doctor
 from ultra_env.checks.health import run_health
+from ultra_env.checks.memory import fit
 from ultra_env.cli import output
 from ultra_env.cli.command import command, confirm
+from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import changed, failed, ok, skipped
+from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped
+from ultra_env.facts.gather import Facts
+from ultra_env.facts.model_runner import LocalModel
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import compose, converge
 from ultra_env.operations.models import configure_models, connect_runner, pull_models, warm_models
@@ -35,10 +41,23 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
     if not stack_up(ctx) or (conn is not None and not configure_models(ctx, conn, facts)):
         return
-    if conn is not None and not warm_models(ctx, conn):
+    if conn is not None and not warm_models(ctx, conn, too_big_for(facts)):
         return
     if not options.check:
         run_health(ctx, facts)
+
+
+def too_big_for(facts: Facts | None) -> Callable[[ModelSpec, LocalModel], TaskResult | None]:
+    """A model that would not fit the engine's memory is not loaded: its failed verdict instead."""
+    memory = facts.info.mem_total if facts is not None and facts.info is not None else None
+
+    def refuse(spec: ModelSpec, model: LocalModel) -> TaskResult | None:
+        if not memory:
+            return None
+        verdict = fit(spec.name, model, spec.context_size, memory)
+        return verdict if verdict.status is Status.FAILED else None
+
+    return refuse
 
 
 @command("health")

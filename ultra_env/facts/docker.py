@@ -63,6 +63,7 @@ class DockerInfo:
     server_version: str | None
     root_dir: str | None
     plugins: dict[str, CliPlugin]  # the CLI's own plugins: known even with the daemon down
+    mem_total: int | None = None  # bytes of memory the engine has (Desktop: its VM's)
 
     @property
     def desktop(self) -> bool:
@@ -83,6 +84,7 @@ def parse_docker_info(stdout: str) -> DockerInfo:
         server_version=data.get("ServerVersion") or None,
         root_dir=data.get("DockerRootDir") or None,
         plugins=plugins,
+        mem_total=int(data["MemTotal"]) if isinstance(data.get("MemTotal"), int) and data["MemTotal"] > 0 else None,
     )
 
 

@@ -142,9 +142,17 @@ def _stored_as(name: str, stored: mr.LocalModel) -> str:
     return "" if tag == name else f" (stored as {tag})"
 
 
-def warm_up(conn: Connection, models: list[ModelSpec], *, check: bool, timeout: float) -> list[TaskResult]:
+def warm_up(
+    conn: Connection,
+    models: list[ModelSpec],
+    *,
+    check: bool,
+    timeout: float,
+    refuse: Callable[[ModelSpec, mr.LocalModel], TaskResult | None] = lambda spec, model: None,
+) -> list[TaskResult]:
     """Each model loaded before anything asks it (the first answer then pays no load against its
-    own timeout), with the time the load took; ``ok``: a loaded model changes no file or setting."""
+    own timeout), with the time the load took; ``ok``: a loaded model changes no file or setting.
+    ``refuse`` may stop a load first (a model that does not fit the runner's memory)."""
     if not isinstance(conn.runner, dmr.Api):
         return [skipped("load models", "the API does not answer from the host: the first request loads them")]
     if check:
@@ -152,6 +160,15 @@ def warm_up(conn: Connection, models: list[ModelSpec], *, check: bool, timeout: 
     results = []
     for model in models:
         name = f"load {model.name}"
+        try:
+            stored = conn.find(model.name)
+        except dmr.DmrError as exc:
+            results.append(failed(name, exc.cause, exc.fix))
+            continue
+        refused = refuse(model, stored) if stored is not None else None
+        if refused is not None:
+            results.append(refused)
+            continue
         start = time.monotonic()
         try:
             conn.runner.preload(model.name, timeout)
@@ -264,9 +281,13 @@ def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None)
     return not any(r.status is Status.FAILED for r in results)
 
 
-def warm_models(ctx: Context, conn: Connection) -> bool:
-    """Load the configured models now, a task each (``warm_up``)."""
-    results = warm_up(conn, ctx.settings.models, check=ctx.inv.options.check, timeout=ctx.settings.timeouts.health)
+def warm_models(
+    ctx: Context, conn: Connection, refuse: Callable[[ModelSpec, mr.LocalModel], TaskResult | None]
+) -> bool:
+    """Load the configured models now, a task each (``warm_up``), unless ``refuse`` says no."""
+    results = warm_up(
+        conn, ctx.settings.models, check=ctx.inv.options.check, timeout=ctx.settings.timeouts.health, refuse=refuse
+    )
     for result in results:
         ctx.run.add(result)
     return not any(r.status is Status.FAILED for r in results)
