@@ -737,6 +737,7 @@ def test_openai_dmr_metadata_from_server_v1_1_29(home: Path, http: httpx.Client)
 
 @pytest.mark.parametrize("verb", ["configure", "config"])
 def test_configure_is_recorded(home: Path, api: server.ServerHandle, run: Run, verb: str) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     run("pull", GEMMA)
     result = run(verb, "--context-size", "4096", GEMMA, "--", "--temp", "0")
     assert result.returncode == 0, result.stderr
@@ -783,6 +784,7 @@ def test_configure_refuses_flags_off_the_allowlist(
 
 
 def test_configure_accepts_allowed_flags_and_old_servers_check_nothing(home: Path, http: httpx.Client) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     pull(http)
     assert (
         http.post("/engines/_configure", json={"model": GEMMA, "runtime-flags": ["--seed=-1", "-ngl", "0"]}).status_code
@@ -800,6 +802,7 @@ def test_configure_on_an_unknown_backend(http: httpx.Client) -> None:
 
 
 def test_read_back_applied_configuration(home: Path, api: server.ServerHandle, run: Run, http: httpx.Client) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     assert http.get("/engines/_configure").json() == []
     pull(http)
     assert run("configure", "--context-size", "8192", "gemma3:270M-Q4_K_M", "--", "--temp", "0").returncode == 0
@@ -846,6 +849,7 @@ def test_unload_drops_the_configuration(
     dropped: bool,
     message: str,
 ) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     pull(http)
     run("configure", "--context-size", "8192", GEMMA)
     result = run("unload", *args)
@@ -855,6 +859,7 @@ def test_unload_drops_the_configuration(
 
 
 def test_unload_route(home: Path, http: httpx.Client) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     pull(http)
     http.post("/engines/_configure", json={"model": GEMMA, "context-size": 8192})
     response = http.post("/engines/unload", json={"all": False, "backend": "llama.cpp", "models": [GEMMA]})
@@ -863,6 +868,7 @@ def test_unload_route(home: Path, http: httpx.Client) -> None:
 
 
 def test_restarted_runner_has_no_configuration(home: Path, http: httpx.Client) -> None:
+    state.update(home, hold_loading=True)  # configure's preload stays loading: no llama.cpp is started
     pull(http)
     http.post("/engines/_configure", json={"model": GEMMA, "context-size": 8192})
     handle = server.start(home, 0)
@@ -1543,3 +1549,135 @@ def test_docker_cli_fails_the_same_way(
     result = subprocess.run([binary, "model", "status", "--json"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("unable to initialize standalone model runner: unable to pull latest standalone")
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    """Poll until `condition()` is truthy (a generous bound, only against hanging forever)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def in_thread(call: Callable[[], Any]) -> Callable[[], Any]:
+    """Run `call` in a thread; the returned function joins it and gives its result."""
+    import threading
+
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.__setitem__("value", call()), daemon=True)
+    thread.start()
+
+    def join() -> Any:
+        thread.join(180)
+        assert "value" in box, "the call did not finish"
+        return box["value"]
+
+    return join
+
+
+DESKTOP_TAG = "b9879-metal"
+LLAMA_STATUS = lambda http: http.get("/engines/status").json()["llama.cpp"]  # noqa: E731
+
+
+def test_desktop_defers_the_llamacpp_install(
+    home: Path, api: server.ServerHandle, http: httpx.Client, run: Run
+) -> None:
+    """reference §1/§3/§10.1, `llamacpp.go` + `download.go`: Not Installed until install-backend (or a
+    first inference), Installing while downloading, then Running."""
+    state.update(home, kind="Docker Desktop", llamacpp_deferred=True, llamacpp_install_hold=True)
+    assert LLAMA_STATUS(http) == "Not Installed"
+    status = json.loads(run("status", "--json").stdout)
+    assert (status["kind"], status["endpoint"], status["endpointHost"]) == (
+        "Docker Desktop",
+        "http://model-runner.docker.internal/v1/",
+        "http://localhost/exp/vDD4.40/v1/",
+    )
+    assert http.get("/engines/df").json()["default_backend_disk_usage"] == 0
+    with httpx.Client(base_url=api.url, timeout=180) as other:
+        done = in_thread(lambda: other.post("/engines/install-backend", json={"backend": "llama.cpp"}))
+        wait_for(lambda: LLAMA_STATUS(http) == f"Installing: downloading llama.cpp {DESKTOP_TAG}", "Installing")
+        row = next(line for line in run("status").stdout.splitlines() if line.startswith("llama.cpp"))
+        assert (
+            row.split("  ")[0:1] == ["llama.cpp"]
+            and "Installing" in row
+            and f"downloading llama.cpp {DESKTOP_TAG}" in row
+        )
+        state.update(home, llamacpp_install_hold=False)
+        response = done()
+    assert response.status_code == 200 and response.content == b""
+    assert LLAMA_STATUS(http).startswith(f"Running: llama.cpp {DESKTOP_TAG} (sha256:")
+    assert http.get("/engines/df").json()["default_backend_disk_usage"] > 0
+
+
+def test_install_backend_errors(http: httpx.Client) -> None:
+    plain_error(http.post("/engines/install-backend", json={}), 400, "invalid request: backend is required")
+    plain_error(http.post("/engines/install-backend", content=b"{"), 400, "invalid request: backend is required")
+    plain_error(http.post("/engines/install-backend", json={"backend": "nope"}), 404, "backend not found")
+    assert http.post("/engines/install-backend", json={"backend": "llama.cpp"}).status_code == 200  # bundled: no-op
+
+
+@pytest.mark.parametrize(
+    ("download_error", "recorded"),
+    [
+        ("unexpected EOF", "could not extract image: unexpected EOF"),
+        (
+            "offline",
+            'could not resolve the b9879-metal tag: resolving image "registry-1.docker.io/docker/'
+            'docker-model-backend-llamacpp:b9879-metal": after 10 attempts, last error: failed to do request: '
+            'Head "https://registry-1.docker.io/v2/docker/docker-model-backend-llamacpp/manifests/b9879-metal": '
+            "dial tcp: lookup registry-1.docker.io: no such host",
+        ),
+    ],
+)
+def test_a_failed_llamacpp_download(home: Path, http: httpx.Client, download_error: str, recorded: str) -> None:
+    """`llamacpp.go` Install: the status says Error, install-backend still answers 200 and is not
+    retried; the first inference then fails to start the missing llama-server."""
+    pull(http)
+    state.update(home, kind="Docker Desktop", llamacpp_deferred=True, llamacpp_download_error=download_error)
+    response = http.post("/engines/v1/chat/completions", json=CHAT)  # the first inference installs
+    model_path = state.bundle_path(home, http.get("/models").json()[0]["id"])
+    binary = "/Users/user/.docker/model-runner/llama.cpp/bin/llama-server"
+    plain_error(
+        response,
+        500,
+        "unable to load runner: error waiting for runner to be ready: unable to start llama.cpp: unable to start "
+        f'process: name: \'{binary}\' arg: \'["-ngl" "999" "--metrics" "--model" "{model_path}" "--host" '
+        f'"inference-runner-0.sock" "--jinja"]\' err: fork/exec {binary}: no such file or directory',
+    )
+    assert LLAMA_STATUS(http) == f"Error: failed to install llama.cpp: {recorded}"
+    assert http.post("/engines/install-backend", json={"backend": "llama.cpp"}).status_code == 200
+    assert LLAMA_STATUS(http) == f"Error: failed to install llama.cpp: {recorded}"
+    assert http.get("/engines/ps").json() == []
+
+
+def test_status_table_shows_the_install_error(
+    home: Path, api: server.ServerHandle, http: httpx.Client, run: Run
+) -> None:
+    state.update(home, llamacpp_deferred=True, llamacpp_download_error="unexpected EOF")
+    assert http.post("/engines/install-backend", json={"backend": "llama.cpp"}).status_code == 200
+    row = run("status").stdout.splitlines()[3]
+    assert row.split()[:2] == ["llama.cpp", "Error"] and row.rstrip().endswith(
+        "could not extract image: unexpected EOF"
+    )
+
+
+def test_ps_and_df_tables(home: Path, api: server.ServerHandle, http: httpx.Client, run: Run) -> None:
+    """capture cli-docker-model-plugin.txt: `docker model ps` with nothing loaded, `df` (go-units sizes)."""
+    assert run("ps").stdout == "MODEL NAME  BACKEND  MODE  UNTIL  \n"
+    pull(http)
+    usage = http.get("/engines/df").json()
+    assert usage == {"models_disk_usage": 2 * GEMMA_BYTES, "default_backend_disk_usage": 15497688}
+    assert (
+        run("df").stdout == "TYPE              SIZE      \nModels            506.23MB  \nInference engine  15.50MB   \n"
+    )
+
+
+def test_logs_route(home: Path, http: httpx.Client) -> None:
+    response = http.get("/logs")
+    assert response.status_code == 200 and response.headers["content-type"] == "text/plain"
+    first = response.text.splitlines()[0]
+    assert re.match(r"^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] time=\S+ level=INFO msg=\"Successfully initialized store\"", first)
+    plain_error(http.get("/logs?no-engines=maybe"), 400, 'invalid no-engines parameter: "maybe" is not a valid boolean')

@@ -1,10 +1,14 @@
 """The stand-in `docker-model` CLI plugin (run through the launcher that `plugin.install` writes).
 
 Follows docker/model-runner `cmd/cli/commands/` (status.go, pull.go, list.go, rm.go, tag.go,
-configure.go, configure_show.go, unload.go, inspect.go, utils.go handleClientError) and
+configure.go, configure_show.go, unload.go, inspect.go, ps.go, df.go, version.go, utils.go
+handleClientError, install-runner.go withStandaloneRunner) and
 `cmd/cli/desktop/` (desktop.go Pull/withRetries/isRetryableError/Remove/Tag/ConfigureBackend,
 progress.go displayProgressSimple), in the version given by `cli_version` where releases differ
 (see `releases`). Errors end the command as main.go does: the error on stderr, exit 1.
+`MODEL_RUNNER_HOST` selects the manual-install kind and the runner URL (`desktop/context.go`).
+What cobra prints with cmd.Print* (status, version, ps, df) goes to stderr when the plugin runs
+alone, as docker/cli's plugin framework sets stdout only when the docker CLI runs it.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from . import formats, goformat, releases
+from . import formats, goduration, goformat, releases
 from .client import ApiError, Client, ServiceUnavailable, StreamCut, Unreachable, model_path
-from .names import is_valid, repository
+from .names import display, is_valid, repository
 from .state import State, load, log_invocation, versions
 
 # cmd/cli/desktop/desktop.go isRetryableError: substrings of retryable network errors
@@ -331,6 +335,7 @@ class Cli:
             cut = args.index("--")
             args, runtime_flags = args[:cut], args[cut + 1 :]
         context_size = _option(args, "--context-size")
+        keep_alive = _option(args, "--keep-alive")
         if len(args) != 1:
             raise UsageError(f"Exactly one model must be specified, got {len(args)}: {args}")
         body: dict[str, Any] = {"model": args[0]}
@@ -341,6 +346,14 @@ class Cli:
                 raise UsageError(f'invalid argument "{context_size}" for "--context-size" flag') from exc
         if runtime_flags:
             body["runtime-flags"] = runtime_flags
+        if keep_alive is not None:  # configure_flags.go: ParseKeepAlive, sent as KeepAlive JSON
+            try:
+                body["keep_alive"] = goduration.keep_alive(keep_alive)
+            except ValueError as exc:
+                raise UsageError(
+                    f'invalid argument "{keep_alive}" for "--keep-alive" flag: invalid keep_alive duration '
+                    f'"{keep_alive}": time: invalid duration "{keep_alive}"'
+                ) from exc
         try:
             status, answer = self.client.request("POST", "/engines/_configure", body)
         except ServiceUnavailable as exc:
@@ -388,6 +401,57 @@ class Cli:
         else:
             self.say("No models are running." if all_models else "No such model(s) running.")
         return 0
+
+    # --- ps, df (ps.go, df.go) ------------------------------------------------------------
+
+    def ps(self, args: list[str]) -> int:
+        """ps.go psTable: MODEL NAME (defaults stripped, lower-cased), BACKEND, MODE, UNTIL (formatUntil)."""
+        _no_more(args)
+        try:
+            running = self.client.json("GET", "/engines/ps")
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise self.client_error(exc, "Failed to list running models") from exc
+        except ApiError as exc:
+            raise Failure(f"Failed to list running models: {exc.body.strip()}") from exc
+        rows = [["MODEL NAME", "BACKEND", "MODE", "UNTIL"]]
+        for status in running or []:
+            name = status["model_name"]
+            name = name[7:19] if name.startswith("sha256:") else display(name.lower())
+            rows.append([name, status["backend_name"], status["mode"], until(status)])
+        self.printed.write(formats.go_table(rows))
+        return 0
+
+    def df(self, args: list[str]) -> int:
+        """df.go diskUsageTable: Models, and Inference engine when its size is not 0 (go-units CustomSize)."""
+        _no_more(args)
+        try:
+            usage = self.client.json("GET", "/engines/df")
+        except (ServiceUnavailable, Unreachable) as exc:
+            raise self.client_error(exc, "Failed to list running models") from exc
+        except ApiError as exc:
+            raise Failure(f"Failed to list running models: {exc.body.strip()}") from exc
+        rows = [["TYPE", "SIZE"], ["Models", goformat.custom_size(float(usage["models_disk_usage"]))]]
+        if usage.get("default_backend_disk_usage"):
+            rows.append(["Inference engine", goformat.custom_size(float(usage["default_backend_disk_usage"]))])
+        self.printed.write(formats.go_table(rows))
+        return 0
+
+
+def until(status: dict[str, Any]) -> str:
+    """ps.go formatUntil: Loading..., Forever, the keep-alive from now while in use or never used,
+    else what is left of it (Expiring when nothing)."""
+    if status.get("loading"):
+        return "Loading..."
+    keep = goduration.keep_alive_ns(status.get("keep_alive"))
+    if keep is None:
+        return "Forever"
+    last_used = goduration.parse_time(status.get("last_used") or "0001-01-01T00:00:00Z")
+    if status.get("in_use") or not last_used:
+        return goduration.human_duration(keep / 1e9) + " from now"
+    remaining = keep / 1e9 - (time.time() - last_used)
+    if remaining <= 0:
+        return "Expiring"
+    return goduration.human_duration(remaining) + " from now"
 
 
 def _filter(wanted: str) -> str:
@@ -443,6 +507,8 @@ Commands:
   configure   Configure runtime options for a model (configure show: what is applied)
   inspect     Display detailed information on one model
   list        List the models pulled to your local environment
+  df          Show Docker Model Runner disk usage
+  ps          List running models
   pull        Pull a model from Docker Hub or HuggingFace to your local environment
   rm          Remove local models downloaded from Docker Hub
   status      Check if the Docker Model Runner is running
@@ -464,6 +530,8 @@ COMMANDS: dict[str, Callable[[Cli, list[str]], int]] = {
     "unload": Cli.unload,
     "stop": Cli.unload,
     "inspect": Cli.inspect,
+    "ps": Cli.ps,
+    "df": Cli.df,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import backends as llamacpp
 from . import goformat, releases
 from .names import display
 from .state import Entry, State, versions
@@ -35,8 +36,12 @@ def metadata(state: State) -> dict[str, str]:
 
 
 def default_backends(state: State) -> dict[str, str]:
+    """`GET /engines/status`: the `backends` setting when given, else llama.cpp alone (running, or
+    its deferred-install status, `backends.status`)."""
     if state["backends"] is not None:
         return dict(state["backends"])
+    if llamacpp.deferred(state):
+        return {"llama.cpp": llamacpp.status(state)}
     if state["format"] == "new":
         return {"llama.cpp": "Running: llama.cpp version: c55bce4"}
     return {"llama.cpp": "running llama.cpp version: c55bce4"}

@@ -8,20 +8,29 @@ model install-runner --backend X` (e24fb26d; at HEAD deferred backends auto-inst
 a runner that does not start 500 `unable to load runner: <err>`. All plain text (http.Error).
 Assumed: "not installed" is read from the backend's status in the `backends` map; the
 `inference_load_error` injection stands for a llama.cpp that fails to load.
-The real llama.cpp runs with n_ctx 2048 whatever `configure` applied (not played).
+
+Loading (`load_runner`): a deferred llama.cpp is installed first (`backends.py`); the runner is
+listed `loading` in `/engines/ps` until its llama.cpp answers (capture configure-vs-unload.txt);
+`X-Preload-Only: true` loads and answers an empty 200 (http_handler.go:272-275, reference §3);
+`in_use` while a request is served (a configure that changes settings then gets 409 `runner
+already active`, loader.go setRunnerConfig). The llama.cpp the stand-in starts itself runs with the
+configured context size (else 2048, llama-cpp-python's default, where a real llama-server without
+`--ctx-size` takes the model's own; assumed difference); an external `upstream` keeps its own.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import TYPE_CHECKING
 
-from . import formats, goformat, scheduling
-from .state import State, bundle_path, lookup, update
+from . import backends as llamacpp
+from . import formats, goformat, runlog, scheduling
+from .state import Entry, State, bundle_path, load, lookup, update
 
 if TYPE_CHECKING:
-    from .server import Handler
+    from .server import Handler, StandinServer
 
 ROUTES = ("chat/completions", "completions", "embeddings")
 
@@ -32,6 +41,59 @@ def model_not_found(ref: str) -> str:
 
 def not_installed(status: str) -> bool:
     return status.lower().startswith("not installed")
+
+
+class LoadError(Exception):
+    """The runner could not be loaded: answered with http.Error(status, message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def load_runner(server: StandinServer, entry: Entry, requested: str, backend: str) -> str:
+    """installer.wait then loader.load (`scheduling/http_handler.go` handleOpenAIInference): install
+    a deferred llama.cpp, refuse a backend that is not installed (412), then start or reuse the
+    model's runner, listed as `loading` in `/engines/ps` meanwhile (and while `hold_loading`).
+    Returns the llama.cpp URL. Raises LoadError."""
+    home = server.home
+    state = load(home)
+    deferred = backend == scheduling.DEFAULT_BACKEND and llamacpp.deferred(state)
+    if deferred and not llamacpp.installed(state):
+        llamacpp.install(home)
+        state = load(home)
+    status = formats.default_backends(state).get(backend, "")
+    if not deferred and not_installed(status):
+        raise LoadError(
+            412,
+            f"backend {goformat.quote(backend)} is not installed; run: docker model install-runner --backend {backend}",
+        )
+    injected = state["inject"]["inference_load_error"]
+    if injected:
+        raise LoadError(500, f"unable to load runner: {injected}")
+    config = scheduling.configuration(state, entry) or {}
+    context_size = config.get("context_size") if isinstance(config.get("context_size"), int) else None
+    model_path = str(bundle_path(home, entry["id"]))
+    if deferred and state["llamacpp_phase"] == "failed":
+        raise LoadError(500, llamacpp.missing_binary_error(llamacpp.server_args(model_path, context_size)))
+    runner = state["runners"].get(entry["id"])
+    if runner is not None and not runner.get("loading"):
+        return server.upstream(state, entry, context_size)
+    if runner is None:
+        update(home, lambda s: scheduling.loading(s, entry, requested, backend))
+    while load(home)["hold_loading"] and not server.stopping:
+        time.sleep(0.05)
+    try:
+        upstream = server.upstream(state, entry, context_size)
+    except (OSError, RuntimeError) as exc:
+        update(home, lambda s: s["runners"].pop(entry["id"], None))
+        raise LoadError(500, f"unable to load runner: {exc}") from exc
+    was_loading = (load(home)["runners"].get(entry["id"]) or {}).get("loading")
+    update(home, lambda s: scheduling.loaded(s, entry))
+    if was_loading:
+        args = llamacpp.server_args(model_path, context_size)
+        runlog.model_loaded(home, args, server.n_ctx(state, entry), server.llama_log(state, entry))
+    return upstream
 
 
 def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
@@ -57,23 +119,51 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
         handler.http_error(404, model_not_found(requested))
         return
     entry = found[1]
-    if not_installed(backends[name]):
-        handler.http_error(
-            412, f"backend {goformat.quote(name)} is not installed; run: docker model install-runner --backend {name}"
+    # a deferred backend installed for a `docker model` CLI request streams progress lines first
+    announce = (
+        name == scheduling.DEFAULT_BACKEND
+        and llamacpp.deferred(state)
+        and not llamacpp.installed(state)
+        and "docker-model-cli/" in (handler.headers.get("User-Agent") or "")
+    )
+    if announce:
+        handler.begin_stream("text/plain; charset=utf-8")
+        handler.write_raw(f"Installing {name} backend...\n")
+        llamacpp.install(handler.server.home)
+        handler.write_raw(f"{name} backend installed successfully\n")
+    try:
+        upstream = load_runner(handler.server, entry, requested, name)
+    except LoadError as exc:
+        handler.http_error(exc.status, str(exc))
+        return
+    if handler.headers.get("X-Preload-Only") == "true":  # http_handler.go:272-275: loaded, nothing generated
+        handler.send_empty(200)
+        return
+    home = handler.server.home
+    update(home, lambda s: scheduling.use(s, entry, +1))
+    try:
+        body["model"] = entry["upstream_alias"]
+        proxy(handler, upstream, tail, body, str(bundle_path(home, entry["id"])))
+    finally:
+        update(home, lambda s: scheduling.use(s, entry, -1))
+
+
+def preload(server: StandinServer, model: str, backend: str) -> None:
+    """The background preload `POST /engines/_configure` starts (`http_handler.go` Configure): an
+    inference request with the preload-only flag; a failure is only logged."""
+    state = load(server.home)
+    found = lookup(state, model)
+    if found is None:
+        runlog.service(
+            server.home, "background model preload failed", "WARN", status=404, body=model_not_found(model) + "\n"
         )
         return
-    injected = state["inject"]["inference_load_error"]
-    if injected:
-        handler.http_error(500, f"unable to load runner: {injected}")
-        return
     try:
-        upstream = handler.server.upstream(state, entry)
-    except (OSError, RuntimeError) as exc:
-        handler.http_error(500, f"unable to load runner: {exc}")
-        return
-    update(handler.server.home, lambda s: scheduling.load(s, entry, requested, name))
-    body["model"] = entry["upstream_alias"]
-    proxy(handler, upstream, tail, body, str(bundle_path(handler.server.home, entry["id"])))
+        load_runner(server, found[1], model, backend)
+    except LoadError as exc:
+        runlog.service(server.home, "background model preload failed", "WARN", status=exc.status, body=f"{exc}\n")
+    except Exception as exc:  # noqa: BLE001 - a background thread must not die silently
+        runlog.service(server.home, "background model preload failed", "WARN", status=500, body=str(exc))
 
 
 def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, model_path: str) -> None:
@@ -106,10 +196,11 @@ def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, model_path
 
 
 def relay_stream(handler: Handler, response: http.client.HTTPResponse, content_type: str, model: str) -> None:
-    handler.send_response(response.status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Cache-Control", "no-cache")
-    handler.end_headers()
+    if not handler.streaming:
+        handler.send_response(response.status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Cache-Control", "no-cache")
+        handler.end_headers()
     for line in response:
         content = line.rstrip(b"\r\n")
         if content.startswith(b"data: ") and content != b"data: [DONE]":

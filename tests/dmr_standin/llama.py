@@ -46,6 +46,7 @@ class LlamaHandle:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    n_ctx: int = 2048
     url: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,9 +77,11 @@ def start_llama(
     log: Path | None = None,
     timeout: float = 60.0,
     threads: int | None = None,
+    n_ctx: int = 2048,
 ) -> LlamaHandle:
-    """`python -m llama_cpp.server --model FILE --model_alias ALIAS --chat_format gemma --n_ctx 2048
-    --interrupt_requests False --port P` bound to 127.0.0.1; returns once `GET /v1/models` is 200."""
+    """`python -m llama_cpp.server --model FILE --model_alias ALIAS --chat_format gemma --n_ctx N
+    --interrupt_requests False --port P` bound to 127.0.0.1; returns once `GET /v1/models` is 200.
+    N is 2048 unless the caller passes the configured context size."""
     port = port or free_port()
     if log is None:
         fd, name = tempfile.mkstemp(prefix="llama-", suffix=".log")
@@ -95,7 +98,7 @@ def start_llama(
         "--chat_format",
         "gemma",
         "--n_ctx",
-        "2048",
+        str(n_ctx),
         "--interrupt_requests",
         "False",
         "--host",
@@ -106,7 +109,7 @@ def start_llama(
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    handle = LlamaHandle(process, port, Path(log))
+    handle = LlamaHandle(process, port, Path(log), n_ctx)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -10,10 +10,9 @@ configuration anyway (`loader.go` evict never touches runnerConfigs).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from . import allowlist, releases
+from . import allowlist, goduration, releases
 from .names import normalise
 from .state import Entry, State, lookup, tags_of
 
@@ -55,20 +54,44 @@ def configure(state: State, body: Any, backend: str, server_version: str) -> Ent
         problem = allowlist.problem(backend, flags)
         if problem:
             raise Refused(500, problem)
+    keep_alive = body.get("keep_alive")
+    if keep_alive is not None:
+        try:
+            keep_alive = goduration.keep_alive(keep_alive)
+        except ValueError as exc:  # KeepAlive.UnmarshalJSON fails the whole decode
+            raise Refused(400, "invalid request") from exc
     mode = body.get("mode") or ("embedding" if "--embeddings" in flags else "completion")
     model = body.get("model", "")
     record = {
         "model": model,
         "context_size": context_size,
         "runtime_flags": list(flags),
+        "keep_alive": keep_alive,
         "backend": backend,
         "mode": mode,
         "model_id": model_id(state, model),
     }
-    # setRunnerConfig would evict an idle runner of that model first so the new config applies
+    key = normalise(model)
+    previous = state["configurations"].get(key)
+    settings = ("context_size", "runtime_flags", "keep_alive", "backend", "mode")
+    if previous is not None and all(previous.get(k) == record[k] for k in settings):
+        return previous  # loader.go setRunnerConfig: "Runner configuration unchanged", nothing evicted
+    # setRunnerConfig evicts an idle runner of that model so the new config applies; one serving a
+    # request cannot be evicted: 409 `runner already active` (errRunnerAlreadyActive)
+    runner = state["runners"].get(record["model_id"])
+    if runner is not None and runner.get("in_use"):
+        raise Refused(409, "runner already active")
     state["runners"].pop(record["model_id"], None)
-    state["configurations"][normalise(model)] = record
+    state["configurations"][key] = record
     return record
+
+
+def configuration(state: State, entry: Entry) -> Entry | None:
+    """The stored configuration that applies to the model `entry` (by model ID)."""
+    for record in state["configurations"].values():
+        if record["model_id"] == entry["id"]:
+            return record
+    return None
 
 
 def applied(state: State, model_filter: str = "") -> list[Entry]:
@@ -85,6 +108,8 @@ def applied(state: State, model_filter: str = "") -> list[Entry]:
             config["context-size"] = record["context_size"]
         if record.get("runtime_flags"):
             config["runtime-flags"] = record["runtime_flags"]
+        if record.get("keep_alive") is not None:
+            config["keep_alive"] = record["keep_alive"]
         entries.append(
             {
                 "Backend": record.get("backend", DEFAULT_BACKEND),
@@ -100,15 +125,23 @@ def applied(state: State, model_filter: str = "") -> list[Entry]:
 def unload(state: State, body: Any) -> int:
     """`loader.go` Unload: `all` drops every configuration and runner; otherwise each model's
     runners are evicted on any backend but its configurations only where their backend equals the
-    request's `backend` (so `docker model unload M` without --backend keeps them)."""
+    request's `backend` (so `docker model unload M` without --backend keeps them). A runner still
+    loading is neither counted nor unloaded: it stays listed as loading (capture
+    configure-vs-unload.txt, scenario D: `{"unloaded_runners":0}`, then ps shows it `loading`)."""
     if not isinstance(body, dict):
         raise Refused(400, "invalid request")
-    before = len(state["runners"])
+
+    def loaded(mid: str) -> bool:
+        return mid in state["runners"] and not state["runners"][mid].get("loading")
+
     if body.get("all"):
         state["configurations"].clear()
-        state["runners"].clear()
-        return before
+        gone = [mid for mid in state["runners"] if loaded(mid)]
+        for mid in gone:
+            del state["runners"][mid]
+        return len(gone)
     backend = body.get("backend") or ""
+    count = 0
     for model in body.get("models") or []:
         mid = model_id(state, str(model))
         for key in [
@@ -116,24 +149,72 @@ def unload(state: State, body: Any) -> int:
         ]:
             del state["configurations"][key]
         runner = state["runners"].get(mid)
-        if runner and (not backend or runner["backend"] == backend):
+        if runner and loaded(mid) and (not backend or runner["backend"] == backend):
             del state["runners"][mid]
-    return before - len(state["runners"])
+            count += 1
+    return count
 
 
-def load(state: State, entry: Entry, requested: str, backend: str) -> None:
-    """Record the runner an inference request loaded (for `/engines/ps` and unload counts)."""
+def loading(state: State, entry: Entry, requested: str, backend: str, mode: str = "completion") -> None:
+    """A runner starts loading: `/engines/ps` lists it with `loading: true` and a zero `last_used`
+    (capture configure-vs-unload.txt, scenarios D and F)."""
     state["runners"][entry["id"]] = {
         "backend": backend,
         "model_name": requested,
-        "mode": "completion",
-        "last_used": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": mode,
+        "last_used": ZERO_TIME,
+        "loading": True,
+        "in_use": 0,
     }
 
 
+def loaded(state: State, entry: Entry) -> None:
+    runner = state["runners"].get(entry["id"])
+    if runner is not None:
+        runner["loading"] = False
+        runner["last_used"] = goduration.now()
+
+
+def load(state: State, entry: Entry, requested: str, backend: str) -> None:
+    """Record a loaded runner (for `/engines/ps` and unload counts); keeps the name it was loaded by."""
+    runner = state["runners"].get(entry["id"])
+    if runner is None or runner.get("loading"):
+        loading(state, entry, requested, backend)
+    loaded(state, entry)
+
+
+def use(state: State, entry: Entry, delta: int) -> None:
+    """A request starts (+1) or ends (-1) on the runner: `in_use` while serving, `last_used` after
+    (scheduler.go getLoaderStatus: last_used is zero while in use)."""
+    runner = state["runners"].get(entry["id"])
+    if runner is None:
+        return
+    runner["in_use"] = max(0, int(runner.get("in_use", 0)) + delta)
+    if delta < 0:
+        runner["last_used"] = goduration.now()
+
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time in JSON
+
+
 def running(state: State) -> list[Entry]:
-    """`GET /engines/ps`: BackendStatus list."""
-    return [
-        {"backend_name": r["backend"], "model_name": r["model_name"], "mode": r["mode"], "last_used": r["last_used"]}
-        for r in state["runners"].values()
-    ]
+    """`GET /engines/ps`: BackendStatus list (`scheduling/api.go`: `in_use`, `loading` and
+    `keep_alive` omitempty; `keep_alive` from the model's stored configuration)."""
+    entries = []
+    for model, r in state["runners"].items():
+        busy = int(r.get("in_use", 0)) > 0
+        status: Entry = {
+            "backend_name": r["backend"],
+            "model_name": r["model_name"],
+            "mode": r["mode"],
+            "last_used": ZERO_TIME if busy else r["last_used"],
+        }
+        if busy:
+            status["in_use"] = True
+        if r.get("loading"):
+            status["loading"] = True
+        config = next((c for c in state["configurations"].values() if c["model_id"] == model), None)
+        if config is not None and config.get("keep_alive") is not None and not r.get("loading"):
+            status["keep_alive"] = config["keep_alive"]
+        entries.append(status)
+    return entries

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import formats, goformat, inference, pulls, releases, scheduling
+from . import backends as llamacpp
+from . import formats, goformat, inference, pulls, releases, runlog, scheduling
 from .llama import LlamaHandle, start_llama
 from .names import canonical, normalise
 from .state import (
@@ -53,17 +54,38 @@ class StandinServer(ThreadingHTTPServer):
         self.llama_lock = threading.Lock()
         self.create_cuts = 0
         self.log_lock = threading.Lock()
+        self.stopping = False
         super().__init__(address, Handler)
 
-    def upstream(self, state: State, entry: Entry) -> str:
+    def upstream(self, state: State, entry: Entry, context_size: int | None = None) -> str:
+        """The llama.cpp serving `entry`: the `upstream` setting, else one the stand-in starts (again
+        when the configured context size changed: a reloaded runner)."""
         if state["upstream"]:
             return str(state["upstream"]).rstrip("/")
+        n_ctx = context_size if context_size and context_size > 0 else 2048
         with self.llama_lock:
+            if self.stopping:
+                raise RuntimeError("the runner is shutting down")
             handle = self.llamas.get(entry["gguf"])
-            if handle is None or handle.process.poll() is not None:
-                handle = start_llama(Path(entry["gguf"]), alias=entry["upstream_alias"], log=self.home / "llama.log")
+            if handle is not None and (handle.process.poll() is not None or handle.n_ctx != n_ctx):
+                handle.stop()
+                handle = None
+            if handle is None:
+                handle = start_llama(
+                    Path(entry["gguf"]), alias=entry["upstream_alias"], log=self.home / "llama.log", n_ctx=n_ctx
+                )
                 self.llamas[entry["gguf"]] = handle
             return handle.url
+
+    def n_ctx(self, state: State, entry: Entry) -> int:
+        """The context llama.cpp really runs with (assumed 2048 for an external `upstream`, what
+        `llama.start_llama` runs by default)."""
+        handle = None if state["upstream"] else self.llamas.get(entry["gguf"])
+        return handle.n_ctx if handle is not None else 2048
+
+    def llama_log(self, state: State, entry: Entry) -> Path | None:
+        handle = None if state["upstream"] else self.llamas.get(entry["gguf"])
+        return handle.log if handle is not None else None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         with self.log_lock, open(self.home / "server.log", "a") as log:
@@ -71,6 +93,7 @@ class StandinServer(ThreadingHTTPServer):
 
     def stop_llamas(self) -> None:
         with self.llama_lock:
+            self.stopping = True  # a background preload must not start llama.cpp after this
             for handle in self.llamas.values():
                 handle.stop()
             self.llamas.clear()
@@ -96,8 +119,22 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- responses ------------------------------------------------------------------------
 
+    streaming = False  # headers already sent (a 200 body in progress): later writes only append
+
+    def begin_stream(self, content_type: str) -> None:
+        """A 200 whose body is written as it comes (close-delimited)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.end_headers()
+        self.streaming = True
+
+    def write_raw(self, text: str | bytes) -> None:
+        self.wfile.write(text.encode() if isinstance(text, str) else text)
+        self.wfile.flush()
+
     def http_error(self, status: int, message: str) -> None:
-        """Go's `http.Error`: text/plain; charset=utf-8, nosniff, the message and a newline."""
+        """Go's `http.Error`: text/plain; charset=utf-8, nosniff, the message and a newline (after
+        the headers went out, only the text is appended)."""
         self.send_bytes(status, (message + "\n").encode(), "text/plain; charset=utf-8", nosniff=True)
 
     def send_text(self, status: int, text: str) -> None:
@@ -109,6 +146,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(status, body.encode(), "application/json")
 
     def send_bytes(self, status: int, body: bytes, content_type: str, *, nosniff: bool = False) -> None:
+        if self.streaming:
+            self.write_raw(body)
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if nosniff:
@@ -118,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def send_empty(self, status: int) -> None:
+        if self.streaming:
+            return
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -152,6 +194,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, formats.default_backends(state), newline=False)
         elif method == "GET" and path == "/engines/ps":
             self.send_json(200, scheduling.running(state))
+        elif method == "GET" and path == "/engines/df":
+            self.send_json(200, disk_usage(self.server.home, state))
+        elif method == "POST" and path == "/engines/install-backend":
+            self.install_backend(state)
+        elif method == "GET" and path == "/logs":
+            self.logs(query)
         elif method == "POST" and path == "/engines/unload":
             self.unload()
         elif method == "POST" and (backend := configure_backend(path)) is not None:
@@ -280,8 +328,45 @@ class Handler(BaseHTTPRequestHandler):
         update(self.server.home, change)
         if "refused" in outcome:
             self.http_error(outcome["refused"].status, str(outcome["refused"]))
-        else:
-            self.send_empty(202)
+            return
+        self.send_empty(202)
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str):  # Configure: preload in the background (bdf158b2)
+            threading.Thread(target=inference.preload, args=(self.server, model, backend), daemon=True).start()
+
+    def install_backend(self, state: State) -> None:
+        """`http_handler.go` InstallBackend: 400 without a backend, 404 for an unknown one, else the
+        install (blocking) and 200 with no body, also when llama.cpp's download failed (Install only
+        records `Error: …`, reference §10.1). Backends that are not deferred are already installed."""
+        try:
+            body = self.read_json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("backend"), str) or not body["backend"]:
+            self.http_error(400, "invalid request: backend is required")
+            return
+        name = body["backend"]
+        if name not in formats.default_backends(state):
+            self.http_error(404, "backend not found")
+            return
+        if name == scheduling.DEFAULT_BACKEND and llamacpp.deferred(state):
+            version = body.get("version") if isinstance(body.get("version"), str) else None
+            llamacpp.install(self.server.home, version or None)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def logs(self, query: dict[str, list[str]]) -> None:
+        """`pkg/logs/http_handler.go`: text/plain (no charset), service and engine logs merged."""
+        flag = (query.get("no-engines") or [""])[0]
+        if flag not in ("", "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"):
+            self.http_error(400, f'invalid no-engines parameter: "{flag}" is not a valid boolean')
+            return
+        text = runlog.merged(self.server.home, engines=flag not in ("1", "t", "T", "TRUE", "true", "True"))
+        if text is None:
+            self.http_error(404, "service log not found")
+            return
+        self.send_bytes(200, text.encode(), "text/plain")
 
     def unload(self) -> None:
         try:
@@ -353,6 +438,24 @@ def openai_route(path: str, server_version: str) -> tuple[str, str] | None:
     return None
 
 
+BACKEND_DISK_USAGE = 15497688  # the bundled llama.cpp install dir (capture api-probe.txt, `/engines/df`)
+
+
+def disk_usage(home: Path, state: State) -> dict[str, int]:
+    """`GET /engines/df` (`http_handler.go` GetDiskUsage): the store's size (every file under it: the
+    blob and the unpacked bundle both count, capture api-probe.txt 506229744 for one 253113024-byte
+    model) and the default backend's install dir (0 while a deferred llama.cpp is not installed or
+    failed; assumed: the captured size once installed)."""
+    models = 0
+    for path in (Path(home) / "models").rglob("*"):
+        if path.is_file():
+            models += path.stat().st_size
+    backend = BACKEND_DISK_USAGE
+    if llamacpp.deferred(state) and state["llamacpp_phase"] != "installed":
+        backend = 0
+    return {"models_disk_usage": models, "default_backend_disk_usage": backend}
+
+
 def root_text(state: State, server_version: str) -> str:
     if state["kind"] != "Docker Desktop" and releases.at_least(server_version, "v1.0.5"):
         return "Docker Model Runner is running"
@@ -382,7 +485,16 @@ def start(home: Path, port: int = 0, host: str | None = None) -> ServerHandle:
     host = host or load(home)["host"]
     httpd = StandinServer((host, port), home)
     actual = int(httpd.server_address[1])
-    update(home, host=host, port=actual, configurations={}, runners={})
+
+    def restarted(s: State) -> None:
+        # installer.run at startup: a deferred llama.cpp already on disk is verified (Running);
+        # one whose download failed or never finished is Not Installed again
+        if s["llamacpp_phase"] != "installed":
+            s["llamacpp_phase"] = None
+            s["llamacpp_error"] = None
+
+    update(home, restarted, host=host, port=actual, configurations={}, runners={})
+    runlog.started(home)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     client_host = "127.0.0.1" if host in ("0.0.0.0", "") else host

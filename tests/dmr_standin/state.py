@@ -59,6 +59,14 @@ DEFAULTS: State = {
     # True or an error text: on Engine/Cloud the CLI fails "unable to initialize standalone model runner: …"
     "standalone_error": None,
     "hf_token": None,  # the token the stand-in's Hugging Face accepts for registry entries marked gated
+    # llama.cpp as a deferred backend (Desktop macOS/Windows since v1.2.6): see backends.py
+    "llamacpp_deferred": False,
+    "llamacpp_download_error": None,  # None: works; "offline": Docker Hub unreachable; other text: the error
+    "llamacpp_install_hold": False,  # True: an install stays "Installing" until set back to False
+    "llamacpp_phase": None,  # runtime: None, "installing", "installed", "failed"
+    "llamacpp_error": None,  # runtime: why the install failed
+    "llamacpp_installing_tag": None,  # runtime: the image tag being installed
+    "hold_loading": False,  # True: a runner being loaded stays `loading` in /engines/ps until set back
     "inject": {
         "create_error": None,  # {"message": str, "after_progress": int}: error event in the 200 stream
         "create_http_error": None,  # {"status": int, "message": str}: answer before the stream
