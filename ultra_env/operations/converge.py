@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ultra_env.engine.redact import has_userinfo
+from ultra_env.errors import UltraError
 from ultra_env.project import envfile, files
 from ultra_env.project.dotenv import ENV_FILE
-from ultra_env.project.state import State, digest, state_dir
+from ultra_env.project.state import JOURNALED, STATE_FILE, State, digest, state_dir
+from ultra_env.project.state import journal_path as state_journal_path
 from ultra_env.project.state import save as save_state
 
 COMPOSE_FILE = "docker-compose.yml"
@@ -121,7 +123,7 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
         else:
             state.files[plan.name] = digest(plan.new)
-    with files.Transaction(journal=journal_path(root)) as txn:
+    with files.Transaction(journal=journal_path(root), root=root) as txn:
         for plan in plans:
             if plan.writes:
                 txn.write(plan.path, plan.new, mode=plan.mode)
@@ -129,26 +131,44 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
     return backups
 
 
-JOURNAL = "journal.json"
-
-
 def journal_path(root: Path) -> Path:
-    return state_dir(root) / JOURNAL
+    return state_journal_path(root)
 
 
 def recover(root: Path) -> str | None:
     """What an interrupted run left: its transaction completed or undone, its temp files swept.
-    Returns what was done, for the run to say; None when there was nothing. Under the project lock."""
-    outcome = files.recover(journal_path(root)) if journal_path(root).exists() else None
+    Returns what was done, for the run to say; None when there was nothing, or when the journal
+    is not one recovery can act on (it is left as it is, and the configuration task refuses to
+    go on, saying why: ``state.load``). Under the project lock."""
+    journal = journal_path(root)
+    try:
+        done = files.recover(journal, root, JOURNALED, state_dir(root) / "backups")
+    except files.JournalError:
+        return None
+    except UltraError as exc:
+        return f"an interrupted run could not be recovered: {exc.cause} (fix: {exc.fix})"
     swept = [
         p
-        for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / "state.json", journal_path(root))
+        for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / STATE_FILE, journal)
         for p in files.remove_stale_temps(path)
     ]
-    if outcome is not None:
-        verb, names = outcome
-        how = "completed its writes" if verb == "completed" else "put the files back as they were"
-        return f"an interrupted run was recovered: {how} ({', '.join(names)})"
+    if done is not None:
+        return _recovered(done)
     if swept:
         return f"removed {len(swept)} temp file(s) an interrupted run left"
     return None
+
+
+def _recovered(done: files.Recovery) -> str:
+    names = ", ".join(done.names)
+    if done.outcome == "completed":
+        return f"an interrupted run was recovered: completed its writes ({names})"
+    if not done.kept:
+        return f"an interrupted run was recovered: put the files back as they were ({names})"
+    yours = ", ".join(name for name, _ in done.kept)
+    staged = ", ".join(where for _, where in done.kept)
+    return (
+        f"an interrupted run was undone: {yours} changed after it was interrupted, so yours is kept and "
+        f"every other file is as before that run; what it would have written is in {staged} "
+        "(run that command again)"
+    )

@@ -12,10 +12,15 @@ from pathlib import Path
 
 from ultra_env.errors import ConfigError, UltraError
 from ultra_env.project import files
+from ultra_env.project.dotenv import ENV_FILE
 from ultra_env.project.envfile import is_secret_key
 
 STATE_DIR = ".ultra-env"
 STATE_FILE = "state.json"
+JOURNAL = "journal.json"
+#: what a render writes in one journaled transaction (operations.converge.apply), relative to the
+#: project: the only files recovering an interrupted run may replace
+JOURNALED = frozenset({"docker-compose.yml", ENV_FILE, f"{STATE_DIR}/{STATE_FILE}"})
 PROFILES = frozenset({"local", "cloud", "hybrid", "mock"})  # config.Profile, without importing pydantic
 VERSION = 2  # 2: .env values are kept as fingerprints (envfile.fingerprint), never as text
 
@@ -67,7 +72,14 @@ def ensure_state_dir(root: Path) -> Path:
     return directory
 
 
+def journal_path(root: Path) -> Path:
+    return state_dir(root) / JOURNAL
+
+
 def load(root: Path) -> State:
+    """The state; refused (ConfigError) while a journal is there that recovery cannot act on,
+    since what ultra-env wrote last is then unknown (``files.read_journal`` says why)."""
+    files.read_journal(journal_path(root), root, JOURNALED)
     path = state_dir(root) / STATE_FILE
     text = files.read_text(path)
     if text is None:
