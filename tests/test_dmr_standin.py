@@ -1681,3 +1681,125 @@ def test_logs_route(home: Path, http: httpx.Client) -> None:
     first = response.text.splitlines()[0]
     assert re.match(r"^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] time=\S+ level=INFO msg=\"Successfully initialized store\"", first)
     plain_error(http.get("/logs?no-engines=maybe"), 400, 'invalid no-engines parameter: "maybe" is not a valid boolean')
+
+
+def ps(http: httpx.Client) -> list[dict[str, Any]]:
+    return http.get("/engines/ps").json()
+
+
+LOADED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+
+
+@pytest.mark.llm
+def test_configure_preloads_and_reloads(home: Path, llm_http: httpx.Client, run: Run) -> None:
+    """capture configure-vs-unload.txt scenarios F and G; `http_handler.go` Configure (202, then the
+    preload), `loader.go` setRunnerConfig (unchanged settings: nothing evicted; changed: reload)."""
+    http = llm_http
+    state.update(home, hold_loading=True)
+    response = http.post("/engines/_configure", json={"model": GEMMA, "context-size": 2048, "keep_alive": "10m"})
+    assert response.status_code == 202 and response.content == b"" and "content-type" not in response.headers
+    loading = {
+        "backend_name": "llama.cpp",
+        "model_name": GEMMA,
+        "mode": "completion",
+        "last_used": "0001-01-01T00:00:00Z",
+        "loading": True,
+    }
+    wait_for(lambda: ps(http) == [loading], "the preload to show as loading")
+    assert run("ps").stdout.splitlines()[1].split() == ["gemma3:270m-q4_k_m", "llama.cpp", "completion", "Loading..."]
+    state.update(home, hold_loading=False)
+    (loaded,) = wait_for(lambda: [r for r in ps(http) if not r.get("loading")], "the preload to finish")
+    assert LOADED_AT.match(loaded["last_used"]) and loaded["keep_alive"] == "10m0s"
+    assert re.fullmatch(
+        r"gemma3:270m-q4_k_m +llama\.cpp +completion +9 minutes from now *", run("ps").stdout.splitlines()[1]
+    )
+    shown = http.get("/engines/_configure").json()[0]["Config"]
+    assert shown == {"context-size": 2048, "keep_alive": "10m0s"}
+    state.update(home, hold_loading=True)
+    same = http.post("/engines/_configure", json={"model": GEMMA, "context-size": 2048, "keep_alive": "10m"})
+    assert same.status_code == 202
+    assert ps(http)[0].get("loading") is None  # unchanged: the loaded runner stays
+    changed = http.post("/engines/_configure", json={"model": GEMMA, "context-size": 1024})
+    assert changed.status_code == 202
+    wait_for(lambda: ps(http) == [loading], "the runner to reload")
+    state.update(home, hold_loading=False)
+    wait_for(lambda: ps(http) and not ps(http)[0].get("loading"), "the reload to finish")
+    assert http.get("/engines/_configure").json()[0]["Config"] == {"context-size": 1024}
+
+
+def test_keep_alive_values(home: Path, http: httpx.Client, run: Run, api: server.ServerHandle) -> None:
+    """`backend.go` ParseKeepAlive / MarshalJSON; the JSON key is `keep_alive` (Go ignores `keep-alive`)."""
+    state.update(home, hold_loading=True)
+    pull(http)
+    for given, stored in (("5m", "5m0s"), ("1h", "1h0m0s"), ("0", "0s"), ("-1", "-1"), ("-5m", "-1"), ("90s", "1m30s")):
+        assert http.post("/engines/_configure", json={"model": GEMMA, "keep_alive": given}).status_code == 202
+        assert http.get("/engines/_configure").json()[0]["Config"] == {"keep_alive": stored}
+    plain_error(http.post("/engines/_configure", json={"model": GEMMA, "keep_alive": "soon"}), 400, "invalid request")
+    assert run("configure", "--keep-alive", "2h", GEMMA).returncode == 0
+    assert http.get("/engines/_configure").json()[0]["Config"] == {"keep_alive": "2h0m0s"}
+
+
+@pytest.mark.llm
+def test_preload_only_header_loads_without_generating(home: Path, llm_http: httpx.Client) -> None:
+    """reference §3, `http_handler.go:272-275`: loaded, empty 200, nothing generated."""
+    response = llm_http.post("/engines/v1/chat/completions", json=CHAT, headers={"X-Preload-Only": "true"})
+    assert response.status_code == 200 and response.content == b""
+    (runner,) = ps(llm_http)
+    assert runner["model_name"] == GEMMA and "loading" not in runner and LOADED_AT.match(runner["last_used"])
+
+
+@pytest.mark.llm
+def test_configure_while_serving_is_409(home: Path, llm_http: httpx.Client) -> None:
+    """`loader.go` setRunnerConfig: a runner serving a request cannot be evicted: 409 `runner already active`."""
+    assert llm_http.post("/engines/v1/chat/completions", json=CHAT).status_code == 200
+    model_id = llm_http.get("/models").json()[0]["id"]
+    state.update(home, lambda s: s["runners"][model_id].__setitem__("in_use", 1))  # a request in flight
+    assert ps(llm_http)[0]["in_use"] is True and ps(llm_http)[0]["last_used"] == "0001-01-01T00:00:00Z"
+    plain_error(
+        llm_http.post("/engines/_configure", json={"model": GEMMA, "context-size": 1024}), 409, "runner already active"
+    )
+    state.update(home, lambda s: s["runners"][model_id].__setitem__("in_use", 0))
+    assert llm_http.post("/engines/_configure", json={"model": GEMMA, "context-size": 1024}).status_code == 202
+
+
+@pytest.mark.llm
+def test_first_inference_installs_the_deferred_llamacpp(home: Path, llm_http: httpx.Client) -> None:
+    """installer.wait on the first request; a `docker model` CLI request gets the progress lines first."""
+    state.update(home, kind="Docker Desktop", llamacpp_deferred=True)
+    assert LLAMA_STATUS(llm_http) == "Not Installed"
+    response = llm_http.post(
+        "/engines/v1/chat/completions", json=CHAT, headers={"User-Agent": "docker-model-cli/v1.2.6"}
+    )
+    assert response.status_code == 200
+    head, _, reply = response.text.partition("llama.cpp backend installed successfully\n")
+    assert head == "Installing llama.cpp backend...\n"
+    assert json.loads(reply)["object"] == "chat.completion"
+    assert LLAMA_STATUS(llm_http).startswith("Running: llama.cpp b9879-metal")
+
+
+@pytest.mark.llm
+def test_logs_show_the_loaded_context(home: Path, llm_http: httpx.Client) -> None:
+    """reference §9/§10.3: the loaded context is in the llama-server lines of `GET /logs`; the stand-in's
+    shared llama.cpp runs n_ctx 2048 whatever is configured, and the log says so."""
+    assert llm_http.post("/engines/_configure", json={"model": GEMMA, "context-size": 4096}).status_code == 202
+    wait_for(lambda: "n_ctx_slot" in llm_http.get("/logs").text, "the load to be logged")
+    text = llm_http.get("/logs").text
+    assert "n_ctx_slot = 2048" in text and "--ctx-size 4096" in text  # configured 4096, loaded 2048
+    assert "n_ctx_slot" not in llm_http.get("/logs", params={"no-engines": "true"}).text
+
+
+@pytest.mark.llm
+def test_the_standins_own_llamacpp_runs_the_configured_context(home: Path, request: pytest.FixtureRequest) -> None:
+    if not llama.llama_available():
+        unavailable(request, "llama_cpp (llama-cpp-python[server]) is not importable")
+    handle = server.start(home, 0)
+    try:
+        with httpx.Client(base_url=handle.url, timeout=180) as client:
+            pull(client)
+            assert client.post("/engines/_configure", json={"model": GEMMA, "context-size": 1024}).status_code == 202
+            wait_for(lambda: "n_ctx_slot" in client.get("/logs").text, "the preload to be logged")
+            assert "n_ctx_slot = 1024" in client.get("/logs").text
+            (llama_handle,) = handle.httpd.llamas.values()
+            assert llama_handle.n_ctx == 1024
+    finally:
+        handle.stop()
