@@ -35,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compose: needs the real Docker Compose CLI (no daemon needed)")
+    # A shell that starts a command in the background (`cmd &` in a script, as a CI runner may)
+    # starts it with SIGINT ignored, and every child inherits that: Python then never raises
+    # KeyboardInterrupt, and the tests that press Ctrl-C on `invoke` would fail. The children get
+    # SIGINT as a terminal's foreground job has it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run(argv: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str] | None:

@@ -20,6 +20,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -252,3 +253,15 @@ def test_ctrl_c_at_random_moments_of_a_profile_switch(project: Project, referenc
         outcomes.append(process.returncode)
         agree(project, references)
     assert set(outcomes) - {0}, "no round was interrupted: the test did not test"
+
+
+def test_children_get_ctrl_c_as_a_terminal_gives_it() -> None:
+    """The suite's own premise: a child Python raises KeyboardInterrupt on SIGINT, also when the run
+    was started in the background with SIGINT ignored (conftest.pytest_configure)."""
+    said = subprocess.run(
+        [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "default_int_handler" in said, said
