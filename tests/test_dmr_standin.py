@@ -720,6 +720,7 @@ def test_openai_listing_has_one_entry_per_model(home: Path, http: httpx.Client, 
 
 def test_openai_dmr_metadata_from_server_v1_1_29(home: Path, http: httpx.Client) -> None:
     pull(http)
+    state.update(home, server_version="v1.1.0")
     assert "dmr" not in http.get("/engines/v1/models").json()["data"][0]
     state.update(home, server_version="v1.1.29")
     dmr = http.get("/engines/v1/models").json()["data"][0]["dmr"]
@@ -1803,3 +1804,25 @@ def test_the_standins_own_llamacpp_runs_the_configured_context(home: Path, reque
             assert llama_handle.n_ctx == 1024
     finally:
         handle.stop()
+
+
+def test_openai_listing_is_the_captured_one(home: Path, http: httpx.Client) -> None:
+    """capture after-pull-listings.txt `/engines/v1/models` (default server v1.2.6), id and created aside."""
+    pull(http)
+    (entry,) = http.get("/engines/v1/models").json()["data"]
+    assert {k: v for k, v in entry.items() if k != "created"} == {
+        "id": GEMMA,
+        "object": "model",
+        "owned_by": "docker",
+        "dmr": {
+            "context_window": 32768,
+            "architecture": "gemma3",
+            "parameters": "268.10M",
+            "quantization": "MOSTLY_Q4_K_M",
+            "size": "235.16MiB",
+        },
+    }
+    assert http.get(f"/engines/v1/models/{GEMMA}").json() == entry
+    model = http.get(f"/models/{GEMMA}").json()["config"]
+    assert list(model) == ["format", "quantization", "parameters", "architecture", "size", "gguf", "context_size"]
+    assert model["gguf"] == CAPTURED_GGUF

@@ -49,7 +49,7 @@ DEFAULTS: State = {
     "endpoint": None,  # override of `status --json` "endpoint"
     "endpoint_host": None,  # override of `status --json` "endpointHost" (new format)
     "cli_version": None,  # None: v1.0.6 (new) / v1.0.2 (old); versioned behaviours: see releases.py
-    "server_version": None,  # None: v1.1.0 (new) / v1.0.2 (old)
+    "server_version": None,  # None: v1.2.6 (new) / v1.0.2 (old)
     "backends": None,  # None: the format's llama.cpp "Running: ..." / "running ..." map
     "pull_chunk_delay": 0.0,  # seconds slept between progress events of a pull
     "rootless": False,  # True: a rootless daemon (no bridge-gateway binding: Engine endpoint host.docker.internal)
@@ -147,7 +147,9 @@ def init_home(home: Path, **settings: Any) -> Path:
 def versions(state: State) -> tuple[str, str]:
     new = state["format"] == "new"
     cli = state["cli_version"] or ("v1.0.6" if new else "v1.0.2")
-    server = state["server_version"] or ("v1.1.0" if new else "v1.0.2")
+    # v1.2.6: the release the captures were built from (v1.2.6-18-g642c7211) and that Desktop 4.83.0
+    # ships (reference §1); its `/engines/v1/models` entries carry the `dmr` object (after-pull-listings.txt)
+    server = state["server_version"] or ("v1.2.6" if new else "v1.0.2")
     return cli, server
 
 
@@ -327,7 +329,7 @@ def rendered_config(config: Entry, server_version: str) -> Entry:
     return shown
 
 
-def public(tags: str | list[str], entry: Entry, server_version: str = "v1.1.0") -> Entry:
+def public(tags: str | list[str], entry: Entry, server_version: str = "v1.2.6") -> Entry:
     """A model as `GET /models` and `list --json` show it (`pkg/inference/models/api.go` Model)."""
     tag_list = [tags] if isinstance(tags, str) else list(tags)
     return {
@@ -338,7 +340,7 @@ def public(tags: str | list[str], entry: Entry, server_version: str = "v1.1.0") 
     }
 
 
-def openai_model(tag: str, entry: Entry, server_version: str = "v1.1.0") -> Entry:
+def openai_model(tag: str, entry: Entry, server_version: str = "v1.2.6") -> Entry:
     """`pkg/inference/models/api.go` ToOpenAI: id = the model's first tag; the `dmr` block from
     server v1.1.29 (ebb47fd9)."""
     model: Entry = {"id": tag, "object": "model", "created": entry["created"], "owned_by": "docker"}
