@@ -1826,3 +1826,18 @@ def test_openai_listing_is_the_captured_one(home: Path, http: httpx.Client) -> N
     model = http.get(f"/models/{GEMMA}").json()["config"]
     assert list(model) == ["format", "quantization", "parameters", "architecture", "size", "gguf", "context_size"]
     assert model["gguf"] == CAPTURED_GGUF
+
+
+def test_hub_names_stored_with_docker_io_on_request(home: Path, http: httpx.Client, run: Run, gguf: Path) -> None:
+    """capture cli-docker-model-plugin.txt / api-probe.txt (standin-diff.md, tag row): the real store
+    writes tags through `reference.Tag.String()`, so Hub-style names get `docker.io/`."""
+    state.update(home, docker_io_tags=True)
+    name = "localhost:5000/ai/gemma3:270m-q4km"
+    state.add_to_registry(home, {**state.gemma_entry(gguf), "name": name})
+    pull(http, name)
+    tagged = http.post(f"/models/{name}/tag", params={"repo": "myorg/mine", "tag": "v1"})
+    assert tagged.status_code == 201 and tagged.json()["target"] == "myorg/mine:v1"
+    assert http.get("/models").json()[0]["tags"] == [name, "docker.io/myorg/mine:v1"]
+    assert http.delete("/models/myorg/mine:v1").json() == [{"Untagged": "docker.io/myorg/mine:v1"}]
+    assert run("tag", name, "ai/gemma3-holdout:latest").returncode == 0
+    assert run("rm", "ai/gemma3-holdout:latest").stdout == "Untagged: docker.io/ai/gemma3-holdout:latest\n"

@@ -43,6 +43,7 @@ from .state import (
     bundle_path,
     lookup,
     rendered_config,
+    store_registry,
     update,
     versions,
 )
@@ -92,7 +93,7 @@ def registry_lookup(state: State, name: str) -> tuple[str, Entry | None]:
     name is fetched from and stored under that registry (capture default-registry-bare-names.txt);
     the registry map may hold the entry under either form."""
     ref = normalise(name)
-    tag = canonical(ref, state["default_registry"])
+    tag = canonical(ref, store_registry(state))
     return tag, state["registry"].get(tag) or state["registry"].get(ref)
 
 
@@ -110,7 +111,7 @@ def unreachable_error(state: State, name: str) -> str | None:
     `localhost:5999/ai/unreachable:latest`). Assumed for other hosts: the same wording, with
     `https` and the host's name where the capture (a loopback registry) shows `http` and 127.0.0.1;
     Hub names resolve to `registry-1.docker.io`."""
-    ref = canonical(normalise(name), state["default_registry"])
+    ref = canonical(normalise(name), store_registry(state))
     host = registry_host(ref)
     if host not in (state["unreachable_registries"] or []):
         return None

@@ -38,6 +38,7 @@ from .state import (
     lookup,
     openai_model,
     public,
+    store_registry,
     tags_of,
     update,
     versions,
@@ -218,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- models (pkg/inference/models/http_handler.go) ------------------------------------
 
     def get_model(self, state: State, name: str, server_version: str) -> None:
-        found = find_partial(state["models"], name, state["default_registry"])
+        found = find_partial(state["models"], name, store_registry(state))
         if found is None:
             self.http_error(404, "model not found")
             return
@@ -245,7 +246,7 @@ class Handler(BaseHTTPRequestHandler):
                 and tag
                 in (
                     normalise(name),
-                    canonical(normalise(name), s["default_registry"]),
+                    canonical(normalise(name), store_registry(s)),
                 )
             )
             actions: list[dict[str, str]] = []
@@ -294,9 +295,9 @@ class Handler(BaseHTTPRequestHandler):
         outcome: dict[str, bool] = {}
 
         def change(s: State) -> None:
-            found = find_partial(s["models"], name, s["default_registry"])
+            found = find_partial(s["models"], name, store_registry(s))
             if found is not None:
-                s["models"][canonical(normalise(target), s["default_registry"])] = found[1]
+                s["models"][canonical(normalise(target), store_registry(s))] = found[1]
                 outcome["ok"] = True
 
         update(self.server.home, change)

@@ -55,6 +55,7 @@ DEFAULTS: State = {
     "rootless": False,  # True: a rootless daemon (no bridge-gateway binding: Engine endpoint host.docker.internal)
     "bridge_gateway": "172.17.0.1",  # the runner container's gateway binding that CLI >= v1.0.9 reports
     "default_registry": None,  # the runner's DEFAULT_REGISTRY, e.g. "localhost:5001": bare names are stored under it
+    "docker_io_tags": False,  # True: Hub names are stored as docker.io/… as the real runner does (see store_registry)
     "unreachable_registries": [],  # registry hosts ("localhost:5999", "docker.io") whose pulls fail with 500
     # True or an error text: on Engine/Cloud the CLI fails "unable to initialize standalone model runner: …"
     "standalone_error": None,
@@ -247,9 +248,18 @@ def assemble_gemma(path: Path) -> Path:
     return path
 
 
+def store_registry(state: State) -> str | None:
+    """The registry the store puts in front of names without one: the runner's DEFAULT_REGISTRY, else
+    `docker.io` when `docker_io_tags` is on. The real runner always does the latter
+    (`store/index.go` Tag → `reference.Tag.String()`: capture cli-docker-model-plugin.txt stores
+    `ai/gemma3-holdout:latest` as `docker.io/ai/gemma3-holdout:latest`); the stand-in keeps Hub names
+    bare by default (assumed: what the rest of the test suite was written against) and plays it on request."""
+    return state["default_registry"] or ("docker.io" if state["docker_io_tags"] else None)
+
+
 def lookup(state: State, name: str) -> tuple[str, Entry] | None:
     """`find` in the state's store, with its `default_registry`."""
-    return find(state["models"], name, state["default_registry"])
+    return find(state["models"], name, store_registry(state))
 
 
 def add_to_registry(home: Path, entry: Entry) -> None:
@@ -308,8 +318,8 @@ def add_tag(home: Path, source: str, target: str) -> str:
 
     def change(s: State) -> None:
         nonlocal new_tag
-        new_tag = canonical(new_tag, s["default_registry"])
-        found = find(s["models"], source, s["default_registry"])
+        new_tag = canonical(new_tag, store_registry(s))
+        found = find(s["models"], source, store_registry(s))
         if found is None:
             raise KeyError(source)
         s["models"].setdefault(new_tag, found[1])
