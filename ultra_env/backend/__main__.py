@@ -24,7 +24,10 @@ class Masked(logging.Filter):
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.redact(record.getMessage()), None
+        if isinstance(record.msg, str):
+            record.msg = self.redact(record.msg)
+        if isinstance(record.args, tuple):  # kept apart: the access log's formatter reads them one by one
+            record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

@@ -181,6 +181,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             except StoreError as exc:
                 LOG.warning("database: %s (analyses are not stored until it answers)", redact(str(exc)))
         yield
+        if store is not None:
+            store.close()
 
     app = Backend(
         title="Ultra (ultra-env's backend)", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan

@@ -114,6 +114,12 @@ class Store:
                     raise StoreError(f"the database could not be sent a value ({type(exc).__name__})") from None
         raise AssertionError("unreachable")
 
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def ping(self) -> None:
         self._execute("SELECT 1", fetch="one")
 
