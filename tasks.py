@@ -117,14 +117,25 @@ def setup(c, profile=None, local_llm=False, check=False, diff=False, json=False,
 
 @task(
     aliases=["check"],
-    help=_help("profile", "local-llm", "json", live="Also ask each cloud provider whether its key works (network)."),
+    help=_help(
+        "profile",
+        "local-llm",
+        "json",
+        live="Also ask each cloud provider whether its key works (network).",
+        fix="Apply the safe fixes found (enable or install Model Runner, install llama.cpp, pull), asking first.",
+        yes="Do not ask before applying fixes (needed without a terminal).",
+    ),
 )
-def doctor(c, profile=None, local_llm=False, json=False, live=False):
-    """Check the machine for the active profile and say exactly what to fix."""
+def doctor(c, profile=None, local_llm=False, json=False, live=False, fix=False, yes=False):
+    """Check the machine for the active profile and say exactly what to fix (--fix: apply the safe fixes)."""
     early = _prefetch()
     from ultra_env.cli import doctor
 
-    _exit(doctor.doctor.invoke(ROOT, early=early, profile=profile, local_llm=local_llm, json=json, live=live))
+    _exit(
+        doctor.doctor.invoke(
+            ROOT, early=early, profile=profile, local_llm=local_llm, json=json, live=live, fix=fix, yes=yes
+        )
+    )
 
 
 @task(name="gen-docs", help=_help("check", "diff"))

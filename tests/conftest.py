@@ -305,7 +305,10 @@ class StandIn:
 
     @property
     def env(self) -> dict[str, str]:
+        """What a user whose runner listens on a port of its own sets: its API root (on Engine,
+        `status --json` names port 12434 whatever the port, reference section 3)."""
         return {
+            "ULTRA_ENV_MODEL_RUNNER__HOST_URL": self.url,
             "DOCKER_CONFIG": str(self.docker_config),
             "ULTRA_ENV_MODELS": json.dumps([{"name": GEMMA, "context_size": 2048, "size_mb": 254}]),
         }

@@ -110,3 +110,54 @@ def test_a_default_registry_is_asked_not_guessed(project: Project, dmr: StandIn)
     removed = by_name(project.invoke("models.rm", GEMMA, "--yes", "--json", **dmr.env))[f"remove {GEMMA}"]
     assert removed["status"] == "changed", removed
     assert project.invoke("models.list", "--json", **dmr.env).json() == []
+
+
+def test_a_deferred_llama_cpp_is_installed_by_setup_while_online(stack: Project, dmr: StandIn) -> None:
+    """Desktop on macOS/Windows since v1.2.6: llama.cpp is `Not Installed` until its first use
+    downloads it (stand-in dmr_standin/backends.py, after llamacpp.go and download.go)."""
+    dmr.update(llamacpp_deferred=True)
+    doctor = by_name(stack.invoke("doctor", "--json", **dmr.env))["backend llama.cpp"]
+    assert doctor["status"] == "warn" and "offline" in doctor["msg"] and "invoke setup" in doctor["fix"]
+    result = stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    installed = by_name(result)["install llama.cpp"]
+    assert installed["status"] == "changed" and "Running" in installed["msg"], installed
+    again = by_name(stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env))["install llama.cpp"]
+    assert again["status"] == "ok", again
+
+
+def test_offline_the_install_fails_with_its_cause_before_anything_is_pulled(stack: Project, dmr: StandIn) -> None:
+    dmr.update(llamacpp_deferred=True, llamacpp_download_error="offline")
+    result = stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env)
+    assert result.returncode == 1
+    tasks = by_name(result)
+    installed = tasks["install llama.cpp"]
+    assert installed["status"] == "failed" and "failed to install" in installed["msg"], installed
+    assert "internet" in installed["fix"]
+    assert not any(name.startswith("pull ") for name in tasks)
+
+
+def test_doctor_fix_asks_first_and_without_a_terminal_changes_nothing(project: Project, dmr: StandIn) -> None:
+    from conftest import GEMMA
+
+    dmr.update(llamacpp_deferred=True)
+    result = project.invoke("doctor", "--fix", "--json", **dmr.env)
+    assert result.returncode == 2, result.stdout[-2000:]
+    refused = by_name(result)["fixes"]
+    assert refused["status"] == "failed" and "install llama.cpp" in refused["msg"] and f"pull {GEMMA}" in refused["msg"]
+    assert refused["fix"] == "invoke doctor --fix --yes"
+    assert by_name(project.invoke("doctor", "--json", **dmr.env))[f"model {GEMMA}"]["status"] == "warn"
+
+
+def test_doctor_fix_yes_installs_llama_cpp_and_pulls_then_has_nothing_left(project: Project, dmr: StandIn) -> None:
+    from conftest import GEMMA
+
+    dmr.update(llamacpp_deferred=True)
+    fixed = project.invoke("doctor", "--fix", "--yes", "--json", **dmr.env)
+    tasks = by_name(fixed)
+    assert tasks["install llama.cpp"]["status"] == "changed", tasks["install llama.cpp"]
+    assert tasks[f"pull {GEMMA}"]["status"] == "changed", tasks[f"pull {GEMMA}"]
+    assert tasks[f"model {GEMMA}"]["status"] == "ok"  # doctor's checks, asked again after the fixes
+    assert "backend llama.cpp" not in tasks  # no longer a warning
+    again = project.invoke("doctor", "--fix", "--yes", "--json", **dmr.env)
+    assert again.json()["recap"]["changed"] == 0, again.stdout[-2000:]

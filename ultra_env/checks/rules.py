@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ultra_env.checks.memory import memory_checks
+from ultra_env.checks.offline import offline_checks
 from ultra_env.checks.reach import reach_checks
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status, TaskResult
@@ -374,6 +375,7 @@ RULES: tuple[Callable[[Facts, Settings], Iterator[TaskResult]], ...] = (
     compose_checks,
     model_runner_checks,
     reach_checks,
+    offline_checks,
     model_checks,
     memory_checks,
     port_checks,

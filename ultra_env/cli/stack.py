@@ -16,7 +16,7 @@ from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skippe
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import LocalModel
 from ultra_env.facts.prefetch import Prefetch
-from ultra_env.operations import compose, converge
+from ultra_env.operations import backends, compose, converge
 from ultra_env.operations.models import configure_models, connect_runner, pull_models, warm_models
 from ultra_env.operations.stack import last_line, project_of, stack_up
 from ultra_env.operations.write import render_files
@@ -36,8 +36,11 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
         return
     conn = connect_runner(ctx, facts) if ctx.settings.features.local_llm else None
     progress = None if options.json else output.PullProgress(ctx.redactor)
-    if conn is not None and not pull_models(ctx, conn=conn, progress=progress):
-        return
+    if conn is not None:
+        installed = backends.install(conn, check=options.check)
+        run.add(installed)
+        if installed.status is Status.FAILED or not pull_models(ctx, conn=conn, progress=progress):
+            return
     http.prewarm()  # health needs it; `compose up --wait` leaves the CPU idle meanwhile
     if not stack_up(ctx) or (conn is not None and not configure_models(ctx, conn, facts)):
         return

@@ -93,7 +93,12 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
 
             def api_answer() -> Probe:
                 root = api_root(status.result(), configured)
-                return guess.result() if root == configured else host_api(root, min(timeout, 5.0))
+                if root == configured:
+                    return guess.result()
+                found = host_api(root, min(timeout, 5.0))
+                # Engine's endpointHost names port 12434 whatever the runner's port (reference
+                # section 3): the configured root may be the one that answers.
+                return found if found.ok or not guess.result().ok else guess.result()
 
             api = futures["host_api"] = pool.submit(api_answer)
             futures["model_list"] = pool.submit(lambda: models_via(api.result(), timeout))

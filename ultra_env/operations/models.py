@@ -69,6 +69,13 @@ def connect(
     try:
         return Connection(api, present=api.models(), status=status)
     except dmr.Transient as exc:
+        if api.root != configured.rstrip("/"):
+            # Engine's endpointHost names port 12434 whatever the runner's port (reference section 3).
+            fallback = dmr.Api(configured.rstrip("/"), timeout=timeout, environ=environ)
+            try:
+                return Connection(fallback, present=fallback.models(), status=status)
+            except dmr.DmrError:
+                pass
         if status is None or not status.running:
             return Connection(api, status=status)
         desktop = desktop or status.kind == "Docker Desktop"
