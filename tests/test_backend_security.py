@@ -597,3 +597,28 @@ def test_masking_a_stream_is_masking_the_whole_text(secrets: list[str], text: st
     shown = [mask.feed(text[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)] + [mask.end()]
     assert "".join(shown) == redact(text)
     assert not [secret for secret in secrets if secret in redact(text)]
+
+
+def test_health_answers_while_reads_wait_on_a_database_that_hangs(tmp_path: Path) -> None:
+    """A database that accepts connections and never answers (a hung server, a half-open
+    network): 45 clients read the analyses, each waiting on it; health still answers, 503."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(512)  # the kernel completes the handshakes; nothing ever answers
+        down = f"postgresql://ultra:{PASSWORD}@127.0.0.1:{hung.getsockname()[1]}/ultra"
+        with serving(mock_env(down), tmp_path / "log") as (url, _, _process):
+            answered: list[int] = []
+
+            def read() -> None:
+                with contextlib.suppress(httpx.HTTPError):
+                    answered.append(httpx.get(f"{url}/api/analyses", timeout=600).status_code)
+
+            readers = [threading.Thread(target=read, daemon=True) for _ in range(45)]
+            for reader in readers:
+                reader.start()
+            # the failure bound of a health check that waits behind the reads (it answers within its
+            # own connection's timeouts)
+            health = httpx.get(f"{url}/api/health", timeout=120)
+            waiting = 45 - len(answered)
+    assert health.status_code == 503 and health.json()["database"]["ok"] is False, health.text
+    assert waiting > 0, "reads were still waiting on the database when health answered"

@@ -169,7 +169,11 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     redact = Redactor(config.secrets)
     available = targets(config)
     store = Store(config.database_url) if config.database_url else None
-    health = Health(available, config.required, store, config.redis_url)
+    # Health has a connection of its own and threads of its own: no number of analyses, reads or
+    # a database that hangs them takes the answer to /api/health away.
+    health_store = Store(config.database_url) if config.database_url else None
+    health = Health(available, config.required, health_store, config.redis_url)
+    health_limiter = anyio.CapacityLimiter(4)
     slots = threading.BoundedSemaphore(config.concurrency)  # analyses running, stream or not
     limiter = anyio.CapacityLimiter(config.concurrency)  # their threads: never the pool health runs on
 
@@ -181,8 +185,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
             except StoreError as exc:
                 LOG.warning("database: %s (analyses are not stored until it answers)", redact(str(exc)))
         yield
-        if store is not None:
-            store.close()
+        for one in (store, health_store):
+            if one is not None:
+                one.close()
 
     app = Backend(
         title="Ultra (ultra-env's backend)", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
@@ -223,8 +228,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
         return error(500, "internal", "the backend failed on this request; its log has the details")
 
     @app.get("/api/health")
-    def get_health() -> JSONResponse:
-        healthy, body = health.report(config.profile)
+    async def get_health() -> JSONResponse:
+        healthy, body = await anyio.to_thread.run_sync(health.report, config.profile, limiter=health_limiter)
         return send(body, 200 if healthy else 503)
 
     @app.get("/api/available-models")
@@ -262,15 +267,20 @@ def create_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     @app.post("/api/analyze")
     async def analyze(request: Request) -> JSONResponse:
         prompt, chosen, max_tokens, background = parse_request(await read_body(request), config, available)
+        if background and store is None:
+            raise BadRequest(409, "no_database", "background analyses need the database (DATABASE_URL)")
+        if not slots.acquire(blocking=False):
+            raise busy()
         if background:
-            if store is None:
-                raise BadRequest(409, "no_database", "background analyses need the database (DATABASE_URL)")
-            queued, problem = await anyio.to_thread.run_sync(keep, prompt, chosen, max_tokens, None, "queued")
+            try:
+                queued, problem = await anyio.to_thread.run_sync(
+                    keep, prompt, chosen, max_tokens, None, "queued", limiter=limiter
+                )
+            finally:
+                slots.release()
             if problem is not None:
                 return error(503, "not_stored", f"the analysis was not queued: {problem['message']}")
             return send({"id": queued, "status": "queued"}, 202)
-        if not slots.acquire(blocking=False):
-            raise busy()
         try:
             results = await anyio.to_thread.run_sync(
                 functools.partial(
