@@ -337,3 +337,14 @@ def models_via(api: Probe, timeout: float) -> Probe:
 def enable_tcp(settings: Settings) -> str:
     """The command that makes Docker Desktop's Model Runner listen on the configured host port."""
     return f"docker desktop enable model-runner --tcp {settings.model_runner.host_port}"
+
+
+_LOADED_CONTEXT = re.compile(r"(?:llama_context: n_ctx|n_ctx_slot)\s*=\s*(\d+)")
+
+
+def parse_loaded_context(log: str) -> int | None:
+    """The context llama.cpp last loaded a model with, from the runner's ``GET /logs`` (engine lines
+    ``llama_context: n_ctx = N``, or the server's ``n_ctx_slot = N``): what ``configure show``
+    cannot tell (reference section 9, docker/model-runner #1025)."""
+    found = _LOADED_CONTEXT.findall(log)
+    return int(found[-1]) if found else None

@@ -251,6 +251,11 @@ class Api:
             said = response.text.strip()[:200]
             raise DmrError(f"Model Runner could not load {name} ({response.status_code}): {said}", "docker model logs")
 
+    def logs(self) -> str | None:
+        """The runner's and its engines' log (``GET /logs``); None where the runner has none."""
+        response = self._get("/logs")
+        return response.text[-1_000_000:] if response.status_code == 200 else None
+
     def applied(self) -> list[mr.AppliedConfig] | None:
         response = self._get("/engines/_configure")
         if response.status_code in (404, 405):
