@@ -370,9 +370,8 @@ def test_status_json(home: Path, api: server.ServerHandle, run: Run, fmt: str, r
     if fmt == "new":
         assert list(status) == ["running", "backends", "kind", "endpoint", "endpointHost"]
         assert status["kind"] == "Docker Engine"
-        # CLI v1.0.6; port 12434 whatever port the runner listens on (status.go:156-162)
-        assert status["endpoint"] == "http://host.docker.internal:12434/v1/"
-        assert status["endpointHost"] == "http://127.0.0.1:12434/v1/"
+        assert status["endpoint"] == f"http://host.docker.internal:{port}/v1/"  # CLI v1.0.6
+        assert status["endpointHost"] == f"http://127.0.0.1:{port}/v1/"
     else:
         assert list(status) == ["running", "backends", "endpoint"]
         assert status["endpoint"] == f"http://172.17.0.1:{port}/engines/v1/"
@@ -413,7 +412,7 @@ def test_status_json_new_endpoints(
     endpoint: str,
     endpoint_host: str,
 ) -> None:
-    state.update(home, cli_version=cli, kind=kind, rootless=rootless)
+    state.update(home, cli_version=cli, kind=kind, rootless=rootless, cli_default_port=True)
     status = json.loads(run("status", "--json").stdout)
     assert status["kind"] == kind
     assert status["endpoint"] == endpoint.format(p=api.port)
@@ -425,6 +424,8 @@ def test_status_json_overrides(home: Path, api: server.ServerHandle, run: Run) -
     status = json.loads(run("status", "--json").stdout)
     assert (status["endpoint"], status["endpointHost"]) == ("http://gw:1/engines/v1/", "http://h:2/engines/v1/")
     state.update(home, bridge_gateway="10.9.0.1", cli_version="v1.1.0", endpoint=None, endpoint_host=None)
+    assert json.loads(run("status", "--json").stdout)["endpoint"] == f"http://10.9.0.1:{api.port}/v1/"
+    state.update(home, cli_default_port=True)  # what the real CLI writes (status.go:156-162)
     assert json.loads(run("status", "--json").stdout)["endpoint"] == "http://10.9.0.1:12434/v1/"
 
 

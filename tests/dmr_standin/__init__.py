@@ -7,41 +7,55 @@ It provides
 - a `docker-model` CLI plugin (`plugin.install`) that the real docker CLI and the real
   Compose find through `$DOCKER_CONFIG/cli-plugins`, answering `docker-cli-plugin-metadata`,
   `status [--json]`, `version`, `list|ls [--json|--openai|-q] [MODEL]`, `pull`, `rm [-f]`,
-  `tag SOURCE TARGET`, `configure|config [--context-size N] MODEL [-- FLAGS]`,
-  `configure show [MODEL]`, `unload (MODEL… [--backend B] | --all)` and `inspect [--openai]`,
-  in the old or the new CLI output format and with the version-specific behaviours of the
+  `tag SOURCE TARGET`, `configure|config [--context-size N] [--keep-alive D] MODEL [-- FLAGS]`,
+  `configure show [MODEL]`, `unload (MODEL… [--backend B] | --all)`, `inspect [--openai]`, `ps`
+  and `df`, in the old or the new CLI output format and with the version-specific behaviours of the
   plugin version it claims (`releases`: retry policy, Engine endpoint host, the v0.1.31–v1.0.4
-  `status --json` panic, HF_TOKEN hosts);
+  `status --json` panic, HF_TOKEN hosts); `MODEL_RUNNER_HOST` (manual install), the
+  "unable to initialize standalone model runner" failure (`standalone_error`) and, run alone
+  (not by the docker CLI), status/version/ps/df printed on stderr as cobra does;
 - the DMR HTTP API (`server.start` / `python -m tests.dmr_standin.server`): `/`, `/models`,
   `/models/{name}`, `/models/{name}/tag`, `/models/create` (chunked progress stream, HTML-escaped
-  text unless `Accept: application/json`), `/engines/status`, `/engines/ps`, `/engines/unload`,
-  `/engines/_configure` (POST, and GET to read back what is applied), `/version` and the
-  OpenAI-compatible `/engines/v1/…`, `/engines/{backend}/v1/…` routes (plus `/v1/…` for servers
-  ≥ v1.0.0), with Go `http.Error` plain-text errors; inference is proxied to a REAL llama.cpp
-  server (llama-cpp-python) running the real Gemma 3 270M .gguf (`llama.start_llama`).
+  text unless `Accept: application/json`), `/engines/status`, `/engines/ps` (loading, in_use,
+  keep_alive), `/engines/df`, `/engines/unload`, `/engines/install-backend`, `/engines/_configure`
+  (POST: 202 then a background preload; GET to read back what is applied), `/version`, `/logs` and
+  the OpenAI-compatible `/engines/v1/…`, `/engines/{backend}/v1/…` routes (plus `/v1/…` for servers
+  ≥ v1.0.0; `X-Preload-Only`), with Go `http.Error` plain-text errors; inference is proxied to a
+  REAL llama.cpp server (llama-cpp-python) running the real Gemma 3 270M .gguf (`llama.start_llama`),
+  and replies name the runner's bundle path as `model`, as llama-server does.
 
-What it follows: the source of docker/model-runner (each module names the upstream files it
-plays; the facts and commits are collected in /tmp/research/dmr-upstream-facts.md), then
-/work/shared/reference/docker-model-runner.md and real-stack-here.md (how the real llama.cpp
-server is run). It is written from those, not from ultra-env's code. Where upstream could not
-be followed the choice is marked "assumed" in the module that makes it.
+What it follows, in this order: the captures of the real runner and plugin built from upstream
+642c7211 (/work/shared/reference/real-model-runner/, standin-diff.md lists the differences), then
+/work/shared/reference/docker-model-runner.md, then the source of docker/model-runner (each
+module names the capture or upstream file it plays). It is written from those, not from
+ultra-env's code. Where upstream could not be followed the choice is marked "assumed" in the
+module that makes it.
+
+Settings a test turns on with `state.update(home, ...)` (documented in `state.DEFAULTS`), besides
+`format`, `running`, `kind`, versions and endpoints: `default_registry` (the runner's
+DEFAULT_REGISTRY), `docker_io_tags`, `unreachable_registries`, `standalone_error`,
+`llamacpp_deferred` / `llamacpp_download_error` / `llamacpp_install_hold` (Desktop's deferred
+llama.cpp, `backends.py`), `hold_loading` (keep a loading runner loading), and the injections
+`create_html_page`, `hf_rate_limited`, `create_error`, `create_http_error`,
+`create_network_failures`, `inference_load_error`.
 
 What it does not do: no registry, OCI artifacts or network downloads (the "registry" is a
 map in the home's state.json of local .gguf files, and a pull hard-links or copies one;
 gated Hugging Face repos are registry entries with `gated=True` and the `hf_token` setting);
 no auto-install/start of a runner container (MODEL_RUNNER_NO_AUTO_INSTALL is recorded in
 invocations.jsonl and decides the old plugins' panic); no Docker Desktop, GPU,
-vLLM/diffusers backends (a backend is only a name and status in `backends`), `/exp/vDD4.40`
-socket routes, idle eviction after keep-alive, `run`, `logs`, `ps` (the CLI command), `df`,
-`install-runner` or the provider-form `compose` subcommands; TTY progress bars; the
-`docker.io/` prefix that servers ≥ v1.0.11 may store on hub tags (see the facts file).
-The configured context size is recorded and reported, but the real llama.cpp always runs with
-n_ctx 2048. Model metadata (parameters, quantization, architecture, context size) is declared
-when a model is registered, not read from the .gguf.
+vLLM/diffusers/mlx/sglang backends (a backend is only a name and status in `backends`),
+`/exp/vDD4.40` socket routes, idle eviction after keep-alive, embedding-mode runners, `run`,
+`logs`, `requests`, `install-runner` or the provider-form `compose` subcommands; TTY progress
+bars; Anthropic, Ollama, Responses routes; `/logs?follow`. Model IDs are the .gguf's sha256, not
+the packaged artifact's digest. Size, quantization, context size and the `gguf` map are read
+from the .gguf as the runner reads them (`gguf.py`); parameters and architecture are declared
+when a model is registered. The llama.cpp the stand-in starts runs the configured context size
+(else 2048); an external `upstream` keeps its own, and `/logs` reports what really runs.
 
 To play "plugin missing", remove the launcher with `plugin.uninstall(cli_plugins_dir)`.
-State lives in `$DMR_STANDIN_HOME` (see `state`); tests flip `format`, `running`, `kind`,
-versions, endpoints and error injections with `state.update(home, ...)` while everything runs.
+State lives in `$DMR_STANDIN_HOME` (see `state`); tests flip settings with
+`state.update(home, ...)` while everything runs.
 """
 
 from __future__ import annotations

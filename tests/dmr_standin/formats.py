@@ -64,31 +64,35 @@ def endpoints(state: State) -> tuple[str, str]:
     New format (CLI >= v1.0.5, 76ea6d78): `/v1/` endpoints.
     - Docker Desktop: `http://model-runner.docker.internal/v1/` and the socket-only
       `http://localhost/exp/vDD4.40/v1/` (modelRunner.URL).
-    - Docker Engine: always port 12434 (`makeEndpoint(gatewayIP, DefaultControllerPortMoby)`,
-      status.go:156-162), whatever port the runner listens on; host.docker.internal on v1.0.5-v1.0.8
-      and when rootless, the runner container's bridge-gateway binding from v1.0.9 (07eb5dab).
+    - Docker Engine: host.docker.internal on v1.0.5-v1.0.8 and when rootless, the runner
+      container's bridge-gateway binding from v1.0.9 (07eb5dab). The real CLI always writes port
+      12434 (`makeEndpoint(gatewayIP, DefaultControllerPortMoby)`, status.go:156-162), whatever
+      port the runner listens on: played with the `cli_default_port` setting. Without it (assumed,
+      the default) the stand-in's own port, so tests that run it on a free port can reach it.
     - Docker Engine (Manual Install): MODEL_RUNNER_HOST + `/v1/` for both (capture
       cli-docker-model-plugin.txt: `http://127.0.0.1:12434/v1/` twice).
-    - Docker Cloud: 127.0.0.1:12435 (no runner container info in the stand-in).
+    - Docker Cloud: 127.0.0.1 and port 12435 (`cli_default_port`) or the stand-in's port.
     Old format: the `/engines/v1/` endpoint, the runner's gateway binding on Engine/Cloud (assumed:
     the stand-in's port).
     """
     port, kind, new = state["port"], state["kind"], state["format"] == "new"
     cli, _ = versions(state)
+    fixed = bool(state["cli_default_port"])
     if new:
         if kind == "Docker Desktop":
             endpoint, host = "http://model-runner.docker.internal/v1/", "http://localhost/exp/vDD4.40/v1/"
         elif kind == "Docker Engine (Manual Install)":
             endpoint = host = manual_host(state).rstrip("/") + "/v1/"
         elif kind == "Docker Cloud":
-            endpoint = host = f"http://127.0.0.1:{CLOUD_PORT}/v1/"
+            endpoint = host = f"http://127.0.0.1:{CLOUD_PORT if fixed else port}/v1/"
         else:
             gateway = (
                 state["bridge_gateway"]
                 if releases.engine_endpoint_uses_gateway(cli, bool(state["rootless"]))
                 else "host.docker.internal"
             )
-            endpoint, host = f"http://{gateway}:{ENGINE_PORT}/v1/", f"http://127.0.0.1:{ENGINE_PORT}/v1/"
+            shown = ENGINE_PORT if fixed else port
+            endpoint, host = f"http://{gateway}:{shown}/v1/", f"http://127.0.0.1:{shown}/v1/"
     elif kind == "Docker Desktop":
         endpoint = host = "http://model-runner.docker.internal/engines/v1/"
     elif kind == "Docker Engine (Manual Install)":

@@ -46,6 +46,9 @@ DEFAULTS: State = {
     "host": "127.0.0.1",  # API bind address ("0.0.0.0" lets containers reach it)
     "port": 12434,
     "upstream": None,  # llama.cpp base URL; None: started lazily per .gguf by the API server
+    # True: `status --json` on Engine/Cloud reports the CLI's default port (12434/12435) whatever port
+    # the runner listens on, as the real CLI does (status.go:156-162); False: the stand-in's own port
+    "cli_default_port": False,
     "endpoint": None,  # override of `status --json` "endpoint"
     "endpoint_host": None,  # override of `status --json` "endpointHost" (new format)
     "cli_version": None,  # None: v1.0.6 (new) / v1.0.2 (old); versioned behaviours: see releases.py
