@@ -7,6 +7,9 @@ was written (it keeps it, keeps the staged file in .ultra-env/backups/ and says 
 after a move, and must act on the copy alone. A journal someone planted (`../outside`, an
 absolute path, a link out of the project) or that is not a journal (not JSON, another shape, a
 folder, a FIFO) is refused: a one-line cause, its fix, exit 2, nothing changed anywhere.
+
+And a lost or reset `.ultra-env/state.json`: ultra-env's own unedited files are still its own
+(the compose file's signature proves it), a real edit is still a conflict.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ EDITS = {
 }
 
 
-@pytest.mark.parametrize("command", [("config",), ("render",), ("profiles",)])
+@pytest.mark.parametrize("command", [("config",), ("render",), ("profiles",)], ids=["config", "render", "profiles"])
 @pytest.mark.parametrize("name", list(EDITS))
 def test_a_file_edited_after_the_kill_is_kept_and_the_staged_one_backed_up(
     project: Project, references: dict[str, str], name: str, command: tuple[str, ...]
@@ -321,6 +324,63 @@ def test_a_journal_that_is_not_one_is_refused_and_kept(rendered: Project, tmp_pa
     shutil.rmtree(journal) if case == "a folder" else journal.unlink()
     again = invoke(rendered, "render")
     assert again.returncode == 0, again.output
+
+
+# --- a lost or reset state -----------------------------------------------------------------------
+
+
+def state_lost(project: Project, how: str) -> None:
+    if how == "removed":
+        (project.root / ".ultra-env" / "state.json").unlink()
+    elif how == "the whole folder removed":
+        shutil.rmtree(project.root / ".ultra-env")
+    elif how == "corrupt, then removed as the fix says":
+        (project.root / ".ultra-env" / "state.json").write_text("{corrupt")
+        refused = invoke(project, "profile", "cloud")
+        assert refused.returncode == 2 and "state.json is corrupt" in refused.stdout, refused.output
+        (project.root / ".ultra-env" / "state.json").unlink()
+    elif how == "reset to an empty state":
+        (project.root / ".ultra-env" / "state.json").write_text('{"version": 2}\n')
+    else:
+        raise AssertionError(how)
+
+
+LOST = ["removed", "the whole folder removed", "corrupt, then removed as the fix says", "reset to an empty state"]
+
+
+@pytest.mark.parametrize("how", LOST)
+def test_a_lost_state_is_no_conflict_for_files_ultra_env_wrote(
+    project: Project, references: dict[str, str], how: str
+) -> None:
+    first = invoke(project, "render")
+    assert first.returncode == 0, first.output
+    state_lost(project, how)
+    switch = invoke(project, "profile", "cloud")
+    no_crash(switch)
+    assert switch.returncode == 0, switch.output
+    assert "edited since" not in switch.output and "kept your value" not in switch.output, switch.output
+    assert agree(project, references) == "cloud"
+    again = invoke(project, "render", "--json")
+    assert again.returncode == 0 and again.json()["recap"]["changed"] == 0, again.stdout
+
+
+@pytest.mark.parametrize("how", LOST)
+def test_a_lost_state_still_finds_the_users_edits(project: Project, how: str) -> None:
+    first = invoke(project, "render")
+    assert first.returncode == 0, first.output
+    env = project.read(".env").replace("ENABLE_MOCK_LLM=false", "ENABLE_MOCK_LLM=no")
+    project.write(".env", env)
+    state_lost(project, how)
+    switch = invoke(project, "profile", "mock")
+    assert switch.returncode == 0, switch.output
+    assert "kept your value of ENABLE_MOCK_LLM" in switch.stdout, switch.stdout
+    assert "updated ULTRA_PROFILE" in switch.stdout, switch.stdout
+    edited = project.read("docker-compose.yml").replace("restart: unless-stopped", "restart: always", 1)
+    project.write("docker-compose.yml", edited)
+    state_lost(project, how)
+    conflict = invoke(project, "profile", "cloud")
+    assert conflict.returncode == 1 and "edited since ultra-env last wrote it" in conflict.stdout, conflict.output
+    assert project.read("docker-compose.yml") == edited
 
 
 def test_recovering_says_so_in_json(project: Project) -> None:

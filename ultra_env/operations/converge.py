@@ -3,11 +3,18 @@
 Each generated file gets a plan: create, identical, update, conflict (the user edited it since
 the last render) or overwrite (``--force``, with a backup). ``.env`` is merged per key instead.
 Nothing is written until every plan is known and none conflicts.
+
+What ultra-env wrote last is known from the state, and also from the generated file itself: its
+last line (``# ultra-env: {...}``) holds the digest of the text above it and a short fingerprint
+of each ``.env`` value written with it. A file whose text still matches that digest is ultra-env's
+own even when the state is lost or reset, and so are the ``.env`` values that still match it; any
+edit breaks the match, and the file (or value) is the user's.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import secrets
 import stat
@@ -54,18 +61,89 @@ def unified_diff(name: str, old: str | None, new: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+SIGNATURE = "# ultra-env: "
+_SHORT = 8  # hex digits of each .env value's fingerprint kept in the signature
+
+
+def _short(fingerprint: str) -> str:
+    known = fingerprint if fingerprint.startswith("sha256:") else envfile.fingerprint(fingerprint)  # a v1 state: text
+    return known.removeprefix("sha256:")[:_SHORT]
+
+
+def sign(body: str, env: dict[str, str]) -> str:
+    """``body`` with the line that proves it ultra-env's own: the digest of ``body`` and a short
+    fingerprint of each ``.env`` value written with it (``env``: key → ``envfile.fingerprint``)."""
+    if body and not body.endswith("\n"):
+        body += "\n"
+    record = {"sha256": digest(body), "env": {key: _short(value) for key, value in sorted(env.items())}}
+    return body + SIGNATURE + json.dumps(record, separators=(",", ":")) + "\n"
+
+
+@dataclass(frozen=True)
+class Signed:
+    body: str  # the text above the signature
+    env: dict[str, str]  # key → short fingerprint of the .env value written with it
+
+
+def signed(text: str | None) -> Signed | None:
+    """What the signature of ``text`` proves: None when it has none, or the text above it is not
+    what was signed (an edit, anywhere, makes the file the user's)."""
+    if not text or not text.endswith("\n"):
+        return None
+    cut = text.rfind("\n", 0, len(text) - 1) + 1
+    body, line = text[:cut], text[cut:-1]
+    if not line.startswith(SIGNATURE):
+        return None
+    try:
+        record = json.loads(line.removeprefix(SIGNATURE))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("sha256") != digest(body):
+        return None
+    env = record.get("env")
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return None
+    return Signed(body, dict(env))
+
+
 def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool) -> FilePlan:
+    """``new`` signed (with the ``.env`` values the state says were written; ``apply`` signs
+    again with the ones written now) against the file on disk: ultra-env's own when the state
+    recorded it or its signature still holds, else the user's (a conflict)."""
     path = root / name
     old = files.read_text(path)
+    new = sign(new, state.env)
     if old is None:
         action = "create"
     elif old == new:
         action = "identical"
-    elif state.files.get(name) == digest(old):
+    elif state.files.get(name) == digest(old) or signed(old) is not None:
         action = "update"
     else:
         action = "overwrite" if force else "conflict"
     return FilePlan(name, path, old, new, action, diff=unified_diff(name, old, new))
+
+
+def proven_env(root: Path, current: envfile.EnvDoc | None) -> dict[str, str]:
+    """When the state remembers no ``.env`` value (lost, reset): the values of ``current`` that the
+    signature of an unedited docker-compose.yml says ultra-env wrote, by fingerprint (as the state
+    keeps them). Nothing when there is no such file."""
+    if current is None:
+        return {}
+    try:
+        proof = signed(files.read_text(root / COMPOSE_FILE))
+    except UltraError:
+        return {}
+    if proof is None:
+        return {}
+    found = {}
+    for key, short in proof.env.items():
+        entry = current.last(key)
+        if entry is not None and entry.value is not None:
+            known = envfile.fingerprint(entry.value)
+            if _short(known) == short:
+                found[key] = known
+    return found
 
 
 def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
@@ -77,7 +155,7 @@ def generated_secrets(current: envfile.EnvDoc | None) -> dict[str, str]:
 def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, state: State) -> FilePlan:
     path = root / ENV_FILE
     desired = envfile.parse(desired_text, "templates/env.j2 (rendered)")
-    merged, changes = envfile.merge(current, desired, state.env)
+    merged, changes = envfile.merge(current, desired, state.env or proven_env(root, current))
     new = merged.render()
     old = None if current is None else current.render()
     notes = []
@@ -121,7 +199,9 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
     for plan in plans:
         if plan.name == ENV_FILE:
             state.env = {k: v for k, v in plan.env_written.items() if not envfile.is_secret_key(k)}
-        else:
+    for plan in plans:
+        if plan.name != ENV_FILE:
+            _sign_again(plan, state.env)
             state.files[plan.name] = digest(plan.new)
     with files.Transaction(journal=journal_path(root), root=root) as txn:
         for plan in plans:
@@ -129,6 +209,20 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
                 txn.write(plan.path, plan.new, mode=plan.mode)
         save_state(root, state, txn)
     return backups
+
+
+def _sign_again(plan: FilePlan, env: dict[str, str]) -> None:
+    """The generated file signed with the ``.env`` values written with it now (the plan signed
+    it with the ones written last); written also when that is all that changed."""
+    proof = signed(plan.new)
+    if proof is None or plan.action not in ("create", "identical", "update", "overwrite"):
+        return
+    final = sign(proof.body, env)
+    if final != plan.new:
+        plan.new = final
+        plan.diff = unified_diff(plan.name, plan.old, final)
+        if plan.action == "identical":
+            plan.action = "update"
 
 
 def journal_path(root: Path) -> Path:
