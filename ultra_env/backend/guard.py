@@ -111,7 +111,7 @@ class Guard:
                 "ALLOWED_HOSTS",
             )
         origin = headers.get(b"origin", b"").decode("latin-1").strip().lower().rstrip("/")
-        if origin and origin in self.origins:
+        if origin and (origin in self.origins or "*" in self.origins):  # ALLOWED_ORIGINS=*: any page (your call)
             return None
         site = headers.get(b"sec-fetch-site", b"").decode("latin-1").strip().lower()
         mode = headers.get(b"sec-fetch-mode", b"").decode("latin-1").strip().lower()
