@@ -417,10 +417,23 @@ def test_the_worker_survives_a_bad_job_and_takes_over_a_dead_workers(database: s
             "UPDATE analyses SET status = 'running', created_at = now() - interval '1 day' WHERE id = %s",
             (orphan["id"],),
         )
+        # One that killed every worker that took it: taken three times already, never finished.
+        killer = client.post("/api/analyze", json={"prompt": "kills workers", "background": True}).json()
+        sql(
+            database,
+            "UPDATE analyses SET status = 'running', attempts = 3, created_at = now() - interval '1 day' WHERE id = %s",
+            (killer["id"],),
+        )
+        # A row another program queued that is not an analysis (its prompt is no text).
+        (alien,) = sql(
+            database,
+            "INSERT INTO analyses (profile, prompt, models, max_tokens, status) "
+            "VALUES ('mock', '123', '[\"mock:mock-echo\"]', 8, 'queued') RETURNING id",
+        )[0]
         after = client.post("/api/analyze", json={"prompt": "after them", "background": True}).json()
         worker = start_worker(env, tmp_path)
         try:
-            ids = [nul.json()["id"], poison["id"], orphan["id"], after["id"]]
+            ids = [nul.json()["id"], poison["id"], orphan["id"], after["id"], killer["id"], alien]
             found = wait_for(client, ids, worker, tmp_path / "worker.log")
         finally:
             worker.terminate()
@@ -428,6 +441,8 @@ def test_the_worker_survives_a_bad_job_and_takes_over_a_dead_workers(database: s
     assert found[ids[0]]["status"] == "done" and found[ids[0]]["results"][0]["text"] == "Mock answer to: NUL\x00here"
     assert found[ids[1]]["status"] == "failed" and found[ids[1]]["results"][0]["error"]["kind"] == "not_stored"
     assert found[ids[2]]["status"] == "done" and found[ids[3]]["status"] == "done"
+    assert found[ids[4]]["status"] == "failed" and found[ids[4]]["results"][0]["error"]["kind"] == "worker_died"
+    assert found[ids[5]]["status"] == "failed" and found[ids[5]]["results"][0]["error"]["kind"] == "internal"
     shown = (tmp_path / "worker.log").read_text(errors="replace")
     assert "Traceback" not in shown and PASSWORD not in shown and worker.returncode == 0
 
