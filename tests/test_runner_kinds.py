@@ -6,6 +6,7 @@ bridge, and a stack that is not up when health is asked."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -161,3 +162,44 @@ def test_doctor_fix_yes_installs_llama_cpp_and_pulls_then_has_nothing_left(proje
     assert "backend llama.cpp" not in tasks  # no longer a warning
     again = project.invoke("doctor", "--fix", "--yes", "--json", **dmr.env)
     assert again.json()["recap"]["changed"] == 0, again.stdout[-2000:]
+
+
+def test_a_status_that_fails_only_as_compose_runs_it_gets_explicit_urls(stack: Project, dmr: StandIn) -> None:
+    """On Engine the real CLI first finds or installs the runner container unless
+    MODEL_RUNNER_NO_AUTO_INSTALL is set, and fails `unable to initialize standalone model runner`
+    while the API answers (stand-in `standalone_error`, after install-runner.go): ultra-env's own
+    probes pass, Compose's `up` would not."""
+    dmr.update(standalone_error=True)
+    result = stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    verdict = by_name(result)["compose models:"]
+    assert verdict["status"] == "warn" and "unable to initialize standalone model runner" in verdict["msg"]
+    assert "\nmodels:" not in stack.read("docker-compose.yml")
+    assert by_name(result)["backend /api/analyze"]["status"] == "ok"
+    assert by_name(result)[f"load {json.loads(dmr.env['ULTRA_ENV_MODELS'])[0]['name']}"]["msg"].startswith("loaded in")
+
+
+def test_up_refuses_in_seconds_when_compose_would_fail_on_the_status(stack: Project, dmr: StandIn) -> None:
+    rendered = stack.invoke("render", **dmr.env)
+    assert rendered.returncode == 0 and "\nmodels:" in stack.read("docker-compose.yml"), rendered.output
+    dmr.update(standalone_error=True)
+    result = stack.invoke("up", "--json", **dmr.env)
+    assert result.returncode == 1
+    up = by_name(result)["stack up"]
+    assert up["status"] == "failed" and "as Compose runs it" in up["msg"] and "unable to initialize" in up["msg"]
+    assert "compose_models" in up["fix"]
+    assert stack.invoke("status", "--json", **dmr.env).json().get("services", []) == []  # nothing was created
+
+
+def test_an_engine_runner_on_another_port_than_12434_gets_its_own_port(stack: Project, dmr: StandIn) -> None:
+    """On Engine `status --json` names port 12434 whatever port the runner listens on (status.go
+    156-162; stand-in `cli_default_port`): Compose would inject that; the user's host_url says where
+    the runner is, and the services get that port."""
+    dmr.update(cli_default_port=True)
+    result = stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    verdict = by_name(result)["compose models:"]
+    assert verdict["status"] == "warn" and "names port 12434" in verdict["msg"], verdict
+    port = dmr.url.rsplit(":", 1)[1]
+    assert f":{port}/" in stack.read("docker-compose.yml") and ":12434" not in stack.read("docker-compose.yml")
+    assert by_name(result)["backend /api/analyze"]["status"] == "ok"

@@ -13,6 +13,7 @@ from ultra_env.cli.command import command, confirm
 from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped
+from ultra_env.facts import model_runner
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import LocalModel
 from ultra_env.facts.prefetch import Prefetch
@@ -32,6 +33,10 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
         for step in STEPS_AFTER_DOCTOR:
             run.add(skipped(step, "a check above failed: nothing was changed (--keep-going runs anyway)"))
         return
+    if ctx.settings.features.local_llm and not options.check:
+        # What Compose's `up` will ask first, asked the same way (it may install a runner on
+        # Engine, as `up` would), so that the rendering can do without models: when it fails.
+        facts.compose_status = model_runner.compose_status(ctx.settings.timeouts.probe)
     if not render_files(ctx, facts):
         return
     conn = connect_runner(ctx, facts) if ctx.settings.features.local_llm else None

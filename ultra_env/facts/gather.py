@@ -36,6 +36,7 @@ class Facts:
     context_host: Probe | None = None
     model_found: dict[str, Probe] = field(default_factory=dict)  # configured name -> the runner's answer
     listening: dict[int, set[str] | None] = field(default_factory=dict)  # port -> addresses it listens on
+    compose_status: Probe | None = None  # `docker model status --json` as Compose runs it (setup asks)
     ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
     disk: tuple[Path, int] | None = None
     seconds: float = 0.0

@@ -50,25 +50,28 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Rendering:
     usable = usable_endpoint(endpoint)
     if not settings.model_runner.container_url and usable:
         target = replace(target, runner_endpoint=for_containers(usable))
-    target, verdict = compose_can_serve(settings, target, status)
+    said = facts.compose_status if facts is not None else None
+    target, verdict = compose_can_serve(settings, target, status, said)
     if verdict is not None:
         ctx.run.add(verdict)
     return target
 
 
 def compose_can_serve(
-    settings: Settings, target: Rendering, status: RunnerStatus | None
+    settings: Settings, target: Rendering, status: RunnerStatus | None, compose_said: Probe | None = None
 ) -> tuple[Rendering, TaskResult | None]:
     """Whether Compose's ``models:`` would give the services a runner they can use. Compose runs
     ``docker model status --json`` on every ``up`` and injects its ``endpoint`` verbatim (reference
     section 6): when that command fails, or the endpoint is the host's loopback (a runner that
     listens there only, e.g. the standalone ``dmr``), or it names the default port 12434 while the
     runner answers on another (Engine, reference section 3), ``up`` fails or the services get a URL
-    that leads nowhere. ``auto`` then renders explicit URLs and says why; ``on`` fails now."""
+    that leads nowhere. ``compose_said``: that command run as Compose runs it, when asked
+    (``facts.model_runner.compose_status``). ``auto`` then renders explicit URLs and says why;
+    ``on`` fails now."""
     if not target.models_block or status is None:
         return target, None
     name = "compose models:"
-    problem = _compose_problem(settings, status, usable_endpoint(status.endpoint))
+    problem = _compose_problem(settings, status, usable_endpoint(status.endpoint), compose_said)
     if problem is None:
         return target, None
     why, endpoint, fix = problem
@@ -86,9 +89,15 @@ def compose_can_serve(
 
 
 def _compose_problem(
-    settings: Settings, status: RunnerStatus, endpoint: str | None
+    settings: Settings, status: RunnerStatus, endpoint: str | None, compose_said: Probe | None = None
 ) -> tuple[str, str | None, str] | None:
     """(why Compose's models: would not serve, the endpoint to render instead, the fix) or None."""
+    if compose_said is not None and not compose_said.ok:
+        return (
+            f"docker model status --json, as Compose runs it, fails ({compose_said.error}) while the API answers",
+            endpoint,
+            "docker model reinstall-runner (Compose's models: needs a working docker model status)",
+        )
     if status.source == "api":
         said = f" ({status.json_error})" if status.json_error else ""
         return (
