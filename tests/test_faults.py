@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -136,6 +137,7 @@ class SocketProxy:
 
     def __init__(self, path: Path, target: str = "/var/run/docker.sock") -> None:
         self.path, self.target = path, target
+        self.requests: list[bytes] = []  # the request lines the clients sent ("POST /v1.41/containers/...")
         self.server = socket.socket(socket.AF_UNIX)
         self.server.bind(str(path))
         self.server.listen(64)
@@ -151,13 +153,18 @@ class SocketProxy:
             upstream = socket.socket(socket.AF_UNIX)
             upstream.connect(self.target)
             self.connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, seen in ((client, upstream, self.requests), (upstream, client, None)):
+                threading.Thread(target=self._pipe, args=(a, b, seen), daemon=True).start()
+
+    def saw(self, *parts: bytes) -> bool:
+        return any(all(part in line for part in parts) for line in list(self.requests))
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, seen: list[bytes] | None) -> None:
         try:
             while data := source.recv(65536):
+                if seen is not None:
+                    seen.extend(re.findall(rb"(?:GET|POST|PUT|DELETE|HEAD) /\S*", data))
                 sink.sendall(data)
         except OSError:
             pass
@@ -183,11 +190,11 @@ def test_daemon_vanishing_mid_setup(stack: Project, tmp_path: Path) -> None:
     proxy = SocketProxy(tmp_path / "docker.sock")
     env = {"DOCKER_HOST": f"unix://{tmp_path / 'docker.sock'}"}
     process = spawn(stack, "setup", "--profile", "mock", "--json", **env)
-    deadline = time.monotonic() + 60
-    while not (stack.root / "docker-compose.yml").exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while not proxy.saw(b"POST ", b"/containers/", b"/start") and process.poll() is None:
+        assert time.monotonic() < deadline, "`docker compose up` never started a container"
         time.sleep(0.05)
-    time.sleep(1.0)  # inside `docker compose up --wait` now
-    proxy.kill()
+    proxy.kill()  # inside `docker compose up --wait` now: a container was started
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 1
     tasks = {t["name"]: t for t in json.loads(out)["tasks"]}
