@@ -267,6 +267,30 @@ def test_a_cross_site_write_runs_no_analysis(database: str, headers: dict[str, s
         assert rows(database) == before
 
 
+@given(
+    origin=st.builds(
+        "{}://{}{}".format,
+        st.sampled_from(["http", "https", "file", "chrome-extension"]),
+        st.one_of(
+            st.sampled_from(["127.0.0.1", "localhost", "[::1]", "backend", "evil.example", "127.0.0.1.nip.io"]),
+            st.from_regex(r"[a-z][a-z0-9-]{0,15}(\.[a-z]{2,6}){0,2}", fullmatch=True),
+        ),
+        st.sampled_from(["", ":8000", ":8001", ":3009", ":80"]),
+    ).filter(lambda o: o != LOCAL),
+    site=st.sampled_from([None, "cross-site", "same-site", "none", "same-origin"]),
+)
+@lenient
+def test_a_write_from_any_other_origin_is_refused(database: str, origin: str, site: str | None) -> None:
+    """Only the backend's own origin (the Host it was reached by) may post: another port of the
+    same machine is another page's, whatever Sec-Fetch-Site claims."""
+    headers = {"Origin": origin, **({"Sec-Fetch-Site": site} if site else {})}
+    with in_process(mock_env(database)) as client:
+        before = rows(database)
+        answer = post(client, "/api/analyze", {"prompt": "from elsewhere"}, **headers)
+        assert answer.status_code == 403 and answer.json()["error"]["kind"] == "cross_origin", (origin, answer.text)
+        assert rows(database) == before
+
+
 def test_the_page_itself_and_programs_still_ask(database: str) -> None:
     with in_process(mock_env(database, ALLOWED_ORIGINS="http://127.0.0.1:3009")) as client:
         same = {"Origin": LOCAL, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
