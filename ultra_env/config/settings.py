@@ -60,6 +60,23 @@ def _model_name(value: str) -> str:
 ModelName = Annotated[str, AfterValidator(_model_name)]
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float | None:
+    """A keep-alive as Model Runner reads it (``pkg/inference/backend.go`` ParseKeepAlive): ``0``,
+    ``-1``, or a Go duration (``5m``, ``1h30m``, ``-1s``), in seconds; None when it is none of these."""
+    value = text.strip()
+    if value in ("0", "-1"):
+        return float(value)
+    sign, body = (-1.0, value[1:]) if value.startswith("-") else (1.0, value)
+    parts = _DURATION.findall(body)
+    if not body or "".join(n + u for n, u in parts) != body:
+        return None
+    return sign * sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
 class ModelSpec(Strict):
     name: ModelName = Field(description="DMR model reference, e.g. ai/smollm2 or ai/smollm2:360M-Q4_K_M.")
     key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
@@ -71,6 +88,18 @@ class ModelSpec(Strict):
     runtime_flags: list[str] = Field(
         default_factory=list, description="llama.cpp flags (only those Model Runner allows; no paths)."
     )
+    keep_alive: str | None = Field(
+        None,
+        description="How long Model Runner keeps the model loaded when idle: a Go duration (5m, 1h), 0, or -1 "
+        "(never unload). Compose cannot set it: setup does.",
+    )
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: str | None) -> str | None:
+        if value is not None and duration_seconds(value) is None:
+            raise ValueError("use a Go duration such as 5m or 1h30m, 0 (unload at once) or -1 (never unload)")
+        return value
 
     @field_validator("runtime_flags")
     @classmethod

@@ -217,6 +217,7 @@ class AppliedConfig:
     model_id: str
     context_size: int | None
     runtime_flags: tuple[str, ...]
+    keep_alive: str | None = None
 
 
 def parse_configs(text: str) -> list[AppliedConfig]:
@@ -235,6 +236,7 @@ def parse_configs(text: str) -> list[AppliedConfig]:
                 str(item.get("ModelID", "")),
                 int(size) if size else None,
                 tuple(config.get("runtime-flags") or ()),
+                str(config["keep_alive"]) if config.get("keep_alive") is not None else None,
             )
         )
     return found

@@ -62,7 +62,9 @@ class Runner(Protocol):
 
     def pull(self, name: str, on_progress: Callable[[Progress], None]) -> None: ...
     def remove(self, name: str, *, force: bool = False) -> None: ...
-    def configure(self, name: str, context_size: int | None, flags: list[str]) -> None: ...
+    def configure(
+        self, name: str, context_size: int | None, flags: list[str], keep_alive: str | None = None
+    ) -> None: ...
     def applied(self) -> list[mr.AppliedConfig] | None:
         """What the runner applies to each model; None when it is too old to say (< v1.0.10)."""
 
@@ -94,9 +96,10 @@ def hf_token_for(name: str, environ: Mapping[str, str]) -> str | None:
     return environ.get("HF_TOKEN") or None if name.lower().startswith(HF_HOSTS) else None
 
 
-def configure_argv(name: str, context_size: int | None, flags: list[str]) -> list[str]:
-    """``configure [--context-size N] MODEL [-- FLAGS]`` (flags after ``--``, as Compose sends them)."""
+def configure_argv(name: str, context_size: int | None, flags: list[str], keep_alive: str | None = None) -> list[str]:
+    """``configure [--context-size N] [--keep-alive D] MODEL [-- FLAGS]`` (flags after ``--``, as Compose does)."""
     size = ["--context-size", str(context_size)] if context_size else []
+    size += ["--keep-alive", keep_alive] if keep_alive else []
     return ["configure", *size, modelnames.normalize(name), *(["--", *flags] if flags else [])]
 
 
@@ -219,12 +222,11 @@ class Api:
                 f"invoke models.rm {name} --yes --force" if response.status_code == 409 else None,
             )
 
-    def configure(self, name: str, context_size: int | None, flags: list[str]) -> None:
+    def configure(self, name: str, context_size: int | None, flags: list[str], keep_alive: str | None = None) -> None:
         body: dict[str, Any] = {"model": modelnames.normalize(name)}
-        if context_size:
-            body["context-size"] = context_size
-        if flags:
-            body["runtime-flags"] = flags
+        body.update({"context-size": context_size} if context_size else {})
+        body.update({"runtime-flags": flags} if flags else {})
+        body.update({"keep_alive": keep_alive} if keep_alive else {})  # ParseKeepAlive's JSON field
         try:
             response = http.post(f"{self.root}/engines/_configure", json=body, timeout=self.timeout)
         except http.HttpError as exc:
@@ -376,8 +378,8 @@ class Cli:
         if not done.ok:
             raise DmrError(f"pulling {reference} failed: {_said(done)}", f"docker model pull {reference}")
 
-    def configure(self, name: str, context_size: int | None, flags: list[str]) -> None:
-        done = cli(*configure_argv(name, context_size, flags), timeout=self.timeout)
+    def configure(self, name: str, context_size: int | None, flags: list[str], keep_alive: str | None = None) -> None:
+        done = cli(*configure_argv(name, context_size, flags, keep_alive), timeout=self.timeout)
         if not done.ok:
             raise configure_failure(name, _said(done))
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ultra_env.config import modelnames
-from ultra_env.config.settings import ModelSpec, Settings
+from ultra_env.config.settings import ModelSpec, Settings, duration_seconds
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped, warn
 from ultra_env.facts import model_runner as mr
@@ -193,11 +193,19 @@ def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> 
     return next((c for c in configs if stored is not None and c.model_id == stored.id), None)
 
 
+def same_keep_alive(applied: str | None, wanted: str | None) -> bool:
+    """The runner shows a keep-alive its own way (``5m0s`` for ``5m``): compared in seconds; none
+    wanted is satisfied by whatever the runner does."""
+    if wanted is None:
+        return True
+    return applied is not None and duration_seconds(applied) == duration_seconds(wanted)
+
+
 def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list[TaskResult]:
     """Apply context size and runtime flags to the models that have them, where nothing else will
     (no Compose ``models:``, or a plugin too old to pass flags): ``ok`` when already applied."""
     results: list[TaskResult] = []
-    wanted = [m for m in models if m.context_size or m.runtime_flags]
+    wanted = [m for m in models if m.context_size or m.runtime_flags or m.keep_alive]
     if not wanted:
         return results
     try:
@@ -211,6 +219,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
             for x in (
                 f"context size {model.context_size}" if model.context_size else "",
                 f"flags {' '.join(model.runtime_flags)}" if model.runtime_flags else "",
+                f"keep-alive {model.keep_alive}" if model.keep_alive else "",
             )
             if x
         )
@@ -219,6 +228,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
             have is not None
             and have.context_size == model.context_size
             and list(have.runtime_flags) == model.runtime_flags
+            and same_keep_alive(have.keep_alive, model.keep_alive)
         ):
             results.append(ok(name, f"{what}: applied"))
             continue
@@ -226,7 +236,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
             results.append(changed(name, f"would apply {what}"))
             continue
         try:
-            conn.runner.configure(model.name, model.context_size, model.runtime_flags)
+            conn.runner.configure(model.name, model.context_size, model.runtime_flags, model.keep_alive)
         except dmr.DmrError as exc:
             results.append(failed(name, exc.cause, exc.fix))
             continue
@@ -281,7 +291,11 @@ def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None)
     plugin = facts.plugin("model").value if facts is not None else None
     compose = facts.plugin("compose").value if facts is not None else None
     dropped = compose_drops_flags(compose, plugin)
-    models = [m for m in ctx.settings.models if not target.models_block or (m.runtime_flags and dropped)]
+    models = [
+        m
+        for m in ctx.settings.models
+        if not target.models_block or (m.runtime_flags and dropped) or m.keep_alive  # Compose has no keep-alive
+    ]
     results = configure(conn, models, check=ctx.inv.options.check)
     for result in results:
         ctx.run.add(result)

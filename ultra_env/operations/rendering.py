@@ -71,6 +71,14 @@ def compose_can_serve(
     if not target.models_block or status is None:
         return target, None
     name = "compose models:"
+    kept = [m.name for m in settings.models if m.keep_alive]
+    if kept and settings.model_runner.compose_models == "auto":
+        # Compose configures every model on every `up` and has no keep-alive field (reference
+        # section 6.1): it would drop the keep-alive each time; setup applies it instead.
+        endpoint = None if settings.model_runner.container_url else target.runner_endpoint
+        return replace(target, models_block=False, runner_endpoint=endpoint), ok(
+            name, f"keep_alive set for {', '.join(kept)}: explicit Model Runner URLs, so that Compose does not reset it"
+        )
     problem = _compose_problem(settings, status, usable_endpoint(status.endpoint), compose_said)
     if problem is None:
         return target, None
