@@ -1345,6 +1345,7 @@ def test_chat_completion_stream(home: Path, llm_http: httpx.Client) -> None:
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert len(chunks) >= 2
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}  # as llama-server (api-probe.txt)
     assert all(c["object"] == "chat.completion.chunk" and c["model"] == bundle_model(home, llm_http) for c in chunks)
     assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop")
 
@@ -1842,3 +1843,23 @@ def test_hub_names_stored_with_docker_io_on_request(home: Path, http: httpx.Clie
     assert http.delete("/models/myorg/mine:v1").json() == [{"Untagged": "docker.io/myorg/mine:v1"}]
     assert run("tag", name, "ai/gemma3-holdout:latest").returncode == 0
     assert run("rm", "ai/gemma3-holdout:latest").stdout == "Untagged: docker.io/ai/gemma3-holdout:latest\n"
+
+
+@pytest.mark.llm
+def test_embeddings_with_a_chat_model(home: Path, llm_http: httpx.Client) -> None:
+    """capture api-probe.txt: llama-server answers 400 (pooling type none) and the runner keeps an extra
+    runner in `embedding` mode, so unloading the model counts two."""
+    assert llm_http.post("/engines/v1/chat/completions", json=CHAT).status_code == 200
+    response = llm_http.post("/engines/v1/embeddings", json={"model": GEMMA, "input": "hello"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.json() == {
+        "error": {
+            "code": 400,
+            "message": "Pooling type 'none' is not OAI compatible. Please use a different pooling type",
+            "type": "invalid_request_error",
+        }
+    }
+    assert sorted(r["mode"] for r in ps(llm_http)) == ["completion", "embedding"]
+    assert llm_http.post("/engines/unload", json={"models": [GEMMA]}).json() == {"unloaded_runners": 2}
+    assert ps(llm_http) == []

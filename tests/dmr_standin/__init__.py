@@ -45,7 +45,7 @@ gated Hugging Face repos are registry entries with `gated=True` and the `hf_toke
 no auto-install/start of a runner container (MODEL_RUNNER_NO_AUTO_INSTALL is recorded in
 invocations.jsonl and decides the old plugins' panic); no Docker Desktop, GPU,
 vLLM/diffusers/mlx/sglang backends (a backend is only a name and status in `backends`),
-`/exp/vDD4.40` socket routes, idle eviction after keep-alive, embedding-mode runners, `run`,
+`/exp/vDD4.40` socket routes, idle eviction after keep-alive, real embeddings, `run`,
 `logs`, `requests`, `install-runner` or the provider-form `compose` subcommands; TTY progress
 bars; Anthropic, Ollama, Responses routes; `/logs?follow`. Model IDs are the .gguf's sha256, not
 the packaged artifact's digest. Size, quantization, context size and the `gguf` map are read

@@ -51,7 +51,7 @@ class LoadError(Exception):
         self.status = status
 
 
-def load_runner(server: StandinServer, entry: Entry, requested: str, backend: str) -> str:
+def load_runner(server: StandinServer, entry: Entry, requested: str, backend: str, mode: str = "completion") -> str:
     """installer.wait then loader.load (`scheduling/http_handler.go` handleOpenAIInference): install
     a deferred llama.cpp, refuse a backend that is not installed (412), then start or reuse the
     model's runner, listed as `loading` in `/engines/ps` meanwhile (and while `hold_loading`).
@@ -76,20 +76,21 @@ def load_runner(server: StandinServer, entry: Entry, requested: str, backend: st
     model_path = str(bundle_path(home, entry["id"]))
     if deferred and state["llamacpp_phase"] == "failed":
         raise LoadError(500, llamacpp.missing_binary_error(llamacpp.server_args(model_path, context_size)))
-    runner = state["runners"].get(entry["id"])
+    key = scheduling.runner_key(entry["id"], mode)
+    runner = state["runners"].get(key)
     if runner is not None and not runner.get("loading"):
         return server.upstream(state, entry, context_size)
     if runner is None:
-        update(home, lambda s: scheduling.loading(s, entry, requested, backend))
+        update(home, lambda s: scheduling.loading(s, entry, requested, backend, mode))
     while load(home)["hold_loading"] and not server.stopping:
         time.sleep(0.05)
     try:
         upstream = server.upstream(state, entry, context_size)
     except (OSError, RuntimeError) as exc:
-        update(home, lambda s: s["runners"].pop(entry["id"], None))
+        update(home, lambda s: s["runners"].pop(key, None))
         raise LoadError(500, f"unable to load runner: {exc}") from exc
-    was_loading = (load(home)["runners"].get(entry["id"]) or {}).get("loading")
-    update(home, lambda s: scheduling.loaded(s, entry))
+    was_loading = (load(home)["runners"].get(key) or {}).get("loading")
+    update(home, lambda s: scheduling.loaded(s, entry, mode))
     if was_loading:
         args = llamacpp.server_args(model_path, context_size)
         runlog.model_loaded(home, args, server.n_ctx(state, entry), server.llama_log(state, entry))
@@ -131,8 +132,9 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
         handler.write_raw(f"Installing {name} backend...\n")
         llamacpp.install(handler.server.home)
         handler.write_raw(f"{name} backend installed successfully\n")
+    mode = "embedding" if tail == "embeddings" else "completion"  # backendModeForRequest
     try:
-        upstream = load_runner(handler.server, entry, requested, name)
+        upstream = load_runner(handler.server, entry, requested, name, mode)
     except LoadError as exc:
         handler.http_error(exc.status, str(exc))
         return
@@ -140,12 +142,12 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
         handler.send_empty(200)
         return
     home = handler.server.home
-    update(home, lambda s: scheduling.use(s, entry, +1))
+    update(home, lambda s: scheduling.use(s, entry, +1, mode))
     try:
         body["model"] = entry["upstream_alias"]
         proxy(handler, upstream, tail, body, str(bundle_path(home, entry["id"])))
     finally:
-        update(home, lambda s: scheduling.use(s, entry, -1))
+        update(home, lambda s: scheduling.use(s, entry, -1, mode))
 
 
 def preload(server: StandinServer, model: str, backend: str) -> None:
@@ -188,11 +190,23 @@ def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, model_path
         if content_type.startswith("text/event-stream"):
             relay_stream(handler, response, content_type, model_path)
         else:
-            handler.send_bytes(response.status, rename_model(response.read(), model_path), content_type)
+            payload = response.read()
+            if tail == "embeddings" and response.status == 500 and b"embedding=True" in payload:
+                # llama-cpp-python's refusal of embeddings from a model loaded for chat stands for
+                # llama-server's (capture api-probe.txt: 400, this JSON; assumed equivalence)
+                handler.send_bytes(400, POOLING_NONE, "application/json; charset=utf-8")
+                return
+            handler.send_bytes(response.status, rename_model(payload, model_path), content_type)
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:
         conn.close()
+
+
+POOLING_NONE = (
+    b'{"error":{"code":400,"message":"Pooling type \'none\' is not OAI compatible. Please use a different '
+    b'pooling type","type":"invalid_request_error"}}'
+)
 
 
 def relay_stream(handler: Handler, response: http.client.HTTPResponse, content_type: str, model: str) -> None:
@@ -204,12 +218,12 @@ def relay_stream(handler: Handler, response: http.client.HTTPResponse, content_t
     for line in response:
         content = line.rstrip(b"\r\n")
         if content.startswith(b"data: ") and content != b"data: [DONE]":
-            line = b"data: " + rename_model(content[len(b"data: ") :], model) + line[len(content) :]
+            line = b"data: " + rename_model(content[len(b"data: ") :], model, first_delta=True) + line[len(content) :]
         handler.wfile.write(line)
         handler.wfile.flush()
 
 
-def rename_model(payload: bytes, model: str) -> bytes:
+def rename_model(payload: bytes, model: str, first_delta: bool = False) -> bytes:
     """The reply's `model` is the path llama-server loaded: the runner's bundle
     `…/models/bundles/sha256/<model id>/model/model.gguf` (capture api-probe.txt, every chat,
     completion and stream chunk; standin-diff.md row 1), whatever name the request used. The
@@ -220,5 +234,10 @@ def rename_model(payload: bytes, model: str) -> bytes:
         return payload
     if isinstance(value, dict) and "model" in value:
         value["model"] = model
+        if first_delta:  # llama-server's first chunk: {"role":"assistant","content":null} (api-probe.txt)
+            for choice in value.get("choices") or []:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict) and delta.get("role") == "assistant" and "content" not in delta:
+                    delta["content"] = None
         return json.dumps(value).encode()
     return payload

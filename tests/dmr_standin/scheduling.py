@@ -78,10 +78,11 @@ def configure(state: State, body: Any, backend: str, server_version: str) -> Ent
         return previous  # loader.go setRunnerConfig: "Runner configuration unchanged", nothing evicted
     # setRunnerConfig evicts an idle runner of that model so the new config applies; one serving a
     # request cannot be evicted: 409 `runner already active` (errRunnerAlreadyActive)
-    runner = state["runners"].get(record["model_id"])
-    if runner is not None and runner.get("in_use"):
+    keys = runner_keys(state, record["model_id"])
+    if any(state["runners"][k].get("in_use") for k in keys):
         raise Refused(409, "runner already active")
-    state["runners"].pop(record["model_id"], None)
+    for k in keys:
+        del state["runners"][k]
     state["configurations"][key] = record
     return record
 
@@ -131,14 +132,14 @@ def unload(state: State, body: Any) -> int:
     if not isinstance(body, dict):
         raise Refused(400, "invalid request")
 
-    def loaded(mid: str) -> bool:
-        return mid in state["runners"] and not state["runners"][mid].get("loading")
+    def loaded(key: str) -> bool:
+        return key in state["runners"] and not state["runners"][key].get("loading")
 
     if body.get("all"):
         state["configurations"].clear()
-        gone = [mid for mid in state["runners"] if loaded(mid)]
-        for mid in gone:
-            del state["runners"][mid]
+        gone = [key for key in state["runners"] if loaded(key)]
+        for key in gone:
+            del state["runners"][key]
         return len(gone)
     backend = body.get("backend") or ""
     count = 0
@@ -148,19 +149,30 @@ def unload(state: State, body: Any) -> int:
             k for k, r in state["configurations"].items() if r["model_id"] == mid and r.get("backend") == backend
         ]:
             del state["configurations"][key]
-        runner = state["runners"].get(mid)
-        if runner and loaded(mid) and (not backend or runner["backend"] == backend):
-            del state["runners"][mid]
-            count += 1
+        for key in runner_keys(state, mid):  # every mode's runner of the model (api-probe.txt: 2)
+            runner = state["runners"][key]
+            if loaded(key) and (not backend or runner["backend"] == backend):
+                del state["runners"][key]
+                count += 1
     return count
+
+
+def runner_key(model: str, mode: str = "completion") -> str:
+    """One runner per (model, mode) (`loader.go` runnerKey; the backend is one per model here)."""
+    return model if mode == "completion" else f"{model}#{mode}"
+
+
+def runner_keys(state: State, model: str) -> list[str]:
+    return [k for k, r in state["runners"].items() if r.get("model_id", k) == model]
 
 
 def loading(state: State, entry: Entry, requested: str, backend: str, mode: str = "completion") -> None:
     """A runner starts loading: `/engines/ps` lists it with `loading: true` and a zero `last_used`
     (capture configure-vs-unload.txt, scenarios D and F)."""
-    state["runners"][entry["id"]] = {
+    state["runners"][runner_key(entry["id"], mode)] = {
         "backend": backend,
         "model_name": requested,
+        "model_id": entry["id"],
         "mode": mode,
         "last_used": ZERO_TIME,
         "loading": True,
@@ -168,25 +180,25 @@ def loading(state: State, entry: Entry, requested: str, backend: str, mode: str 
     }
 
 
-def loaded(state: State, entry: Entry) -> None:
-    runner = state["runners"].get(entry["id"])
+def loaded(state: State, entry: Entry, mode: str = "completion") -> None:
+    runner = state["runners"].get(runner_key(entry["id"], mode))
     if runner is not None:
         runner["loading"] = False
         runner["last_used"] = goduration.now()
 
 
-def load(state: State, entry: Entry, requested: str, backend: str) -> None:
+def load(state: State, entry: Entry, requested: str, backend: str, mode: str = "completion") -> None:
     """Record a loaded runner (for `/engines/ps` and unload counts); keeps the name it was loaded by."""
-    runner = state["runners"].get(entry["id"])
+    runner = state["runners"].get(runner_key(entry["id"], mode))
     if runner is None or runner.get("loading"):
-        loading(state, entry, requested, backend)
-    loaded(state, entry)
+        loading(state, entry, requested, backend, mode)
+    loaded(state, entry, mode)
 
 
-def use(state: State, entry: Entry, delta: int) -> None:
+def use(state: State, entry: Entry, delta: int, mode: str = "completion") -> None:
     """A request starts (+1) or ends (-1) on the runner: `in_use` while serving, `last_used` after
     (scheduler.go getLoaderStatus: last_used is zero while in use)."""
-    runner = state["runners"].get(entry["id"])
+    runner = state["runners"].get(runner_key(entry["id"], mode))
     if runner is None:
         return
     runner["in_use"] = max(0, int(runner.get("in_use", 0)) + delta)
@@ -201,7 +213,8 @@ def running(state: State) -> list[Entry]:
     """`GET /engines/ps`: BackendStatus list (`scheduling/api.go`: `in_use`, `loading` and
     `keep_alive` omitempty; `keep_alive` from the model's stored configuration)."""
     entries = []
-    for model, r in state["runners"].items():
+    for key, r in state["runners"].items():
+        model = r.get("model_id", key)
         busy = int(r.get("in_use", 0)) > 0
         status: Entry = {
             "backend_name": r["backend"],

@@ -269,7 +269,8 @@ class Handler(BaseHTTPRequestHandler):
                 del s["models"][other]
                 actions.append({"Untagged": other})
             actions.append({"Deleted": entry["id"]})
-            s["runners"].pop(entry["id"], None)
+            for key in scheduling.runner_keys(s, entry["id"]):
+                del s["runners"][key]
             for path in (
                 Path(entry["gguf"]),
                 bundle_path(self.server.home, entry["id"]),

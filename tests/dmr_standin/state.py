@@ -82,7 +82,9 @@ DEFAULTS: State = {
     "registry": {},
     "models": {},
     "configurations": {},  # normalised ref -> what POST /engines/_configure applied (lost on restart/unload)
-    "runners": {},  # model id -> {"backend", "model_name", "mode", "last_used"} loaded by inference
+    # runner key (model id, `#embedding` for that mode) -> {"backend", "model_name", "model_id", "mode",
+    # "last_used", "loading", "in_use"}: what inference and configure preloads loaded
+    "runners": {},
 }
 
 
