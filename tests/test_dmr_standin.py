@@ -1863,3 +1863,20 @@ def test_embeddings_with_a_chat_model(home: Path, llm_http: httpx.Client) -> Non
     assert sorted(r["mode"] for r in ps(llm_http)) == ["completion", "embedding"]
     assert llm_http.post("/engines/unload", json={"models": [GEMMA]}).json() == {"unloaded_runners": 2}
     assert ps(llm_http) == []
+
+
+def test_the_captured_backends(home: Path, http: httpx.Client, run: Run, api: server.ServerHandle) -> None:
+    """capture api-probe.txt: five backends; vLLM configure is stored (202), vLLM inference is 412."""
+    from dmr_standin import formats  # noqa: PLC0415 - the stand-in's own constant
+
+    state.update(home, backends=formats.CAPTURED_BACKENDS, hold_loading=True)
+    assert http.get("/engines/status").json() == formats.CAPTURED_BACKENDS
+    pull(http)
+    assert http.post("/engines/vllm/_configure", json={"model": GEMMA}).status_code == 202
+    assert [(c["Backend"], c["Config"]) for c in http.get("/engines/_configure").json()] == [("vllm", {})]
+    plain_error(
+        http.post("/engines/vllm/v1/chat/completions", json={"model": GEMMA, "messages": []}),
+        412,
+        "vLLM binary not found",
+    )
+    assert run("status").stdout.splitlines()[3].split()[:2] == ["llama.cpp", "Running"]

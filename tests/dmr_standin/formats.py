@@ -35,6 +35,18 @@ def metadata(state: State) -> dict[str, str]:
     }
 
 
+# `GET /engines/status` of the real runner built from 642c7211 on Linux (captures smoke.txt,
+# api-probe.txt; `Running: llama.cpp unknown` only because that llama.cpp was unpinned). Tests
+# play it with `state.update(home, backends=CAPTURED_BACKENDS)`.
+CAPTURED_BACKENDS = {
+    "diffusers": "Not Installed",
+    "llama.cpp": "Running: llama.cpp unknown",
+    "mlx": "Not Installed: only supported on Apple Silicon",
+    "sglang": "Not Installed: package not installed",
+    "vllm": "Not Installed: binary not found",
+}
+
+
 def default_backends(state: State) -> dict[str, str]:
     """`GET /engines/status`: the `backends` setting when given, else llama.cpp alone (running, or
     its deferred-install status, `backends.status`)."""

@@ -63,6 +63,10 @@ def load_runner(server: StandinServer, entry: Entry, requested: str, backend: st
         llamacpp.install(home)
         state = load(home)
     status = formats.default_backends(state).get(backend, "")
+    if backend == "vllm" and status == "Not Installed: binary not found":
+        # the vLLM backend's Install failed with vllm.ErrorNotFound: installer.wait → 412 err.Error()
+        # (capture api-probe.txt `POST /engines/vllm/v1/chat/completions`)
+        raise LoadError(412, "vLLM binary not found")
     if not deferred and not_installed(status):
         raise LoadError(
             412,
