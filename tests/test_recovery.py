@@ -76,34 +76,30 @@ def staged(root: Path, name: str) -> list[Path]:
     return sorted(path.parent.glob(f".{path.name}.*.tmp"))
 
 
+def traced(project: Project, inject: str, *args: str) -> Result:
+    """`invoke ARGS` under strace with a fault injected (``rename,renameat,renameat2:signal=…``)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    syscalls = inject.split(":", 1)[0]
+    argv = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscalls}", "-e", f"inject={inject}"]
+    process = spawn([*argv, *INVOKE, *args], project.root, {**project.env, **NO_DAEMON}, text=True, errors="replace")
+    out, err = finish(process, f"invoke {' '.join(args)} under strace", HANG)
+    if "ptrace" in err and "Operation not permitted" in err:
+        pytest.skip("ptrace is not permitted here")
+    return Result(process.returncode, out, err)
+
+
+RENAMES = "rename,renameat,renameat2"
+
+
 def killed_switch(project: Project, pending: str) -> None:
     """A first render (local), then `invoke profile cloud` killed by SIGKILL at a rename, so that
     the journal is left with ``pending``'s new file staged and not yet renamed."""
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed")
     first = invoke(project, "render")
     assert first.returncode == 0, first.output
     when = {"docker-compose.yml": 2, ".env": 3}[pending]  # rename 1 is the journal's own
-    argv = [
-        "strace",
-        "-f",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=rename,renameat,renameat2",
-        "-e",
-        f"inject=rename,renameat,renameat2:signal=SIGKILL:when={when}",
-        *INVOKE,
-        "profile",
-        "cloud",
-    ]
-    env = {**project.env, **NO_DAEMON}
-    process = spawn(argv, project.root, env, text=True, errors="replace")
-    _, err = finish(process, "invoke profile cloud under strace", HANG)
-    if "ptrace" in err and "Operation not permitted" in err:
-        pytest.skip("ptrace is not permitted here")
-    assert process.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), (process.returncode, err)
+    run = traced(project, f"{RENAMES}:signal=SIGKILL:when={when}", "profile", "cloud")
+    assert run.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), run.output
     assert (project.root / JOURNAL).is_file(), "the kill left no journal"
     assert staged(project.root, pending), f"{pending} is not waiting for its rename"
 
@@ -196,6 +192,59 @@ def test_a_copy_recovers_itself_and_never_the_original(
     # the original still recovers itself
     back = invoke(project, "render")
     assert back.returncode == 0 and "completed its writes" in back.stdout, back.output
+    assert agree(project, references) == "cloud"
+
+
+# --- faults while recovering or undoing ---------------------------------------------------------
+
+
+def test_killed_while_undoing_the_next_run_still_undoes(project: Project, references: dict[str, str]) -> None:
+    killed_switch(project, ".env")
+    edited = project.read(".env") + "MINE=1\n"
+    project.write(".env", edited)
+    # the recovery decides to undo, writes that down, puts docker-compose.yml back, keeps .env
+    # aside, and is killed as it removes the staged state (its first unlink)
+    run = traced(project, "unlink,unlinkat:signal=SIGKILL:when=1", "render")
+    assert run.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), run.output
+    assert json.loads(project.read(JOURNAL)).get("undo") is True
+    assert staged(project.root, ".ultra-env/state.json") and not staged(project.root, ".env")
+    after = invoke(project, "render")
+    assert after.returncode == 0, after.output
+    assert "put the files back as they were" in after.stdout, after.stdout
+    assert project.read(".env") == edited
+    assert agree(project, references) == "local"  # not the cloud state with local files
+
+
+def test_a_second_write_fault_while_undoing_is_finished_by_the_next_run(
+    project: Project, references: dict[str, str]
+) -> None:
+    first = invoke(project, "render")
+    assert first.returncode == 0, first.output
+    # renames: 1 the journal, 2 docker-compose.yml, 3 .env (fails), 4 the journal says "undo",
+    # 5 docker-compose.yml put back (fails too)
+    run = traced(project, f"{RENAMES}:error=EACCES:when=3+2", "profile", "cloud")
+    no_crash(run)
+    assert run.returncode == 1, run.output
+    assert "cannot put back docker-compose.yml" in run.stdout and "fix:" in run.stdout, run.stdout
+    after = invoke(project, "render")
+    assert after.returncode == 0, after.output
+    assert "put the files back as they were" in after.stdout, after.stdout
+    assert agree(project, references) == "local"
+    assert not (project.root / JOURNAL).exists()
+
+
+def test_a_write_fault_that_cannot_even_be_journaled_is_completed_by_the_next_run(
+    project: Project, references: dict[str, str]
+) -> None:
+    first = invoke(project, "render")
+    assert first.returncode == 0, first.output
+    run = traced(project, f"{RENAMES}:error=EACCES:when=3+", "profile", "cloud")  # .env, and every rename after
+    no_crash(run)
+    assert run.returncode == 1, run.output
+    assert "the next run completes or undoes this write" in run.stdout, run.stdout
+    after = invoke(project, "render")
+    assert after.returncode == 0, after.output
+    assert "completed its writes" in after.stdout, after.stdout
     assert agree(project, references) == "cloud"
 
 

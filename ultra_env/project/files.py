@@ -178,6 +178,7 @@ class Transaction:
 
     def _commit(self) -> None:
         olds: dict[Path, Path | None] = {}
+        body: dict[str, object] = {}
         if self._journal is not None:
             if os.path.lexists(self._journal):
                 self.abort()
@@ -199,7 +200,8 @@ class Transaction:
                     }
                     for tmp, path, after in self._staged
                 ]
-                write_atomic(self._journal, json.dumps({"version": JOURNAL_VERSION, "entries": entries}), mode=0o600)
+                body = {"version": JOURNAL_VERSION, "entries": entries}
+                write_atomic(self._journal, json.dumps(body), mode=0o600)
             except BaseException:
                 _discard(olds.values())
                 self.abort()
@@ -209,8 +211,27 @@ class Transaction:
             try:
                 os.replace(tmp, path)
             except OSError as exc:
-                _undo([(path, olds.get(path)) for path in done])
+                if self._journal is not None:
+                    try:  # the journal says "undo" first: if putting back fails too, the next run goes on
+                        write_atomic(self._journal, json.dumps({**body, "undo": True}), mode=0o600)
+                    except (OSError, UltraError):
+                        raise UltraError(  # everything is left as the journal says: the next run completes it
+                            f"cannot write {path.name}: {exc.strerror}; the next run completes or undoes this write",
+                            f"fix the permissions in {path.parent}, then run any ultra-env command",
+                        ) from None
                 self.abort()
+                stuck = []
+                for put in done:
+                    try:
+                        _undo([(put, olds.get(put))])
+                    except OSError as again:
+                        stuck.append(f"{put.name} ({again.strerror})")
+                if stuck and self._journal is not None:
+                    raise UltraError(
+                        f"cannot write {path.name}: {exc.strerror}, and cannot put back {', '.join(stuck)} "
+                        "yet; the next run puts them back",
+                        f"fix the permissions in {path.parent}, then run any ultra-env command",
+                    ) from None
                 _finish(self._journal, olds.values())
                 raise UltraError(
                     f"cannot write {path.name}: {exc.strerror}; nothing was changed (the files "
@@ -296,6 +317,13 @@ class JournalEntry:
     after: str  # the staged file's digest
 
 
+@dataclass(frozen=True)
+class Journal:
+    entries: list[JournalEntry]
+    undo: bool  # the transaction is being undone (decided before a kill, or a failed rename)
+    body: dict[str, object]  # as read, to be written again with "undo"
+
+
 @dataclass
 class Recovery:
     outcome: str  # "completed" | "undone"
@@ -307,7 +335,7 @@ def _digest_or_none(value: object) -> bool:
     return value is None or (isinstance(value, str) and len(value) == 64 and set(value) <= _HEX)
 
 
-def read_journal(journal: Path, root: Path, targets: Collection[str]) -> list[JournalEntry] | None:
+def read_journal(journal: Path, root: Path, targets: Collection[str]) -> Journal | None:
     """The journal an interrupted run left, checked: None when there is none. Raises JournalError
     for anything but what ``Transaction`` writes: not JSON, another shape, a target that is not
     one of ``targets`` (names relative to ``root``), a path that is absolute, climbs out with
@@ -350,6 +378,8 @@ def read_journal(journal: Path, root: Path, targets: Collection[str]) -> list[Jo
     keys = {"target", "tmp", "old", "before", "after"}
     if not (
         isinstance(body, dict)
+        and set(body) <= {"version", "entries", "undo"}
+        and isinstance(body.get("undo", False), bool)
         and body.get("version") == JOURNAL_VERSION
         and isinstance(body.get("entries"), list)
         and body["entries"]
@@ -409,7 +439,7 @@ def read_journal(journal: Path, root: Path, targets: Collection[str]) -> list[Jo
             if path is not None and fingerprint(path) in ("link", "not a file"):
                 raise bad(f"{path.name} is not a regular file")
         entries.append(entry)
-    return entries
+    return Journal(entries, body.get("undo", False), body)
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -439,39 +469,48 @@ def recover(journal: Path, root: Path, targets: Collection[str], backups: Path) 
     """Finish what a killed transaction began. When every target still waiting for its new file
     is as the journal found it, the remaining temp files are renamed into place ("completed").
     When one of them changed since (the user edited it after the kill), or a rename fails, the
-    transaction is undone instead ("undone"): a file that changed is kept as it is and the
-    staged file meant for it is moved to ``backups``; a file already renamed is put back only if
-    it is still what the run wrote. Nothing is replaced that changed since the journal was
-    written, and nothing outside ``root`` is touched (``read_journal``). Returns what was done,
-    None when there was no journal. Raises JournalError for a journal it cannot act on (left
-    as it is), UltraError when the files could not be put back (the journal is kept, to try
-    again). Call only under the project lock."""
-    entries = read_journal(journal, root, targets)
-    if entries is None:
+    transaction is undone instead ("undone"; the journal says so first, so that a kill now does
+    not turn the undoing into completing): a file that changed is kept as it is and the staged
+    file meant for it is moved to ``backups``; a file already renamed is put back only if it is
+    still what the run wrote. Nothing is replaced that changed since the journal was written, and
+    nothing outside ``root`` is touched (``read_journal``). Returns what was done, None when there
+    was no journal. Raises JournalError for a journal it cannot act on (left as it is),
+    UltraError when the files could not be put back (the journal is kept, to try again). Call
+    only under the project lock; Ctrl-C and SIGTERM wait until it is done."""
+    found = read_journal(journal, root, targets)
+    if found is None:
         return None
-    pending = [e for e in entries if fingerprint(e.tmp) not in (None, "link", "not a file")]
-    changed = [e for e in pending if fingerprint(e.target) != e.before]
-    done = [e for e in entries if e not in pending]
-    names = [e.name for e in entries]
-    if not changed:
+    with _signals_held():
+        return _recover(journal, found, root, backups)
+
+
+def _recover(journal: Path, found: Journal, root: Path, backups: Path) -> Recovery:
+    entries, names = found.entries, [e.name for e in found.entries]
+    if not found.undo:
+        pending = [e for e in entries if os.path.lexists(e.tmp)]
+        if all(fingerprint(e.target) == e.before for e in pending):
+            try:
+                for entry in pending:
+                    os.replace(entry.tmp, entry.target)
+            except OSError:
+                pass
+            else:
+                _fsync_dirs(entries)
+                _finish(journal, (e.old for e in entries))
+                return Recovery("completed", names)
+        with contextlib.suppress(OSError, UltraError):
+            write_atomic(journal, json.dumps({**found.body, "undo": True}), mode=0o600)
+    kept, stuck = [], []
+    for entry in entries:
         try:
-            for entry in pending:
-                os.replace(entry.tmp, entry.target)
-                done.append(entry)
-        except OSError:
-            pass
-        else:
-            _fsync_dirs(entries)
-            _finish(journal, (e.old for e in entries))
-            return Recovery("completed", names)
-    kept = [(e.name, _keep_aside(e, root, backups)) for e in changed]
-    stuck = []
-    for entry in done:
-        try:
-            _put_back(entry)
+            if not os.path.lexists(entry.tmp):
+                _put_back(entry)
+            elif fingerprint(entry.target) != entry.before:
+                kept.append((entry.name, _keep_aside(entry, root, backups)))
+            else:
+                entry.tmp.unlink()
         except OSError as exc:
             stuck.append(f"{entry.name}: {exc.strerror}")
-    _discard(e.tmp for e in entries if e not in changed)
     _fsync_dirs(entries)
     if stuck:
         raise UltraError(
