@@ -46,8 +46,11 @@ def test_setup_local_llm_end_to_end(stack: Project, dmr: StandIn) -> None:
     import httpx
 
     answer = httpx.post(
-        f"http://127.0.0.1:{stack.env['ULTRA_ENV_PORTS__BACKEND']}/api/analyze", content='{"prompt":"hi"}', timeout=60
-    )  # what a newcomer types: curl -d '{"prompt":"hi"}'
+        f"http://127.0.0.1:{stack.env['ULTRA_ENV_PORTS__BACKEND']}/api/analyze",
+        content='{"prompt":"hi"}',
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )  # what a newcomer types (README): curl -H 'Content-Type: application/json' -d '{"prompt":"hi"}'
     (result,) = answer.json()["results"]
     assert answer.status_code == 200 and result["error"] is None and result["text"] and result["model"] == TAG
     calls = invocations(dmr)
