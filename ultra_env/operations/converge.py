@@ -25,8 +25,9 @@ from ultra_env.engine.redact import has_userinfo
 from ultra_env.errors import UltraError
 from ultra_env.project import envfile, files
 from ultra_env.project.dotenv import ENV_FILE
-from ultra_env.project.state import JOURNALED, STATE_FILE, State, digest, state_dir
+from ultra_env.project.state import JOURNALED, STATE_FILE, JournalError, Recovery, State, digest, state_dir
 from ultra_env.project.state import journal_path as state_journal_path
+from ultra_env.project.state import recover as recover_journal
 from ultra_env.project.state import save as save_state
 
 COMPOSE_FILE = "docker-compose.yml"
@@ -236,8 +237,8 @@ def recover(root: Path) -> str | None:
     go on, saying why: ``state.load``). Under the project lock."""
     journal = journal_path(root)
     try:
-        done = files.recover(journal, root, JOURNALED, state_dir(root) / "backups")
-    except files.JournalError:
+        done = recover_journal(journal, root, JOURNALED, state_dir(root) / "backups")
+    except JournalError:
         return None
     except UltraError as exc:
         return f"an interrupted run could not be recovered: {exc.cause} (fix: {exc.fix})"
@@ -253,7 +254,7 @@ def recover(root: Path) -> str | None:
     return None
 
 
-def _recovered(done: files.Recovery) -> str:
+def _recovered(done: Recovery) -> str:
     names = ", ".join(done.names)
     if done.outcome == "completed":
         return f"an interrupted run was recovered: completed its writes ({names})"

@@ -11,10 +11,9 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from ultra_env.errors import ConfigError, UltraError
 
@@ -31,7 +30,7 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
-_KINDS = {
+KINDS = {
     stat.S_IFDIR: "a folder",
     stat.S_IFIFO: "a FIFO",
     stat.S_IFCHR: "a device",
@@ -52,7 +51,7 @@ def regular(path: Path) -> bool:
     if stat.S_ISREG(mode):
         return True
     raise ConfigError(
-        f"{path.name} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file",
+        f"{path.name} is {KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file",
         f"move it away (mv {path.name} {path.name}.away) and put a regular file there, or none",
     )
 
@@ -111,14 +110,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return stale
 
 
-class JournalError(ConfigError):
-    """A journal ultra-env cannot act on: not what it writes, or naming a path outside the project
-    or through a link. Nothing is recovered or changed; the run stops with this cause (exit 2)."""
-
-
 JOURNAL_VERSION = 2
-_JOURNAL_MAX = 64 * 1024
-_HEX = frozenset("0123456789abcdef")
 
 
 def _sha256(data: bytes) -> str:
@@ -169,7 +161,7 @@ class Transaction:
     def commit(self) -> None:
         """The renames, with Ctrl-C and SIGTERM held until they are done (a kill is what the
         journal is for)."""
-        with _signals_held():
+        with signals_held():
             self._commit()
 
     def _relative(self, path: Path) -> str:
@@ -203,7 +195,7 @@ class Transaction:
                 body = {"version": JOURNAL_VERSION, "entries": entries}
                 write_atomic(self._journal, json.dumps(body), mode=0o600)
             except BaseException:
-                _discard(olds.values())
+                discard(olds.values())
                 self.abort()
                 raise
         done: list[Path] = []
@@ -232,7 +224,7 @@ class Transaction:
                         "yet; the next run puts them back",
                         f"fix the permissions in {path.parent}, then run any ultra-env command",
                     ) from None
-                _finish(self._journal, olds.values())
+                finish(self._journal, olds.values())
                 raise UltraError(
                     f"cannot write {path.name}: {exc.strerror}; nothing was changed (the files "
                     "written before it were put back)",
@@ -240,8 +232,8 @@ class Transaction:
                 ) from None
             done.append(path)
         for directory in {path.parent for _, path, _ in self._staged}:
-            _fsync_dir(directory)
-        _finish(self._journal, olds.values())
+            fsync_dir(directory)
+        finish(self._journal, olds.values())
         self._staged = []
 
     def abort(self) -> None:
@@ -260,7 +252,7 @@ class Transaction:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     held = {signal.SIGINT, signal.SIGTERM}
     can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
     before = signal.pthread_sigmask(signal.SIG_BLOCK, held) if can else None
@@ -291,270 +283,17 @@ def _undo(renamed: list[tuple[Path, Path | None]]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _discard(paths: Iterable[Path | None]) -> None:
+def discard(paths: Iterable[Path | None]) -> None:
     for path in paths:
         if path is not None:
             path.unlink(missing_ok=True)
 
 
-def _finish(journal: Path | None, olds: Iterable[Path | None]) -> None:
-    _discard(olds)
+def finish(journal: Path | None, olds: Iterable[Path | None]) -> None:
+    discard(olds)
     if journal is not None:
         journal.unlink(missing_ok=True)
-        _fsync_dir(journal.parent)
-
-
-# --- recovery ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    name: str  # the target, relative to the project (posix)
-    target: Path
-    tmp: Path
-    old: Path | None
-    before: str | None  # the target's digest when the journal was written (None: there was none)
-    after: str  # the staged file's digest
-
-
-@dataclass(frozen=True)
-class Journal:
-    entries: list[JournalEntry]
-    undo: bool  # the transaction is being undone (decided before a kill, or a failed rename)
-    body: dict[str, object]  # as read, to be written again with "undo"
-
-
-@dataclass
-class Recovery:
-    outcome: str  # "completed" | "undone"
-    names: list[str]
-    kept: list[tuple[str, str]] = field(default_factory=list)  # (file kept as it is, where the staged one went)
-
-
-def _digest_or_none(value: object) -> bool:
-    return value is None or (isinstance(value, str) and len(value) == 64 and set(value) <= _HEX)
-
-
-def read_journal(journal: Path, root: Path, targets: Collection[str]) -> Journal | None:
-    """The journal an interrupted run left, checked: None when there is none. Raises JournalError
-    for anything but what ``Transaction`` writes: not JSON, another shape, a target that is not
-    one of ``targets`` (names relative to ``root``), a path that is absolute, climbs out with
-    ``..`` or passes through a link, a temp or old file that is not a regular file beside its
-    target, a target that is a link."""
-    shown = _shown(journal, root)
-
-    def bad(why: str) -> JournalError:
-        return JournalError(
-            f"{shown} is not a journal ultra-env can act on ({why}); nothing was recovered or changed",
-            f"look at it (cat {shown}); if no ultra-env run was interrupted here, remove it (rm {shown}) and run again",
-        )
-
-    folder_link = _link_on_the_way(root, journal.relative_to(root).parent.parts)
-    if folder_link is not None:
-        raise bad(f"{folder_link} is a symbolic link")
-    try:
-        mode = os.lstat(journal).st_mode
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise bad(f"it cannot be read: {exc.strerror}") from None
-    if stat.S_ISLNK(mode):
-        raise bad("it is a symbolic link")
-    if not stat.S_ISREG(mode):
-        raise bad(f"it is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}")
-    try:
-        with open(journal, "rb") as handle:
-            data = handle.read(_JOURNAL_MAX + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise bad(f"it cannot be read: {exc.strerror}") from None
-    if len(data) > _JOURNAL_MAX:
-        raise bad(f"it is larger than {_JOURNAL_MAX // 1024} KiB")
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise bad("it is not JSON") from None
-    keys = {"target", "tmp", "old", "before", "after"}
-    if not (
-        isinstance(body, dict)
-        and set(body) <= {"version", "entries", "undo"}
-        and isinstance(body.get("undo", False), bool)
-        and body.get("version") == JOURNAL_VERSION
-        and isinstance(body.get("entries"), list)
-        and body["entries"]
-        and all(
-            isinstance(e, dict)
-            and set(e) == keys
-            and isinstance(e["target"], str)
-            and isinstance(e["tmp"], str)
-            and (e["old"] is None or isinstance(e["old"], str))
-            and _digest_or_none(e["before"])
-            and e["after"] is not None
-            and _digest_or_none(e["after"])
-            for e in body["entries"]
-        )
-    ):
-        raise bad(f"it is not in the form ultra-env {JOURNAL_VERSION} writes")
-    entries: list[JournalEntry] = []
-    for raw in body["entries"]:
-        name = raw["target"]
-        for path in (name, raw["tmp"], raw["old"]):
-            if path is None:
-                continue
-            pure = PurePosixPath(path)
-            if pure.is_absolute() or PureWindowsPath(path).is_absolute() or "\\" in path or "\0" in path:
-                raise bad(f"it names {path!r}, outside the project")
-            if ".." in pure.parts or path != pure.as_posix() or path in ("", "."):
-                raise bad(f"it names {path!r}, outside the project")
-        if name not in targets:
-            raise bad(f"it names {name!r}, which is not a file ultra-env writes")
-        if any(e.name == name for e in entries):
-            raise bad(f"it names {name!r} twice")
-        target = PurePosixPath(name)
-        for path, suffix in ((raw["tmp"], ".tmp"), (raw["old"], ".old")):
-            if path is None:
-                continue
-            pure = PurePosixPath(path)
-            if pure.parent != target.parent or not (
-                pure.name.startswith(f".{target.name}.") and pure.name.endswith(suffix)
-            ):
-                raise bad(f"it names {path!r}, which is not a temp file of {name}")
-        link = _link_on_the_way(root, target.parent.parts)
-        if link is not None:
-            raise bad(f"{link} is a symbolic link")
-        entry = JournalEntry(
-            name,
-            root.joinpath(*target.parts),
-            root.joinpath(*PurePosixPath(raw["tmp"]).parts),
-            root.joinpath(*PurePosixPath(raw["old"]).parts) if raw["old"] else None,
-            raw["before"],
-            raw["after"],
-        )
-        if fingerprint(entry.target) == "link":
-            raise bad(
-                f"{name} is a symbolic link (to {os.readlink(entry.target)}); ultra-env never writes through links"
-            )
-        for path in (entry.tmp, entry.old):
-            if path is not None and fingerprint(path) in ("link", "not a file"):
-                raise bad(f"{path.name} is not a regular file")
-        entries.append(entry)
-    return Journal(entries, body.get("undo", False), body)
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _link_on_the_way(root: Path, parts: tuple[str, ...]) -> str | None:
-    """The first folder below ``root`` on the way to ``parts`` that is a link (or not a folder)."""
-    here = root
-    for part in parts:
-        here = here / part
-        try:
-            mode = os.lstat(here).st_mode
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return _shown(here, root)
-        if not stat.S_ISDIR(mode):
-            return _shown(here, root)
-    return None
-
-
-def recover(journal: Path, root: Path, targets: Collection[str], backups: Path) -> Recovery | None:
-    """Finish what a killed transaction began. When every target still waiting for its new file
-    is as the journal found it, the remaining temp files are renamed into place ("completed").
-    When one of them changed since (the user edited it after the kill), or a rename fails, the
-    transaction is undone instead ("undone"; the journal says so first, so that a kill now does
-    not turn the undoing into completing): a file that changed is kept as it is and the staged
-    file meant for it is moved to ``backups``; a file already renamed is put back only if it is
-    still what the run wrote. Nothing is replaced that changed since the journal was written, and
-    nothing outside ``root`` is touched (``read_journal``). Returns what was done, None when there
-    was no journal. Raises JournalError for a journal it cannot act on (left as it is),
-    UltraError when the files could not be put back (the journal is kept, to try again). Call
-    only under the project lock; Ctrl-C and SIGTERM wait until it is done."""
-    found = read_journal(journal, root, targets)
-    if found is None:
-        return None
-    with _signals_held():
-        return _recover(journal, found, root, backups)
-
-
-def _recover(journal: Path, found: Journal, root: Path, backups: Path) -> Recovery:
-    entries, names = found.entries, [e.name for e in found.entries]
-    if not found.undo:
-        pending = [e for e in entries if os.path.lexists(e.tmp)]
-        if all(fingerprint(e.target) == e.before for e in pending):
-            try:
-                for entry in pending:
-                    os.replace(entry.tmp, entry.target)
-            except OSError:
-                pass
-            else:
-                _fsync_dirs(entries)
-                _finish(journal, (e.old for e in entries))
-                return Recovery("completed", names)
-        with contextlib.suppress(OSError, UltraError):
-            write_atomic(journal, json.dumps({**found.body, "undo": True}), mode=0o600)
-    kept, stuck = [], []
-    for entry in entries:
-        try:
-            if not os.path.lexists(entry.tmp):
-                _put_back(entry)
-            elif fingerprint(entry.target) != entry.before:
-                kept.append((entry.name, _keep_aside(entry, root, backups)))
-            else:
-                entry.tmp.unlink()
-        except OSError as exc:
-            stuck.append(f"{entry.name}: {exc.strerror}")
-    _fsync_dirs(entries)
-    if stuck:
-        raise UltraError(
-            f"an interrupted run could not be undone ({'; '.join(stuck)})",
-            "fix the permissions of the project's files, then run any ultra-env command again",
-        )
-    _finish(journal, (e.old for e in entries))
-    return Recovery("undone", names, kept)
-
-
-def _put_back(entry: JournalEntry) -> None:
-    """The file a transaction renamed into place back as it was, if it is still what the run wrote."""
-    if fingerprint(entry.target) != entry.after:
-        return  # changed since: it is someone's now, and stays
-    if entry.before is None:
-        entry.target.unlink(missing_ok=True)
-    elif entry.old is not None and fingerprint(entry.old) == entry.before:
-        os.replace(entry.old, entry.target)
-
-
-def _keep_aside(entry: JournalEntry, root: Path, backups: Path) -> str:
-    """The staged file meant for a target that changed since, moved into ``backups`` (mode 0600);
-    where it went, relative to ``root`` (or where it stays when it cannot be moved)."""
-    try:
-        refuse_symlink(backups)
-        backups.mkdir(parents=True, exist_ok=True, mode=0o700)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        kept = backups / f"{entry.target.name}.interrupted.{stamp}"
-        try:
-            os.replace(entry.tmp, kept)
-        except OSError:
-            shutil.copyfile(entry.tmp, kept)
-            entry.tmp.unlink()
-        os.chmod(kept, 0o600)
-    except (OSError, UltraError):
-        kept = entry.tmp.with_name(entry.tmp.name.removesuffix(".tmp") + ".kept")
-        with contextlib.suppress(OSError):
-            os.replace(entry.tmp, kept)
-    return _shown(kept, root)
-
-
-def _fsync_dirs(entries: Iterable[JournalEntry]) -> None:
-    for directory in {e.target.parent for e in entries}:
-        _fsync_dir(directory)
+        fsync_dir(journal.parent)
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -563,7 +302,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         txn.write(path, text, mode)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
