@@ -234,12 +234,28 @@ def _load(
         apply(flag_layer, flag.label)
     merged["profile"] = profile.value
     origins["profile"] = profile_origin
+    _known_providers(merged, origins)
 
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise _config_error(exc, Loaded(Settings.model_construct(), origins)) from None
     return Loaded(settings, origins)
+
+
+def _known_providers(merged: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """Only the providers ultra-env has a client for: another table (`[providers.mistral]`) would be
+    accepted here and crash every command that asks it, so it is refused with the ones that exist."""
+    providers = merged.get("providers")
+    known = _defaults()["providers"]
+    extra = sorted(str(name) for name in providers if name not in known) if isinstance(providers, Mapping) else []
+    if extra:
+        name = extra[0]
+        where = next((o for path, o in origins.items() if path.startswith(f"providers.{name}.")), CONFIG_FILE)
+        raise ConfigError(
+            f"providers.{name[:40]}: no such provider [from {where}]; the providers are {', '.join(known)}",
+            "remove that table; any other OpenAI-compatible API goes under [endpoints.NAME] with base_url and model",
+        )
 
 
 def _defaults() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -82,11 +83,29 @@ def wheels(wheelhouse: Path | None) -> dict[str, Path]:
             f"backend.wheelhouse: {wheelhouse} is not a folder", f"make one: pip wheel '.[backend]' -w {wheelhouse}"
         )
     found = {f"wheels/{p.name}": p for p in sorted(wheelhouse.glob("*.whl"))}
+    for path in found.values():
+        _regular(path)
     if not found:
         raise ConfigError(
             f"backend.wheelhouse: {wheelhouse} holds no wheels", f"pip wheel '.[backend]' -w {wheelhouse}"
         )
     return found
+
+
+def _regular(path: Path) -> None:
+    """A wheel is read whole (hashed, then linked or copied): a FIFO would block that read for ever
+    and a device or folder is no wheel, so anything but a regular file is refused, never opened."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(
+            f"backend.wheelhouse: cannot read {path.name}: {exc.strerror}", f"remove or fix {path}"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ConfigError(
+            f"backend.wheelhouse: {path.name} is {kind}, not a wheel", f"remove {path} (or put the real wheel there)"
+        )
 
 
 def context(python_image: str, wheelhouse: Path | None) -> Context:

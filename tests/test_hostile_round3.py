@@ -1,0 +1,81 @@
+"""Hostile, round three (issue 20, groups 6 and 7): what the CLI does with a provider it has no
+client for, a FIFO where a wheel should be, the profile tasks without a terminal or a name.
+
+Every refusal meets `hostile.refusal`: a one-line cause, a fix, a non-zero exit, nothing written.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from support import hostile
+from support.hostile import refusal, snapshot
+
+HANG = 60
+invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
+
+# --- group 7: a provider table ultra-env has no client for ----------------------------------------
+
+MISTRAL = '[providers.mistral]\nkey_var = "MISTRAL_API_KEY"\ndefault_model = "mistral-small"\n'
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("llm.ask", "hello"),
+        ("llm.compare", "hello"),
+        ("doctor", "--live"),
+        ("config",),
+        ("render",),
+    ],
+)
+@pytest.mark.parametrize("where", ["toml", "env"])
+def test_an_unknown_provider_is_a_configuration_error_naming_the_ones_that_exist(
+    project: Project, args: tuple[str, ...], where: str
+) -> None:
+    env = {"MISTRAL_API_KEY": "mk-secret-mistral-123456", "ULTRA_ENV_PROFILE": "cloud"}
+    if where == "toml":
+        project.write("ultra-env.toml", MISTRAL)
+    else:
+        env |= {
+            "ULTRA_ENV_PROVIDERS__MISTRAL__KEY_VAR": "MISTRAL_API_KEY",
+            "ULTRA_ENV_PROVIDERS__MISTRAL__DEFAULT_MODEL": "m",
+        }
+    project.write(".env", "OPENAI_API_KEY=sk-secret-openai-123456\n")
+    before = snapshot(project.root)
+    result = invoke(project, *args, env=env)
+    cause, fix = refusal(result, before, project.root)
+    assert "mistral" in cause and all(name in cause for name in ("openai", "anthropic", "google")), cause
+    assert "endpoints" in fix, fix
+    assert "secret" not in result.output
+
+
+# --- group 7: what is not a wheel in backend.wheelhouse ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "folder", "device"])
+def test_a_non_regular_file_in_the_wheelhouse_is_refused_never_opened(
+    project: Project, tmp_path: Path, kind: str
+) -> None:
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    (house / "good-1.0-py3-none-any.whl").write_bytes(b"PK")
+    bad = house / "bad-1.0-py3-none-any.whl"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "link-to-fifo":
+        os.mkfifo(tmp_path / "pipe")
+        bad.symlink_to(tmp_path / "pipe")
+    elif kind == "folder":
+        bad.mkdir()
+    else:
+        bad.symlink_to("/dev/zero")
+    before = snapshot(project.root)
+    result = invoke(project, "render", env={"ULTRA_ENV_BACKEND__WHEELHOUSE": str(house), "ULTRA_ENV_PROFILE": "mock"})
+    cause, fix = refusal(result, before, project.root)
+    assert bad.name in cause and "wheelhouse" in cause, cause
+    assert str(bad) in fix, fix
