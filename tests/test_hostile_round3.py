@@ -79,3 +79,19 @@ def test_a_non_regular_file_in_the_wheelhouse_is_refused_never_opened(
     cause, fix = refusal(result, before, project.root)
     assert bad.name in cause and "wheelhouse" in cause, cause
     assert str(bad) in fix, fix
+
+
+# --- group 6: onboard with no terminal ------------------------------------------------------------
+
+
+def test_onboard_without_a_terminal_asks_nothing_and_changes_nothing(project: Project) -> None:
+    """stdin at /dev/null: the profile it would have asked for is not chosen for the user."""
+    assert invoke(project, "profile", "mock").returncode == 0
+    before = snapshot(project.root)
+    state = (project.root / ".ultra-env" / "state.json").read_bytes()
+    result = invoke(project, "onboard")
+    cause, fix = refusal(result, before, project.root)
+    assert "terminal" in cause, cause
+    assert "--profile" in fix and "--yes" in fix, fix
+    assert (project.root / ".ultra-env" / "state.json").read_bytes() == state
+    assert invoke(project, "profiles").stdout.startswith("active profile: mock")

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 from ultra_env.checks.doctor import run_doctor
 from ultra_env.cli import files, output, stack
-from ultra_env.cli.command import begin, command, execute
+from ultra_env.cli.command import begin, command, execute, start
 from ultra_env.config.settings import PROFILE_HELP, Profile
 from ultra_env.config.sources import Flag
 from ultra_env.engine.context import Invocation
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Status
+from ultra_env.engine.run import Options, Status, failed
 from ultra_env.facts.prefetch import Prefetch
 
 
@@ -36,6 +36,21 @@ def onboard_run(
 
     def say(text: str) -> None:
         output.say(text, redactor)
+
+    if not interactive and not yes and not chosen_profile:
+        # No one to ask which profile: choosing one here would switch the project unasked.
+        run, _ = start("onboard", inv, symbols=True)
+        run.add(
+            failed(
+                "profile",
+                "no terminal to ask which profile to use, so nothing was checked or changed",
+                "invoke onboard --profile NAME (or --yes to take the suggested one); `invoke profiles` lists them",
+            )
+        )
+        run.usage_error = True
+        if early:
+            early.close()
+        return run.finish()
 
     say("Step 1 of 4 · what this machine has (✓ fine, ! worth knowing, ✗ needs the fix shown)")
     flags = [f for f in inv.flags if f.path != "profile"]
