@@ -132,9 +132,9 @@ def test_a_file_edited_after_the_kill_is_kept_and_the_staged_one_backed_up(
     assert [p.read_bytes() for p in kept] == [staged_text], "the staged file was not kept as a backup"
     assert oct(kept[0].stat().st_mode & 0o777) == "0o600"
     assert not (project.root / JOURNAL).exists()
-    if command == ("render",):
-        assert f"{name} changed after it was interrupted" in after.stdout, after.stdout
-        assert kept[0].relative_to(project.root).as_posix() in after.stdout, after.stdout
+    # said by every command, the listings too (a warning: the user has something to look at)
+    assert f"{name} changed after it was interrupted" in after.stdout, after.stdout
+    assert kept[0].relative_to(project.root).as_posix() in after.stdout, after.stdout
     # undone: every other file is as before the switch, and the next switch merges the edit
     if name == ".env":
         assert agree(project, references) == "local"
@@ -439,3 +439,4 @@ def test_recovering_says_so_in_json(project: Project) -> None:
     assert result.returncode == 0, result.output
     recover = next(t for t in result.json()["tasks"] if t["name"] == "recover")
     assert ".env changed after it was interrupted" in recover["msg"] and BACKUPS in recover["msg"], recover
+    assert recover["status"] == "warn" and recover["fix"], recover

@@ -57,7 +57,7 @@ class HumanReporter:
         self.symbols = symbols  # doctor's style: ✓ / ! / ✗ under a heading per area
         self._area: str | None = None
         self.show_diff = show_diff
-        self.quiet = quiet  # only failures and no recap: for commands whose output is a listing
+        self.quiet = quiet  # only failures and warnings, no recap: for commands whose output is a listing
         self.stream = stream or sys.stdout
         self.color = _use_color(self.stream)
 
@@ -65,7 +65,7 @@ class HumanReporter:
         return f"\033[{_COLORS[status]}m{text}\033[0m" if self.color else text
 
     def task(self, result: TaskResult) -> None:
-        if self.quiet and result.status is not Status.FAILED:
+        if self.quiet and result.status not in (Status.FAILED, Status.WARN):
             return
         lines = []
         if self.symbols:
