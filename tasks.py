@@ -58,7 +58,12 @@ def render(c, profile=None, local_llm=False, check=False, diff=False, json=False
     name="profile",
     positional=["name"],
     help=_help(
-        "local-llm", "check", "diff", "json", "force", name="The profile to switch to (invoke profiles lists them)."
+        "check",
+        "diff",
+        "json",
+        "force",
+        name="The profile to switch to (invoke profiles lists them).",
+        **{"local-llm": "Turn local models on for this run only (not remembered; [features] local_llm keeps them)."},
     ),
 )
 def profile_(c, name, local_llm=False, check=False, diff=False, json=False, force=False):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Project
 from support import hostile
-from support.hostile import refusal, snapshot
+from support.hostile import no_crash, refusal, snapshot
 
 HANG = 60
 invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
@@ -95,3 +95,38 @@ def test_onboard_without_a_terminal_asks_nothing_and_changes_nothing(project: Pr
     assert "--profile" in fix and "--yes" in fix, fix
     assert (project.root / ".ultra-env" / "state.json").read_bytes() == state
     assert invoke(project, "profiles").stdout.startswith("active profile: mock")
+
+
+# --- group 6: invoke profile ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_profile_name_is_refused_not_taken_as_keep(project: Project, name: str) -> None:
+    assert invoke(project, "profile", "mock").returncode == 0
+    before = snapshot(project.root)
+    cause, fix = refusal(invoke(project, "profile", name), before, project.root)
+    assert "empty profile name" in cause, cause
+    assert "invoke profile NAME" in fix and "invoke profiles" in fix, fix
+
+
+def test_a_switch_under_ultra_env_profile_says_the_variable_overrides_it(project: Project) -> None:
+    result = invoke(project, "profile", "mock", env={"ULTRA_ENV_PROFILE": "cloud"})
+    no_crash(result)
+    assert result.returncode == 0, result.output
+    lines = result.stdout.splitlines()
+    warned = [i for i, line in enumerate(lines) if line.startswith("warn") and "PROFILE=cloud overrides" in line]
+    assert warned and "unset ULTRA_ENV_PROFILE" in lines[warned[0] + 1], result.stdout
+    assert invoke(project, "profiles").stdout.startswith("active profile: mock")  # saved, as it says
+    plain = invoke(project, "profile", "cloud")
+    assert "overrides" not in plain.stdout, plain.stdout
+
+
+def test_local_llm_on_a_switch_says_it_is_for_this_run_only(project: Project) -> None:
+    result = invoke(project, "profile", "cloud", "--local-llm")
+    no_crash(result)
+    assert result.returncode == 0, result.output
+    assert "--local-llm" in result.stdout and "this run only" in result.stdout, result.stdout
+    assert "local_llm = true" in result.stdout, result.stdout
+    project.write("ultra-env.toml", "[features]\nlocal_llm = true\n")  # kept: nothing to warn about
+    kept = invoke(project, "profile", "hybrid", "--local-llm")
+    assert kept.returncode == 0 and "this run only" not in kept.stdout, kept.stdout
