@@ -7,7 +7,9 @@ Every refusal meets `hostile.refusal`: a one-line cause, a fix, a non-zero exit,
 from __future__ import annotations
 
 import functools
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,39 @@ def test_local_llm_on_a_switch_says_it_is_for_this_run_only(project: Project) ->
     project.write("ultra-env.toml", "[features]\nlocal_llm = true\n")  # kept: nothing to warn about
     kept = invoke(project, "profile", "hybrid", "--local-llm")
     assert kept.returncode == 0 and "this run only" not in kept.stdout, kept.stdout
+
+
+# --- group 6: what the rendered stack gives the backend (the real Compose is the oracle) ------------
+
+
+def compose_environment(root: Path, service: str = "backend") -> dict[str, str]:
+    """The service's environment as `docker compose config` resolves it, from the project's files
+    alone (an environment built here: the host's variables do not leak in)."""
+    done = subprocess.run(
+        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)["services"][service].get("environment") or {}
+    return {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
+
+
+KEY = "sk-custom-var-key-5f5f5f"
+
+
+@pytest.mark.compose
+def test_a_custom_key_var_reaches_the_backend_under_its_providers_name(project: Project) -> None:
+    project.write("ultra-env.toml", '[providers.openai]\nkey_var = "TEAM_OPENAI_TOKEN"\n')
+    result = invoke(project, "render", "--profile", "cloud", env={"TEAM_OPENAI_TOKEN": KEY})
+    no_crash(result)
+    assert result.returncode == 0, result.output
+    assert KEY not in result.output and KEY not in project.read("docker-compose.yml")
+    env = compose_environment(project.root)
+    assert env.get("OPENAI_API_KEY") == KEY, sorted(env)
+    # an edit of the key in .env reaches the backend without a render: it is passed by reference
+    project.write(".env", project.read(".env").replace(KEY, KEY + "-rotated"))
+    assert compose_environment(project.root)["OPENAI_API_KEY"] == KEY + "-rotated"

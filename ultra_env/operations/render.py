@@ -173,6 +173,11 @@ def app_environment(settings: Settings, target: Rendering, models: list[Binding]
     if settings.features.cloud_llm:  # (their base URLs go to .env: one may hold a password)
         for name, provider in settings.providers.items():
             env[f"{name.upper()}_MODEL"] = provider.default_model
+            # The backend reads the key under the provider's own name; a custom key_var holds it in
+            # .env, so Compose passes it on by reference (the key itself stays out of this file).
+            standard = f"{name.upper()}_API_KEY"
+            if provider.key_var != standard:
+                env[standard] = Interpolated(f"${{{provider.key_var}:-}}")
     return env
 
 
