@@ -168,3 +168,39 @@ def test_a_custom_key_var_reaches_the_backend_under_its_providers_name(project: 
     # an edit of the key in .env reaches the backend without a render: it is passed by reference
     project.write(".env", project.read(".env").replace(KEY, KEY + "-rotated"))
     assert compose_environment(project.root)["OPENAI_API_KEY"] == KEY + "-rotated"
+
+
+# --- group 6: passwords in DATABASE_URL / REDIS_URL ------------------------------------------------
+
+URL_BREAKERS = ["p@ss/w#rd", "a:b", "100%", "x?y", "sp ace", "h#sh", "naïve"]
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("var", ["POSTGRES_PASSWORD", "REDIS_PASSWORD"])
+@pytest.mark.parametrize("password", URL_BREAKERS)
+def test_a_password_a_url_cannot_carry_is_refused_naming_it(project: Project, var: str, password: str) -> None:
+    project.write(".env", f"{var}='{password}'\n")
+    before = snapshot(project.root)
+    cause, fix = refusal(invoke(project, "render", "--profile", "mock"), before, project.root)
+    assert var in cause and "URL" in cause and password not in cause, cause
+    assert var in fix, fix
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("password", [None, "Ab9-._~z", "-", "~~~"])
+def test_the_urls_the_backend_gets_carry_the_passwords_exactly(project: Project, password: str | None) -> None:
+    """Parsed by urllib.parse from what the real Compose hands the backend."""
+    from urllib.parse import unquote, urlsplit
+
+    if password is not None:
+        project.write(".env", f"POSTGRES_PASSWORD={password}\nREDIS_PASSWORD={password}\n")
+    result = invoke(project, "render", "--profile", "mock")
+    assert result.returncode == 0, result.output
+    env = compose_environment(project.root)
+    dotenv = dict(line.split("=", 1) for line in project.read(".env").splitlines() if "=" in line and line[0] != "#")
+    for url, var, host in (("DATABASE_URL", "POSTGRES_PASSWORD", "postgres"), ("REDIS_URL", "REDIS_PASSWORD", "redis")):
+        parts = urlsplit(env[url])
+        assert parts.hostname == host and not parts.fragment and not parts.query, url
+        assert unquote(parts.password or "") == dotenv[var].strip("'\"") != "", url
+        if password is not None:
+            assert dotenv[var].strip("'\"") == password

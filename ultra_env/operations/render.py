@@ -6,6 +6,7 @@ Pure apart from reading the templates: what Compose and the engine can do comes 
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ultra_env.config.settings import Settings
-from ultra_env.errors import UltraError
+from ultra_env.errors import ConfigError, UltraError
 from ultra_env.facts.versions import at_least
 from ultra_env.project.envfile import quote
 from ultra_env.project.interpolation import escape
@@ -375,5 +376,22 @@ def render_env(
     generated: dict[str, str] | None = None,
     templates_dir: Path = TEMPLATES_DIR,
 ) -> str:
+    for name, value in (generated or {}).items():
+        _url_safe(name, value)
     context = env_context(settings, example=example, generated=generated or {})
     return render_template(templates_dir, ENV_TEMPLATE, context)
+
+
+URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*\Z")
+
+
+def _url_safe(name: str, value: str) -> None:
+    """The passwords go into DATABASE_URL and REDIS_URL through Compose's ``${...}``, which cannot
+    percent-encode: a character that means something in a URL (``@ / # ? % :``...) would change
+    the host or cut the password, so only the characters a URL carries as they are pass."""
+    if not URL_SAFE.match(value):
+        raise ConfigError(
+            f"{name} in .env holds characters a URL cannot carry as they are (@ / # ? % : and the like): "
+            "DATABASE_URL and REDIS_URL would point elsewhere",
+            f"in .env, set {name} to letters, digits and - . _ ~ only (or delete that line: render generates one)",
+        )
