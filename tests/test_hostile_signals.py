@@ -72,16 +72,7 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def references(tmp_path: Path) -> dict[str, str]:
-    """The docker-compose.yml a render makes for each profile, rendered in folders of their own."""
-    made = {}
-    for profile in ("local", "cloud"):
-        root = tmp_path / f"reference-{profile}"
-        root.mkdir()
-        reference = Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", **NO_DAEMON))
-        done = invoke(reference, "render", "--profile", profile)
-        assert done.returncode == 0, done.output
-        made[profile] = reference.read("docker-compose.yml")
-    return made
+    return hostile.reference_renders(tmp_path, HANG)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import Project, Result, clean_environ
+from conftest import Project, Result
 from support import hostile
 from support.hostile import INVOKE, NO_DAEMON, finish, no_crash, refusal, snapshot, spawn
 
@@ -36,8 +36,7 @@ BACKUPS = ".ultra-env/backups"
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def at(root: Path) -> Project:
-    return Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", **NO_DAEMON))
+at = hostile.offline_project
 
 
 @pytest.fixture
@@ -49,15 +48,7 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def references(tmp_path: Path) -> dict[str, str]:
-    """The docker-compose.yml a render makes for each profile, in folders of their own."""
-    made = {}
-    for profile in ("local", "cloud"):
-        root = tmp_path / f"reference-{profile}"
-        root.mkdir()
-        done = invoke(at(root), "render", "--profile", profile)
-        assert done.returncode == 0, done.output
-        made[profile] = at(root).read("docker-compose.yml")
-    return made
+    return hostile.reference_renders(tmp_path, HANG)
 
 
 def agree(project: Project, references: dict[str, str]) -> str:

@@ -404,15 +404,19 @@ class Cli:
 
     # --- ps, df (ps.go, df.go) ------------------------------------------------------------
 
-    def ps(self, args: list[str]) -> int:
-        """ps.go psTable: MODEL NAME (defaults stripped, lower-cased), BACKEND, MODE, UNTIL (formatUntil)."""
-        _no_more(args)
+    def _listing(self, path: str) -> Any:
+        """GET ``path``; ps.go and df.go word their failures alike ("Failed to list running models")."""
         try:
-            running = self.client.json("GET", "/engines/ps")
+            return self.client.json("GET", path)
         except (ServiceUnavailable, Unreachable) as exc:
             raise self.client_error(exc, "Failed to list running models") from exc
         except ApiError as exc:
             raise Failure(f"Failed to list running models: {exc.body.strip()}") from exc
+
+    def ps(self, args: list[str]) -> int:
+        """ps.go psTable: MODEL NAME (defaults stripped, lower-cased), BACKEND, MODE, UNTIL (formatUntil)."""
+        _no_more(args)
+        running = self._listing("/engines/ps")
         rows = [["MODEL NAME", "BACKEND", "MODE", "UNTIL"]]
         for status in running or []:
             name = status["model_name"]
@@ -424,12 +428,7 @@ class Cli:
     def df(self, args: list[str]) -> int:
         """df.go diskUsageTable: Models, and Inference engine when its size is not 0 (go-units CustomSize)."""
         _no_more(args)
-        try:
-            usage = self.client.json("GET", "/engines/df")
-        except (ServiceUnavailable, Unreachable) as exc:
-            raise self.client_error(exc, "Failed to list running models") from exc
-        except ApiError as exc:
-            raise Failure(f"Failed to list running models: {exc.body.strip()}") from exc
+        usage = self._listing("/engines/df")
         rows = [["TYPE", "SIZE"], ["Models", goformat.custom_size(float(usage["models_disk_usage"]))]]
         if usage.get("default_backend_disk_usage"):
             rows.append(["Inference engine", goformat.custom_size(float(usage["default_backend_disk_usage"]))])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Project, Result
+from conftest import REPO, Project, Result, clean_environ
 
 INVOKE = [sys.executable, "-m", "invoke", "-r", str(REPO)]
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
@@ -117,3 +117,21 @@ def refused(
 ) -> str:
     """``refusal``'s cause."""
     return refusal(result, before, root, codes, json_output=json_output)[0]
+
+
+def offline_project(root: Path) -> Project:
+    """A project folder whose Docker points at a socket that does not exist."""
+    return Project(root, clean_environ(ULTRA_ENV_PROJECT_DIR=str(root), NO_COLOR="1", **NO_DAEMON))
+
+
+def reference_renders(tmp_path: Path, timeout: float) -> dict[str, str]:
+    """The docker-compose.yml a render makes for the local and the cloud profile, each rendered in a
+    folder of its own: what the three files of an interrupted switch must agree with."""
+    made = {}
+    for profile in ("local", "cloud"):
+        root = tmp_path / f"reference-{profile}"
+        root.mkdir()
+        done = invoke(offline_project(root), "render", "--profile", profile, timeout=timeout)
+        assert done.returncode == 0, done.output
+        made[profile] = offline_project(root).read("docker-compose.yml")
+    return made
