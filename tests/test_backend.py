@@ -138,7 +138,9 @@ def test_the_stream_tags_every_event_with_its_model(client) -> None:
         for i in range(0, len(lines), 2)
     ]
     kinds = [kind for kind, _ in parsed]
-    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("result") == 1 and "token" in kinds
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("result") == 1 and "token" in kinds, ascii(
+        parsed
+    )
     tokens = "".join(data["text"] for kind, data in parsed if kind == "token")
     (result,) = [data for kind, data in parsed if kind == "result"]
     assert all(data["id"] == f"local:{GEMMA}" for kind, data in parsed if kind in ("token", "result"))

@@ -80,7 +80,7 @@ class OpenAICompatible(HttpProvider):
         choice = data["choices"][0]
         return ChatResponse(
             provider=self.name,
-            model=str(data.get("model") or request.model),
+            model=model_named(data.get("model"), request.model),
             text=choice["message"].get("content") or "",
             finish_reason=choice.get("finish_reason"),
             usage=_usage(data.get("usage")),
@@ -93,7 +93,7 @@ class OpenAICompatible(HttpProvider):
             stream.done = True
             return True
         event = json.loads(data)
-        stream.model = event.get("model") or stream.model
+        stream.model = model_named(event.get("model"), stream.model)
         stream.server_tokens_per_s = server_speed(event) or stream.server_tokens_per_s
         stream.usage = _usage(event.get("usage")) or stream.usage
         for choice in event.get("choices") or []:
@@ -101,6 +101,13 @@ class OpenAICompatible(HttpProvider):
             stream.finish = choice.get("finish_reason") or stream.finish
         stream.done = stream.finish is not None
         return False
+
+
+def model_named(reported: Any, asked: str) -> str:
+    """The model an answer names: the server's name, except where that is a file (Model Runner's
+    llama.cpp names the bundle's .gguf path, capture api-probe.txt): then the name that was asked."""
+    text = str(reported or "")
+    return asked if not text or text.startswith("/") or text.endswith(".gguf") else text
 
 
 def _usage(usage: Any) -> Usage | None:
