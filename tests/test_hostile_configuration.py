@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from conftest import REPO, Project
 from support import hostile
 from support.hostile import NO_DAEMON, no_crash, refusal, snapshot
 from support.listener import Listener
+from support.oracle import project_config
 
 HANG = 60
 invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
@@ -37,18 +36,9 @@ INJECTED = "INJECTED-BY-COMPOSE-7e1f"
 
 
 def compose_config(root: Path) -> dict:
-    """`docker compose config` of the rendered project, with a variable that an interpolation
-    would pull in, in an environment built here (the host's variables do not leak in)."""
-    done = subprocess.run(
-        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=root,
-        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "X": INJECTED},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    """`docker compose config` of the rendered project, with a variable that an interpolation would
+    pull in."""
+    return project_config(root, X=INJECTED)
 
 
 def literal(value):

@@ -7,15 +7,14 @@ Every refusal meets `hostile.refusal`: a one-line cause, a fix, a non-zero exit,
 from __future__ import annotations
 
 import functools
-import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import Project
 from support import hostile
 from support.hostile import no_crash, refusal, snapshot
+from support.oracle import project_config
 
 HANG = 60
 invoke = functools.partial(hostile.invoke, timeout=HANG, daemon=False)
@@ -138,18 +137,8 @@ def test_local_llm_on_a_switch_says_it_is_for_this_run_only(project: Project) ->
 
 
 def compose_environment(root: Path, service: str = "backend") -> dict[str, str]:
-    """The service's environment as `docker compose config` resolves it, from the project's files
-    alone (an environment built here: the host's variables do not leak in)."""
-    done = subprocess.run(
-        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=root,
-        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout)["services"][service].get("environment") or {}
+    """The service's environment as `docker compose config` resolves it, from the project's files alone."""
+    seen = project_config(root)["services"][service].get("environment") or {}
     return {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
 
 

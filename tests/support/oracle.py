@@ -1,4 +1,4 @@
-"""The real Compose as the oracle for `.env`: what `docker compose config` makes of a file."""
+"""The real Compose as the oracle: what `docker compose config` makes of a `.env` file, or of a rendered project."""
 
 from __future__ import annotations
 
@@ -38,3 +38,18 @@ def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict
         return None
     seen = json.loads(done.stdout)["services"]["s"].get("environment") or {}
     return {k: v.replace("$$", "$") for k, v in seen.items() if v is not None}
+
+
+def project_config(root: Path, **environ: str) -> dict:
+    """`docker compose config` of the project in ``root`` as JSON, in a process environment built
+    here (``environ`` and no more: the host's variables do not leak in)."""
+    done = subprocess.run(
+        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **environ},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

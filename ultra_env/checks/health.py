@@ -156,7 +156,7 @@ def context_sizes(settings, conn: Connection) -> list[TaskResult]:
         have = config_for(conn, configs, model.name)
         applied = have.context_size if have is not None else None
         if applied == model.context_size:
-            results.append(_loaded(conn, name, model.context_size, len(wanted) == 1))
+            results.append(_loaded(conn, model.name, model.context_size, len(wanted) == 1))
             continue
         said = f"{applied} tokens" if applied else "nothing (the runner's default, 4096)"
         results.append(
@@ -171,10 +171,10 @@ def context_sizes(settings, conn: Connection) -> list[TaskResult]:
     return results
 
 
-def _loaded(conn: Connection, name: str, size: int, alone: bool) -> TaskResult:
+def _loaded(conn: Connection, model: str, size: int, alone: bool) -> TaskResult:
     """Stored is not loaded (docker/model-runner #1025): the context llama.cpp last loaded, from
     the runner's log, when one model is configured (the log does not say which model a line is of)."""
-    stored = f"{size} tokens, as configured"
+    name, stored = f"context size {model}", f"{size} tokens, as configured"
     if not alone or not isinstance(conn.runner, dmr.Api):
         return ok(name, stored)
     try:
@@ -187,9 +187,7 @@ def _loaded(conn: Connection, name: str, size: int, alone: bool) -> TaskResult:
         name,
         f"stored {size} tokens, but llama.cpp loaded the model with {loaded} (stored is not loaded: "
         "docker/model-runner #1025)",
-        "docker model unload MODEL, then invoke setup (it loads the model again with the stored size)".replace(
-            "MODEL", name.removeprefix("context size ")
-        ),
+        f"docker model unload {model}, then invoke setup (it loads the model again with the stored size)",
     )
 
 

@@ -21,7 +21,7 @@ from ultra_env.config.sources import Flag
 from ultra_env.engine import lock
 from ultra_env.engine.context import Context, Invocation, configure
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Run, changed, failed, warn
+from ultra_env.engine.run import Options, Run, failed
 from ultra_env.errors import UltraError
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import converge
@@ -90,13 +90,8 @@ def start(name: str, inv: Invocation, *, quiet: bool = False, symbols: bool = Fa
 def begin(name: str, inv: Invocation, *, quiet: bool = False, symbols: bool = False) -> tuple[Run, Context | None]:
     """A run and its configuration task: the Context, or None when the configuration failed."""
     run, redactor = start(name, inv, quiet=quiet, symbols=symbols)
-    if inv.recovered:
-        lost = "kept" in inv.recovered or "could not be recovered" in inv.recovered
-        run.add(
-            warn("recover", inv.recovered, "compare what it would have written (.ultra-env/backups/) with yours")
-            if lost
-            else changed("recover", inv.recovered)
-        )
+    if inv.recovered is not None:
+        run.add(inv.recovered)
     return run, configure(run, redactor, inv)
 
 

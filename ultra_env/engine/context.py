@@ -13,7 +13,7 @@ from ultra_env.config import sources
 from ultra_env.config.settings import Settings
 from ultra_env.config.sources import Flag, Loaded
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Run, failed, ok
+from ultra_env.engine.run import Options, Run, TaskResult, failed, ok
 from ultra_env.errors import UltraError
 from ultra_env.project import envfile
 from ultra_env.project import state as state_mod
@@ -32,7 +32,7 @@ class Invocation:
     options: Options = field(default_factory=Options)
     flags: list[Flag] = field(default_factory=list)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    recovered: str | None = None  # what recovering an interrupted run did, to say first
+    recovered: TaskResult | None = None  # what recovering an interrupted run did, to say first
 
 
 @dataclass

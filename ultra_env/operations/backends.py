@@ -8,8 +8,6 @@ fails. ``install`` asks for it now: ``POST /engines/install-backend`` (blocks un
 
 from __future__ import annotations
 
-import json
-
 from ultra_env import http
 from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
 from ultra_env.operations import dmr
@@ -73,8 +71,4 @@ def _install_cli(timeout: float) -> str | None:
     if not done.ok:
         said = (done.output.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         raise dmr.DmrError(f"docker model install-runner --backend {LLAMA}: {said}")
-    status = dmr.cli("status", "--json", timeout=60.0)
-    try:
-        return str(json.loads(status.stdout).get("backends", {}).get(LLAMA) or "") or None
-    except (ValueError, AttributeError):
-        return None
+    return dmr.status(60.0).backends.get(LLAMA)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ultra_env.engine.redact import has_userinfo
+from ultra_env.engine.run import TaskResult, changed, warn
 from ultra_env.errors import UltraError
 from ultra_env.project import envfile, files
 from ultra_env.project.dotenv import ENV_FILE
@@ -30,6 +31,7 @@ from ultra_env.project.state import journal_path as state_journal_path
 from ultra_env.project.state import recover as recover_journal
 from ultra_env.project.state import save as save_state
 
+RECOVER = "recover"  # the task that says what recovering an interrupted run did
 COMPOSE_FILE = "docker-compose.yml"
 GENERATED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
 ENV_MODE = 0o600
@@ -230,7 +232,7 @@ def journal_path(root: Path) -> Path:
     return state_journal_path(root)
 
 
-def recover(root: Path) -> str | None:
+def recover(root: Path) -> TaskResult | None:
     """What an interrupted run left: its transaction completed or undone, its temp files swept.
     Returns what was done, for the run to say; None when there was nothing, or when the journal
     is not one recovery can act on (it is left as it is, and the configuration task refuses to
@@ -241,7 +243,7 @@ def recover(root: Path) -> str | None:
     except JournalError:
         return None
     except UltraError as exc:
-        return f"an interrupted run could not be recovered: {exc.cause} (fix: {exc.fix})"
+        return warn(RECOVER, f"an interrupted run could not be recovered: {exc.cause}", exc.fix)
     swept = [
         p
         for path in (root / COMPOSE_FILE, root / ENV_FILE, state_dir(root) / STATE_FILE, journal)
@@ -250,20 +252,22 @@ def recover(root: Path) -> str | None:
     if done is not None:
         return _recovered(done)
     if swept:
-        return f"removed {len(swept)} temp file(s) an interrupted run left"
+        return changed(RECOVER, f"removed {len(swept)} temp file(s) an interrupted run left")
     return None
 
 
-def _recovered(done: Recovery) -> str:
+def _recovered(done: Recovery) -> TaskResult:
     names = ", ".join(done.names)
     if done.outcome == "completed":
-        return f"an interrupted run was recovered: completed its writes ({names})"
+        return changed(RECOVER, f"an interrupted run was recovered: completed its writes ({names})")
     if not done.kept:
-        return f"an interrupted run was recovered: put the files back as they were ({names})"
+        return changed(RECOVER, f"an interrupted run was recovered: put the files back as they were ({names})")
     yours = ", ".join(name for name, _ in done.kept)
     staged = ", ".join(where for _, where in done.kept)
-    return (
+    return warn(
+        RECOVER,
         f"an interrupted run was undone: {yours} changed after it was interrupted, so yours is kept and "
         f"every other file is as before that run; what it would have written is in {staged} "
-        "(run that command again)"
+        "(run that command again)",
+        "compare what it would have written (.ultra-env/backups/) with yours",
     )

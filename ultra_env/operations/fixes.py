@@ -16,7 +16,7 @@ from ultra_env.facts.docker import DOCKER
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import NO_AUTO_INSTALL, enable_tcp, model_status
 from ultra_env.operations import backends
-from ultra_env.operations.models import connect, pull
+from ultra_env.operations.models import Connection, connect_runner, pull
 
 Kind = Literal["enable runner", "install runner", "install backend", "pull"]
 
@@ -54,6 +54,7 @@ def apply(ctx: Context, fixes: list[Fix]) -> list[TaskResult]:
     settings = ctx.settings
     results: list[TaskResult] = []
     pulls = [m for m in settings.models if any(f.kind == "pull" and f.model == m.name for f in fixes)]
+    conn: Connection | None = None  # asked for once, after the runner has been enabled or installed
     for fix in fixes:
         if fix.kind in ("enable runner", "install runner"):
             port = str(settings.model_runner.host_port)
@@ -62,16 +63,11 @@ def apply(ctx: Context, fixes: list[Fix]) -> list[TaskResult]:
             done = _command(fix, argv, settings.timeouts.up)
             results.append(done if done.status is Status.FAILED else _wait_running(fix, done, settings))
         elif fix.kind == "install backend":
-            results.append(backends.install(_connection(ctx), check=False))
+            conn = conn or connect_runner(ctx)
+            results.append(backends.install(conn, check=False))
     if pulls:
-        results += pull(_connection(ctx), pulls, check=False, on_progress=lambda event: None)
+        results += pull(conn or connect_runner(ctx), pulls, check=False, on_progress=lambda event: None)
     return results
-
-
-def _connection(ctx: Context):  # -> operations.models.Connection
-    settings = ctx.settings
-    found = model_status(settings.timeouts.probe, settings.model_runner.host_url)
-    return connect(settings, ctx.variables, status=found.value)
 
 
 def _wait_running(fix: Fix, done: TaskResult, settings: Settings) -> TaskResult:
