@@ -60,7 +60,7 @@ def live_keys(ctx: Context) -> None:
 def run_doctor(ctx: Context, early: Prefetch | None = None) -> Facts:
     """Gather the facts once, concurrently, and add every check to the run."""
 
-    facts = gather(ctx.settings, early)
+    facts = gather(ctx.settings, early, ctx.compose_files)
     for check in evaluate(facts, ctx.settings):
         ctx.run.add(check)
     if ctx.inv.options.live:

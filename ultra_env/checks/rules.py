@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ultra_env.checks.compose_files import compose_file_checks
 from ultra_env.checks.memory import memory_checks
 from ultra_env.checks.offline import offline_checks
 from ultra_env.checks.reach import reach_checks
@@ -373,6 +374,7 @@ def key_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
 RULES: tuple[Callable[[Facts, Settings], Iterator[TaskResult]], ...] = (
     docker_checks,
     compose_checks,
+    compose_file_checks,
     model_runner_checks,
     reach_checks,
     offline_checks,

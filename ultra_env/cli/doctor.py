@@ -19,7 +19,7 @@ def doctor(ctx: Context, early: Prefetch | None = None, fix: bool = False, yes: 
     if not fix:
         run_doctor(ctx, early)
         return
-    facts = gather(ctx.settings, early)
+    facts = gather(ctx.settings, early, ctx.compose_files)
     found = evaluate(facts, ctx.settings)
     planned = fixes.plan(found, facts, ctx.settings)
     if not planned:

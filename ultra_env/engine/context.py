@@ -15,7 +15,7 @@ from ultra_env.config.sources import Flag, Loaded
 from ultra_env.engine.redact import Redactor
 from ultra_env.engine.run import Options, Run, TaskResult, failed, ok
 from ultra_env.errors import UltraError
-from ultra_env.project import envfile
+from ultra_env.project import compose_files, envfile
 from ultra_env.project import state as state_mod
 from ultra_env.project.dotenv import read_env
 
@@ -54,6 +54,11 @@ class Context:
     @property
     def root(self) -> Path:
         return self.inv.root
+
+    @property
+    def compose_files(self) -> compose_files.ComposeFiles:
+        """The Compose files a plain ``docker compose`` reads in the project folder."""
+        return compose_files.find(self.root, self.inv.environ, self.dotenv.values() if self.dotenv else {})
 
     @property
     def variables(self) -> dict[str, str]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ultra_env import proc
 from ultra_env.facts.probe import Probe, probe
 
 _DESKTOP = re.compile(r"Docker Desktop\s+(\d+\.\d+(?:\.\d+)?)")
@@ -122,6 +124,24 @@ def project_ports(project: str, timeout: float) -> Probe:
         parse,
         timeout=timeout,
     )
+
+
+def compose_error(output: str) -> str:
+    """Compose's own complaint in its output: the first line that is not a warning."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    return next((line for line in lines if "level=warning" not in line), lines[0] if lines else "")
+
+
+def compose_config(root: Path, files: tuple[Path, ...], timeout: float) -> Probe:
+    """``docker compose config -q`` on these files in the project, with its ``.env``, as ``up`` reads them."""
+    named = [arg for path in files for arg in ("-f", str(path))]
+    try:
+        done = proc.run([DOCKER, "compose", "--project-directory", str(root), *named, "config", "-q"], timeout=timeout)
+    except proc.ProcError as exc:
+        return Probe(error=str(exc), missing=isinstance(exc, proc.CommandNotFound))
+    if done.ok:
+        return Probe(value=True, output=done.output)
+    return Probe(error=compose_error(done.output) or f"exit {done.returncode}", output=done.output)
 
 
 def context_host(timeout: float) -> Probe:

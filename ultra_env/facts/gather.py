@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ultra_env.facts import host
-from ultra_env.facts.docker import DockerInfo, DockerVersion, plugin_probe, project_ports
+from ultra_env.facts.docker import DockerInfo, DockerVersion, compose_config, plugin_probe, project_ports
 from ultra_env.facts.model_runner import api_root, find_model, host_api, model_status, model_version, models_via
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.facts.probe import Probe
@@ -19,6 +19,7 @@ from ultra_env.facts.probe import Probe
 if TYPE_CHECKING:
     from ultra_env.config.settings import Settings
     from ultra_env.facts.model_runner import LocalModel
+    from ultra_env.project.compose_files import ComposeFiles
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Facts:
     model_found: dict[str, Probe] = field(default_factory=dict)  # configured name -> the runner's answer
     listening: dict[int, set[str] | None] = field(default_factory=dict)  # port -> addresses it listens on
     compose_status: Probe | None = None  # `docker model status --json` as Compose runs it (setup asks)
+    compose_files: ComposeFiles | None = None  # what a plain `docker compose` reads in the project
+    compose_config: Probe | None = None  # `docker compose config -q` on those files, once rendered
     ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
     disk: tuple[Path, int] | None = None
     seconds: float = 0.0
@@ -74,7 +77,7 @@ def stack_ports(settings: Settings) -> dict[str, int]:
     return ports
 
 
-def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
+def gather(settings: Settings, early: Prefetch | None = None, files: ComposeFiles | None = None) -> Facts:
     """Run every probe the configuration calls for, concurrently; the slowest one sets the pace."""
     start = time.monotonic()
     timeout = settings.timeouts.probe
@@ -86,6 +89,8 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
         found: dict[str, Future[Probe]] = {}
+        if files is not None and files.usable and files.rendered.exists():
+            futures["compose_config"] = pool.submit(compose_config, files.root, files.files, timeout)
         if local:
             futures["model_version"] = pool.submit(model_version, timeout)
             configured = settings.model_runner.host_url.rstrip("/")
@@ -120,6 +125,7 @@ def gather(settings: Settings, early: Prefetch | None = None) -> Facts:
             ports=port_facts,
             **{name: future.result() for name, future in futures.items()},  # type: ignore[arg-type]
         )
+        facts.compose_files = files
         facts.model_found = {name: future.result() for name, future in found.items()}
         if local:
             facts.listening = {port: host.listeners(port) for port in runner_ports(settings, facts.model_status)}

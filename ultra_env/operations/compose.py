@@ -1,7 +1,8 @@
 """Docker Compose operations on the rendered project, through the one subprocess wrapper.
 
-The project is the folder holding ``docker-compose.yml`` (Compose also merges a
-``docker-compose.override.yml`` there) and the configured project name.
+The project is the folder holding ``docker-compose.yml``, the files Compose reads there (an
+override merged over it; see ``project/compose_files.py``), named with ``-f`` so that what was
+validated is what runs, and the configured project name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ultra_env import proc
-from ultra_env.facts.docker import DOCKER
+from ultra_env.facts.docker import DOCKER, compose_error
 
 VALIDATE_TIMEOUT = 30.0
 QUICK_TIMEOUT = 60.0
@@ -23,9 +24,11 @@ QUICK_TIMEOUT = 60.0
 class Project:
     root: Path
     name: str
+    files: tuple[Path, ...] = ()
 
     def argv(self, *args: str) -> list[str]:
-        return [DOCKER, "compose", "--project-directory", str(self.root), "--project-name", self.name, *args]
+        named = [arg for path in self.files for arg in ("-f", str(path))]
+        return [DOCKER, "compose", "--project-directory", str(self.root), *named, "--project-name", self.name, *args]
 
     def run(self, *args: str, timeout: float = QUICK_TIMEOUT) -> proc.Completed:
         return proc.run(self.argv(*args), timeout=timeout, cwd=self.root)
@@ -177,11 +180,13 @@ def logs(project: Project, service: str, lines: int = 15) -> str:
     return done.output
 
 
-def validate(compose_text: str, env_text: str) -> str | None:
+def validate(compose_text: str, env_text: str, over: tuple[Path, ...] = (), root: Path | None = None) -> str | None:
     """Ask the real ``docker compose config -q`` about candidate files; None when accepted.
 
-    Runs in a private temp dir (mode 0700: the candidate .env holds secrets) so the project's own
-    files stay untouched until the candidates are known to be good.
+    Runs on copies in a private temp dir (mode 0700: the candidate .env holds secrets) so the
+    project's own files stay untouched until the candidates are known to be good. With files
+    ``over`` them (an override), the project directory is ``root``, where Compose resolves the
+    override's relative paths when it runs.
     """
     with tempfile.TemporaryDirectory(prefix="ultra-env-validate-") as tmp:
         folder = Path(tmp)
@@ -189,10 +194,11 @@ def validate(compose_text: str, env_text: str) -> str | None:
         env = folder / ".env"
         env.touch(mode=0o600)
         env.write_text(env_text, encoding="utf-8")
-        done = proc.run(
-            [DOCKER, "compose", "--project-directory", tmp, "-f", str(folder / "docker-compose.yml"), "config", "-q"],
-            timeout=VALIDATE_TIMEOUT,
-        )
+        files = [arg for path in (folder / "docker-compose.yml", *over) for arg in ("-f", str(path))]
+        where = ["--project-directory", tmp]
+        if over and root is not None:
+            where = ["--project-directory", str(root), "--env-file", str(env)]
+        done = proc.run([DOCKER, "compose", *where, *files, "config", "-q"], timeout=VALIDATE_TIMEOUT)
         if done.ok:
             return None
-        return (done.output or f"exit {done.returncode}").replace(tmp + "/", "").splitlines()[0]
+        return (compose_error(done.output) or f"exit {done.returncode}").replace(tmp + "/", "")

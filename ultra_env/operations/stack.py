@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def project_of(ctx: Context):  # -> compose.Project
 
-    return compose.Project(ctx.root, ctx.settings.project_name)
+    return compose.Project(ctx.root, ctx.settings.project_name, ctx.compose_files.run)
 
 
 def stack_up(ctx: Context) -> bool:
@@ -30,6 +30,11 @@ def stack_up(ctx: Context) -> bool:
 
     project = project_of(ctx)
     name = "stack up"
+    problem = ctx.compose_files.problem()
+    if problem is not None:
+        ctx.run.add(failed(name, *problem))
+        ctx.run.usage_error = True
+        return False
     if not build_backend(ctx, project):
         ctx.run.add(skipped(name, "the backend has no image"))
         return False

@@ -14,6 +14,7 @@ from ultra_env.operations import compose, converge, render
 from ultra_env.operations import image as build
 from ultra_env.operations.rendering import detect_target
 from ultra_env.project import envfile
+from ultra_env.project.compose_files import ComposeFiles
 from ultra_env.project.state import state_dir
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
         ctx.run.usage_error = exc.exit_code == 2
         return False
     conflicts = [p for p in plans if p.action == "conflict"]
-    if any(p.writes for p in plans) and not conflicts:
-        result, users_file = _validate(plans, env_text)
+    found = ctx.compose_files
+    if (any(p.writes for p in plans) or found.extra or found.problem()) and not conflicts:
+        result, users_file = _validate(plans, env_text, found)
         ctx.run.add(result)
         if result.status is Status.FAILED:
             ctx.run.usage_error = users_file
@@ -108,15 +110,21 @@ def git_exposure(root: Path) -> TaskResult | None:
     return None
 
 
-def _validate(plans: list[converge.FilePlan], template_env: str) -> tuple[TaskResult, bool]:
-    """Ask the real Compose about the candidate files before any of them is written. When it
-    refuses them but takes the same Compose file with the template's own .env, the fault is a
+def _validate(plans: list[converge.FilePlan], template_env: str, found: ComposeFiles) -> tuple[TaskResult, bool]:
+    """Ask the real Compose about the candidate files before any of them is written, then with the
+    files Compose merges over them (an override), as ``up`` will read them. When Compose refuses
+    the rendered files but takes the same Compose file with the template's own .env, the fault is a
     value of yours in .env (True: exit 2, its line named), not the template's."""
 
     name = "validate compose file"
+    shadowed = found.problem()
+    if shadowed is not None:
+        return failed(name, *shadowed), True
     by_name = {p.name: p.new for p in plans}
     try:
         problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
+        if problem is None and found.extra:
+            return _validate_over(by_name, found)
         if problem is None:
             return ok(name, "docker compose config accepts the rendered files"), False
         template_fault = (
@@ -131,6 +139,18 @@ def _validate(plans: list[converge.FilePlan], template_env: str) -> tuple[TaskRe
     where = f"{converge.ENV_FILE}:{line}" if line else converge.ENV_FILE
     said = problem.removeprefix(f"failed to read {converge.ENV_FILE}: ")
     return failed(name, f"Compose refuses a value of {where}: {said}", f"fix {where}"), True
+
+
+def _validate_over(by_name: dict[str, str], found: ComposeFiles) -> tuple[TaskResult, bool]:
+    """The rendered files are good; Compose must also take them with the files merged over them."""
+    name, over = "validate compose file", found.names(found.extra)
+    try:
+        problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE], found.extra, found.root)
+    except proc.ProcError as exc:
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated"), False
+    if problem is None:
+        return ok(name, f"docker compose config accepts the rendered files with {over}"), False
+    return failed(name, f"Compose refuses {over} over the rendered files: {problem}", found.extra_fix()), True
 
 
 CULPRITS_TRIED = 12
