@@ -193,3 +193,38 @@ def test_the_urls_the_backend_gets_carry_the_passwords_exactly(project: Project,
         assert unquote(parts.password or "") == dotenv[var].strip("'\"") != "", url
         if password is not None:
             assert dotenv[var].strip("'\"") == password
+
+
+# --- group 6: .env saved by an editor while Compose validates -------------------------------------
+
+EDITING_DOCKER = """#!/bin/sh
+# The real docker, after an "editor" saved .env, when Compose is asked to validate (config -q).
+case " $* " in *" config -q "*) printf 'MINE=saved-meanwhile\\n' >> "$EDITED_ENV";; esac
+exec {docker} "$@"
+"""
+
+
+@pytest.mark.compose
+def test_an_env_saved_while_compose_validates_is_kept_and_nothing_written(project: Project, tmp_path: Path) -> None:
+    """The run's new .env was made from the file as it was read: should it differ at commit, the
+    whole write is dropped (docker-compose.yml too) and the user's save stays."""
+    import shutil
+
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "docker").write_text(EDITING_DOCKER.format(docker=shutil.which("docker")), encoding="utf-8")
+    (shim / "docker").chmod(0o755)
+    project.write(".env", "OPENAI_API_KEY=sk-secret-openai-123456\n")
+    env = {"PATH": f"{shim}:{os.environ['PATH']}", "EDITED_ENV": str(project.root / ".env")}
+    result = invoke(project, "render", "--profile", "mock", env=env)
+    no_crash(result.output)
+    assert result.returncode != 0, result.output
+    assert ".env changed while this run was at work" in result.stdout, result.stdout
+    assert project.read(".env").endswith("MINE=saved-meanwhile\n"), project.read(".env")
+    assert "sk-secret" not in result.output
+    assert sorted(p.name for p in project.root.iterdir()) == [".env", ".ultra-env"], list(project.root.iterdir())
+    assert not list(project.root.rglob("*.tmp")), "temp files left"
+    assert not (project.root / ".ultra-env" / "state.json").exists()
+    again = invoke(project, "render", "--profile", "mock")
+    assert again.returncode == 0, again.output
+    assert "MINE=saved-meanwhile" in project.read(".env")

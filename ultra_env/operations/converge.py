@@ -209,6 +209,7 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
     with files.Transaction(journal=journal_path(root), root=root) as txn:
         for plan in plans:
             if plan.writes:
+                txn.expect(plan.path, plan.old)
                 txn.write(plan.path, plan.new, mode=plan.mode)
         save_state(root, state, txn)
     return backups

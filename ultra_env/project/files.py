@@ -151,6 +151,7 @@ class Transaction:
 
     def __init__(self, journal: Path | None = None, root: Path | None = None) -> None:
         self._staged: list[tuple[Path, Path, str]] = []
+        self._expected: dict[Path, str | None] = {}
         self._journal = journal
         self._root = root if root is not None else (journal.parent if journal is not None else None)
 
@@ -158,11 +159,27 @@ class Transaction:
         data = text.encode("utf-8", "surrogateescape")
         self._staged.append((_stage(path, text, mode), path, _sha256(data)))
 
+    def expect(self, path: Path, text: str | None) -> None:
+        """What ``path`` held when the new text was made from it (None: nothing): should it hold
+        anything else at commit (an editor saved meanwhile), nothing is written."""
+        self._expected[path] = None if text is None else _sha256(text.encode("utf-8", "surrogateescape"))
+
     def commit(self) -> None:
         """The renames, with Ctrl-C and SIGTERM held until they are done (a kill is what the
         journal is for)."""
         with signals_held():
+            self._unchanged()
             self._commit()
+
+    def _unchanged(self) -> None:
+        changed = [path.name for path, was in self._expected.items() if fingerprint(path) != was]
+        if changed:
+            self.abort()
+            raise UltraError(
+                f"{', '.join(changed)} changed while this run was at work (an editor saved it?); "
+                "nothing was written, and that change is kept",
+                "run the command again: it starts from the file as it is now",
+            )
 
     def _relative(self, path: Path) -> str:
         assert self._root is not None
