@@ -28,7 +28,8 @@ def test_defaults_are_the_local_profile(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", list(Profile))
 def test_each_profile_sets_its_features_and_only_those(tmp_path: Path, profile: Profile) -> None:
-    features = load(tmp_path, environ={}, flags=[Flag("--profile", "profile", profile.value)]).settings.features
+    environ = {"ULTRA_ENV_TEAM__URL": "https://llm.team.example/v1"}  # the team profile needs its server
+    features = load(tmp_path, environ=environ, flags=[Flag("--profile", "profile", profile.value)]).settings.features
     on = {name for name, value in features.model_dump().items() if value}
     assert on == set(PROFILE_FEATURES[profile])
 

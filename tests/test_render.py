@@ -40,6 +40,7 @@ TARGETS = {
     "fallback-engine": Rendering(models_block=False, desktop=False),
     "fallback-desktop": Rendering(models_block=False, desktop=True),
 }
+TEAM_URL = "https://llm.team.example:8443/v1"
 COMBOS = list(itertools.product(Profile, (False, True), (False, True), TARGETS))
 SHIPPED = BackendBuild(
     "ultra-env-backend:0123456789abcdef",
@@ -57,6 +58,7 @@ def settings_for(tmp_path: Path, profile: Profile, local_llm: bool, extras: bool
         "ULTRA_ENV_FEATURES__WORKER": str(extras),
         "ULTRA_ENV_FEATURES__FRONTEND": str(extras),
         "ULTRA_ENV_IMAGES__FRONTEND": "team/ultra-frontend:1",
+        "ULTRA_ENV_TEAM__URL": TEAM_URL,
         **SECRETS,
     }
     return load(tmp_path, environ=environ, flags=flags).settings
@@ -141,7 +143,8 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
 
     env = parse(env_text).values()
     cloud = ["openai", "anthropic", "google"] if settings.features.cloud_llm else []
-    count = int(local) + len(cloud) + int(settings.features.mock_llm)
+    team = settings.features.team_llm
+    count = int(local) + len(cloud) + int(settings.features.mock_llm) + (len(settings.models) if team else 0)
     assert (env["MODEL_RUNNER_TYPE"], env["REQUIRED_PROVIDERS"]) == ("api", ",".join(cloud))
     assert env["MINIMUM_MODELS_REQUIRED"] == str(max(count, 1))
     assert env["ENABLE_SINGLE_MODEL_FALLBACK"] == str(count <= 1).lower()
@@ -152,6 +155,13 @@ def test_rendered_stack_is_valid_and_shaped_by_the_configuration(
     assert env["DEFAULT_LOCAL_MODEL"] == settings.models[0].name
     assert env["DEFAULT_MODEL"] != env["DEFAULT_LOCAL_MODEL"]
     assert env["OPENAI_API_KEY"] == SECRETS["OPENAI_API_KEY"]
+    for app in apps:  # the team's server: its URL and models in the file, its key only by reference to .env
+        environment = services[app]["environment"]
+        assert ("TEAM_LLM_URL" in environment) == team
+        if team:
+            assert environment["TEAM_LLM_URL"] == TEAM_URL
+            assert environment["TEAM_LLM_MODELS"] == ",".join(m.name for m in settings.models)
+            assert "${TEAM_LLM_API_KEY:-}" in compose_text
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,10 @@ def llama_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def _ready(port: int) -> bool:
+def _ready(port: int, api_key: str | None = None) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        conn.request("GET", "/v1/models")
+        conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
         response = conn.getresponse()
         response.read()
         return response.status == 200
@@ -78,10 +78,13 @@ def start_llama(
     timeout: float = 60.0,
     threads: int | None = None,
     n_ctx: int = 2048,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
 ) -> LlamaHandle:
     """`python -m llama_cpp.server --model FILE --model_alias ALIAS --chat_format gemma --n_ctx N
-    --interrupt_requests False --port P` bound to 127.0.0.1; returns once `GET /v1/models` is 200.
-    N is 2048 unless the caller passes the configured context size."""
+    --interrupt_requests False --port P` bound to ``host`` (127.0.0.1 unless containers must reach
+    it), requiring ``api_key`` when given (its ``--api_key``); returns once `GET /v1/models` is
+    200. N is 2048 unless the caller passes the configured context size."""
     port = port or free_port()
     if log is None:
         fd, name = tempfile.mkstemp(prefix="llama-", suffix=".log")
@@ -102,10 +105,11 @@ def start_llama(
         "--interrupt_requests",
         "False",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         *(["--n_threads", str(threads)] if threads else []),
+        *(["--api_key", api_key] if api_key else []),
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -114,7 +118,7 @@ def start_llama(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"llama.cpp server exited with {process.returncode}:\n{handle.log_tail()}")
-        if _ready(port):
+        if _ready(port, api_key):
             return handle
         time.sleep(0.1)
     handle.stop()

@@ -50,9 +50,20 @@ class CloudModel:
 
 
 @dataclass(frozen=True)
+class TeamServer:
+    """The team's shared model server: ``TEAM_LLM_URL`` (OpenAI-compatible), the models asked there
+    (``TEAM_LLM_MODELS``) and this developer's key (``TEAM_LLM_API_KEY``)."""
+
+    url: str
+    models: tuple[str, ...]
+    key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     profile: str = "local"
     local: tuple[LocalModel, ...] = ()
+    team: TeamServer | None = None
     cloud: tuple[CloudModel, ...] = ()
     mock: bool = False
     required: tuple[str, ...] = ()
@@ -83,6 +94,14 @@ def _local(env: Mapping[str, str]) -> list[LocalModel]:
         if url and model:
             found.append(LocalModel(prefix, url.rstrip("/"), model))
     return found
+
+
+def _team(env: Mapping[str, str]) -> TeamServer | None:
+    url = (env.get("TEAM_LLM_URL") or "").rstrip("/")
+    models = tuple(m.strip() for m in (env.get("TEAM_LLM_MODELS") or "").split(",") if m.strip())
+    if not truthy(env.get("USE_TEAM_LLM")) or not url or not models:
+        return None
+    return TeamServer(url, models, env.get("TEAM_LLM_API_KEY") or "")
 
 
 def _cloud(env: Mapping[str, str]) -> list[CloudModel]:
@@ -140,15 +159,17 @@ def names(value: str | None) -> tuple[str, ...]:
 
 def from_env(env: Mapping[str, str]) -> BackendConfig:
     """The configuration, or SettingError naming the variable that cannot be used."""
-    local, cloud, mock = _local(env), _cloud(env), truthy(env.get("ENABLE_MOCK_LLM"))
+    local, team, cloud, mock = _local(env), _team(env), _cloud(env), truthy(env.get("ENABLE_MOCK_LLM"))
     required = [p.strip() for p in (env.get("REQUIRED_PROVIDERS") or "").split(",") if p.strip()]
-    enabled = {c.provider for c in cloud} | ({"local"} if local else set()) | ({"mock"} if mock else set())
+    ours = {"local": bool(local), "team": team is not None, "mock": mock}
+    enabled = {c.provider for c in cloud} | {name for name, on in ours.items() if on}
     required = [p for p in required if p in enabled]
-    required += [p for p in ("local", "mock") if p in enabled and p not in required]
+    required += [p for p in ours if p in enabled and p not in required]
     hosts = names(env.get("ALLOWED_HOSTS"))
     return BackendConfig(
         profile=env.get("ULTRA_PROFILE") or "local",
         local=tuple(local),
+        team=team,
         cloud=tuple(cloud),
         mock=mock,
         required=tuple(required),

@@ -11,6 +11,7 @@ from ultra_env.llm.providers.openai_compat import OpenAICompatible
 from ultra_env.llm.providers.registry import Target, cloud_provider
 
 LOCAL = "local"
+TEAM = "team"
 MOCK = "mock"
 
 
@@ -46,13 +47,16 @@ class MockProvider:
 
 
 def targets(config: BackendConfig) -> list[Target]:
-    """Every enabled model, in a stable order: local, cloud, mock. Local ones share one provider per URL."""
+    """Every enabled model, in a stable order: local, team, cloud, mock. Local ones share one provider per URL."""
     found: list[Target] = []
     local: dict[str, OpenAICompatible] = {}
     for model in config.local:
         # DMR's llama.cpp server sends token usage at the end of a stream when asked (stream_options).
         provider = local.setdefault(model.url, OpenAICompatible(LOCAL, model.url, retries=0, stream_usage=True))
         found.append(Target(provider, model.model))
+    if config.team is not None:
+        team = OpenAICompatible(TEAM, config.team.url, config.team.key or None, retries=0, stream_usage=True)
+        found += [Target(team, model) for model in config.team.models]
     for cloud in config.cloud:
         found.append(Target(cloud_provider(cloud.provider, cloud.key, cloud.base_url), cloud.model))
     if config.mock:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
-from ultra_env.checks import health_rules
+from ultra_env.checks import health_rules, team_health
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
 from ultra_env.facts import host
@@ -26,14 +26,23 @@ from ultra_env.operations.stack import project_of
 T = TypeVar("T")
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 
-# Run inside the backend container: can it reach the endpoint it was given?
+# Run inside the backend container: can it reach the endpoint it was given? (`team`: the team
+# server's, with the backend's key.)
 INSIDE = """
 import json, os, sys, urllib.request
-url = os.environ.get("LLM_URL") or (os.environ.get("MODEL_RUNNER_URL", "").rstrip("/") + "/v1")
-if url == "/v1":
-    print(json.dumps({"error": "neither LLM_URL nor MODEL_RUNNER_URL is set in the container"})); sys.exit(2)
+team = sys.argv[1:] == ["team"]
+if team:
+    url = os.environ.get("TEAM_LLM_URL", "")
+else:
+    url = os.environ.get("LLM_URL") or (os.environ.get("MODEL_RUNNER_URL", "").rstrip("/") + "/v1")
+if url in ("", "/v1"):
+    print(json.dumps({"error": ("TEAM_LLM_URL is" if team else "neither LLM_URL nor MODEL_RUNNER_URL is")
+                      + " set in the container"})); sys.exit(2)
+request = urllib.request.Request(url.rstrip("/") + "/models")
+if team and os.environ.get("TEAM_LLM_API_KEY"):
+    request.add_header("Authorization", "Bearer " + os.environ["TEAM_LLM_API_KEY"])
 try:
-    with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=10) as answer:
         ids = [m.get("id") for m in json.load(answer).get("data", [])]
     print(json.dumps({"url": url, "ids": ids}))
 except Exception as exc:
@@ -55,13 +64,22 @@ def verify(
     results: list[TaskResult] = []
     last: list[Callable[[], TaskResult]] = []
     down = _stack_down(project)
+    if settings.features.team_llm:
+        team = team_health.reachable(settings, retry, results)
+        if team is not None:
+            first = settings.team_models[0]
+            fix = f"set [team] models to ones the team server serves (invoke doctor lists them), not {first}"
+            last.append(lambda: _completion(team, first, retry, fix))
+            if down is None:
+                last.append(lambda: _inside(project, retry, team=True))
     if settings.features.local_llm:
         conn = _prerequisites(settings, desktop, retry, status, results, environ or {})
         if conn is not None:
             model = settings.models[0].name
             if isinstance(conn.runner, dmr.Api):
-                root = conn.runner.root
-                last.append(lambda: _completion(root, model, settings, retry))
+                runner = OpenAICompatible("docker-model-runner", conn.runner.root + dmr.OPENAI_PATH, retries=0)
+                pull = f"invoke models.pull --model {model}"
+                last.append(lambda: _completion(runner, model, retry, pull))
             else:
                 results.append(
                     skipped(
@@ -71,7 +89,7 @@ def verify(
                 )
             if down is None:
                 last.append(lambda: _inside(project, retry))
-    else:
+    elif not settings.features.team_llm:
         results.append(skipped("local model", f"{settings.profile.value} profile: no local models"))
     if down is not None:
         return results + concurrently.each(lambda check: check(), last) + [down]
@@ -215,8 +233,8 @@ def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bo
     return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
 
 
-def _completion(root: str, model: str, settings, retry: http.Retry) -> TaskResult:
-    provider = OpenAICompatible("docker-model-runner", root + dmr.OPENAI_PATH, retries=0)  # `retry` retries
+def _completion(provider: OpenAICompatible, model: str, retry: http.Retry, missing_fix: str) -> TaskResult:
+    """A real completion, streamed and plain (``provider`` makes no retries of its own: ``retry`` does)."""
     name = "chat completion"
     try:
         # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
@@ -227,7 +245,7 @@ def _completion(root: str, model: str, settings, retry: http.Retry) -> TaskResul
             lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=4, timeout=left))
         )
     except ProviderError as exc:
-        fix = f"invoke models.pull --model {model}" if exc.kind == "not_found" else "invoke doctor"
+        fix = missing_fix if exc.kind == "not_found" else "invoke doctor"
         if "context" in exc.message.lower():
             fix = f"raise context_size of {model} in ultra-env.toml [[models]]"
         return failed(name, f"{model}: {exc.kind}: {exc.message}", fix)
@@ -261,12 +279,12 @@ def _stack_down(project: compose.Project) -> TaskResult | None:
         return None
 
 
-def _inside(project: compose.Project, retry: http.Retry) -> TaskResult:
-    name = "API from inside the stack"
+def _inside(project: compose.Project, retry: http.Retry, *, team: bool = False) -> TaskResult:
+    name = "team server from inside the stack" if team else "API from inside the stack"
 
     def attempt() -> dict:
         try:
-            done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE)
+            done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE, *(["team"] if team else []))
         except proc.ProcError as exc:
             raise RuntimeError(str(exc)) from None
         try:
@@ -280,7 +298,7 @@ def _inside(project: compose.Project, retry: http.Retry) -> TaskResult:
     try:
         answer = retry.run(lambda _: attempt())
     except RuntimeError as exc:
-        return health_rules.unreachable_from_inside(str(exc))
+        return team_health.unreachable_from_inside(str(exc)) if team else health_rules.unreachable_from_inside(str(exc))
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
@@ -317,11 +335,13 @@ ANALYZE_PROMPT = "Say hello in five words."
 
 def analyze(settings, retry: http.Retry) -> TaskResult:
     """Ultra's job, for real: one prompt through the running backend's ``POST /api/analyze``,
-    answered by the local models (or the mock); cloud models are not asked (they cost money)."""
+    answered by the local models, the team server's (or the mock); cloud models are not asked (they
+    cost money)."""
     name = "backend /api/analyze"
     if settings.own_backend:
         return skipped(name, "your own backend: its /api/analyze is Ultra's contract, not checked here")
     models = [f"local:{m.name}" for m in settings.models] if settings.features.local_llm else []
+    models += [f"team:{name}" for name in settings.team_models] if settings.features.team_llm else []
     if settings.features.mock_llm:
         models.append("mock:mock-echo")
     if not models:

@@ -9,6 +9,7 @@ from ultra_env.checks.compose_files import compose_file_checks
 from ultra_env.checks.memory import memory_checks
 from ultra_env.checks.offline import offline_checks
 from ultra_env.checks.reach import reach_checks
+from ultra_env.checks.team import team_checks
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
@@ -376,6 +377,7 @@ RULES: tuple[Callable[[Facts, Settings], Iterator[TaskResult]], ...] = (
     compose_checks,
     compose_file_checks,
     model_runner_checks,
+    team_checks,
     reach_checks,
     offline_checks,
     model_checks,

@@ -21,6 +21,7 @@ class Profile(StrEnum):
     CLOUD = "cloud"
     HYBRID = "hybrid"
     MOCK = "mock"
+    TEAM = "team"
 
 
 PROFILE_HELP: dict[Profile, str] = {
@@ -28,6 +29,7 @@ PROFILE_HELP: dict[Profile, str] = {
     Profile.CLOUD: "cloud providers only (OpenAI, Anthropic, Google); no Model Runner",
     Profile.HYBRID: "local models and cloud providers side by side",
     Profile.MOCK: "the backend's mock LLM; no keys, no Model Runner (what Ultra's CI uses)",
+    Profile.TEAM: "the team's shared model server ([team] url, your key in .env); no local runner",
 }
 
 
@@ -41,6 +43,7 @@ class Features(Strict):
     mock_llm: bool = Field(False, description="Enable the backend's built-in mock LLM.")
     worker: bool = Field(False, description="Run the background worker service.")
     frontend: bool = Field(False, description="Run the web frontend (port 3009).")
+    team_llm: bool = Field(False, description="Ask the models of the team's shared server ([team]).")
 
 
 PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
@@ -48,6 +51,7 @@ PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
     Profile.CLOUD: {"cloud_llm": True},
     Profile.HYBRID: {"local_llm": True, "cloud_llm": True},
     Profile.MOCK: {"mock_llm": True},
+    Profile.TEAM: {"team_llm": True},
 }
 
 _COMPOSE_KEY = re.compile(r"^[a-zA-Z0-9_-]+\Z")
@@ -160,6 +164,27 @@ class Endpoint(Strict):
         if not re.match(r"^https?://[^\s/]+(/[^\s]*)?\Z", value):
             raise ValueError("use an http(s) URL such as http://localhost:11434/v1")
         return value.rstrip("/")
+
+
+class Team(Strict):
+    """The team's shared model server (docs/team.md): an OpenAI-compatible API that takes a key."""
+
+    url: str | None = Field(None, description="Its OpenAI-compatible base URL, e.g. https://models.example.com/v1.")
+    key_var: VariableName = Field("TEAM_LLM_API_KEY", description="The .env variable that holds your key for it.")
+    api_key: SecretStr | None = Field(None, description="Your key; read from the environment or .env.")
+    models: list[str] = Field(
+        default_factory=list, description="The models to ask there, as it names them (default: the [[models]] names)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        parts = urlsplit(value or "http://unset")
+        if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value or ""):
+            raise ValueError("use an http(s) URL such as https://models.example.com/v1")
+        if "@" in parts.netloc or parts.query or parts.fragment:
+            raise ValueError("give the URL without a user, password, query or fragment: the key goes in .env")
+        return value.rstrip("/") if value else None
 
 
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
@@ -299,6 +324,7 @@ class Settings(Strict):
     )
     ports: Ports = Field(default_factory=Ports)
     model_runner: ModelRunner = Field(default_factory=ModelRunner)
+    team: Team = Field(default_factory=Team)
     min_versions: MinVersions = Field(default_factory=MinVersions)
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
@@ -338,7 +364,7 @@ class Settings(Strict):
                 for index, child in enumerate(value):
                     walk(child, f"{path}.{index}")
 
-        walk(self.model_dump(mode="python", exclude={"providers": {"__all__": {"api_key"}}}), "")
+        walk(self.model_dump(mode="python", exclude={"providers": {"__all__": {"api_key"}}, "team": {"api_key"}}), "")
         return self
 
     @model_validator(mode="after")
@@ -349,6 +375,10 @@ class Settings(Strict):
             raise ValueError(
                 "features.frontend needs Ultra's frontend image: set images.frontend (the shipped "
                 "backend serves its own page at /)"
+            )
+        if self.features.team_llm and not self.team.url:
+            raise ValueError(
+                "team.url is needed by the team profile: set the server's URL under [team] (or ULTRA_ENV_TEAM__URL)"
             )
         if self.features.worker and self.own_backend and not (self.worker_command or self.images.worker):
             raise ValueError(
@@ -361,5 +391,10 @@ class Settings(Strict):
         """Whether the backend is the user's own Ultra (built from source or a prebuilt image)."""
         return bool(self.backend.source or self.images.backend)
 
+    @property
+    def team_models(self) -> list[str]:
+        return self.team.models or [m.name for m in self.models]
+
     def secret_values(self) -> list[str]:
-        return [p.api_key.get_secret_value() for p in self.providers.values() if p.api_key is not None]
+        keys = [p.api_key for p in self.providers.values()] + [self.team.api_key]
+        return [key.get_secret_value() for key in keys if key is not None]

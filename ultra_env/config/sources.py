@@ -265,7 +265,7 @@ def _defaults() -> dict[str, Any]:
 def _key_layers(
     merged: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, str]
 ) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """The providers' keys from .env, then from the environment (which wins)."""
+    """The providers' keys and the team server's from .env, then from the environment (which wins)."""
     layers = []
     for source, label in ((dotenv, ".env"), (environ, "env")):
         tree: dict[str, Any] = {}
@@ -276,6 +276,11 @@ def _key_layers(
             if var and source.get(var):
                 _set(tree, ["providers", name, "api_key"], utf8(var, source[var]))
                 labels[f"providers.{name}.api_key"] = f"{label} {var}"
+        team = merged.get("team")
+        var = team.get("key_var") if isinstance(team, Mapping) else None
+        if isinstance(var, str) and source.get(var):
+            _set(tree, ["team", "api_key"], utf8(var, source[var]))
+            labels["team.api_key"] = f"{label} {var}"
         layers.append((tree, labels))
     return layers
 

@@ -15,6 +15,7 @@ from ultra_env.facts.docker import DockerInfo, DockerVersion, compose_config, pl
 from ultra_env.facts.model_runner import api_root, find_model, host_api, model_status, model_version, models_via
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.facts.probe import Probe
+from ultra_env.facts.team import team_server
 
 if TYPE_CHECKING:
     from ultra_env.config.settings import Settings
@@ -40,6 +41,7 @@ class Facts:
     compose_status: Probe | None = None  # `docker model status --json` as Compose runs it (setup asks)
     compose_files: ComposeFiles | None = None  # what a plain `docker compose` reads in the project
     compose_config: Probe | None = None  # `docker compose config -q` on those files, once rendered
+    team_server: Probe | None = None  # GET {team.url}/models with the key (the team profile)
     ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
     disk: tuple[Path, int] | None = None
     seconds: float = 0.0
@@ -89,6 +91,10 @@ def gather(settings: Settings, early: Prefetch | None = None, files: ComposeFile
         ports = {port: pool.submit(_port, port) for port in wanted}
         futures: dict[str, Future[Probe]] = {}
         found: dict[str, Future[Probe]] = {}
+        team = settings.team
+        if settings.features.team_llm and team.url:
+            key = team.api_key.get_secret_value() if team.api_key else None
+            futures["team_server"] = pool.submit(team_server, team.url, key, timeout)
         if files is not None and files.usable and files.rendered.exists():
             futures["compose_config"] = pool.submit(compose_config, files.root, files.files, timeout)
         if local:

@@ -5,20 +5,16 @@ Pure apart from reading the templates: what Compose and the engine can do comes 
 
 from __future__ import annotations
 
-import json
 import re
-import traceback
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ultra_env.config.settings import Settings
-from ultra_env.errors import ConfigError, UltraError
+from ultra_env.errors import ConfigError
 from ultra_env.facts.versions import at_least
-from ultra_env.project.envfile import quote
-from ultra_env.project.interpolation import escape
+from ultra_env.operations.templates import Interpolated, render_template
 
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
 ENV_TEMPLATE = "env.j2"
@@ -146,7 +142,9 @@ def policy(settings: Settings) -> dict[str, str]:
     """What Ultra's orchestration reads: how many models must answer and which providers are required
     (its defaults, 3 and openai,anthropic,google, refuse every local-only analysis)."""
     cloud = [n for n, p in settings.providers.items() if settings.features.cloud_llm and p.api_key is not None]
-    count = (len(settings.models) if settings.features.local_llm else 0) + len(cloud) + int(settings.features.mock_llm)
+    local = len(settings.models) if settings.features.local_llm else 0
+    team = len(settings.team_models) if settings.features.team_llm else 0
+    count = local + team + len(cloud) + int(settings.features.mock_llm)
     return {
         "MODEL_RUNNER_TYPE": "api",
         "MINIMUM_MODELS_REQUIRED": str(max(count, 1)),
@@ -171,6 +169,11 @@ def app_environment(settings: Settings, target: Rendering, models: list[Binding]
             env.update({var: value for b in models for var, value in ((b.endpoint_var, url), (b.model_var, b.name))})
         elif not target.model_var:
             env.update({b.model_var: b.name for b in models})  # Compose 2.38.0: the names through the environment
+    if settings.features.team_llm and settings.team.url:
+        env["USE_TEAM_LLM"] = "true"
+        env["TEAM_LLM_URL"] = for_containers(settings.team.url)
+        env["TEAM_LLM_MODELS"] = ",".join(settings.team_models)
+        env["TEAM_LLM_API_KEY"] = Interpolated(f"${{{settings.team.key_var}:-}}")  # the key stays in .env
     if settings.features.cloud_llm:  # (their base URLs go to .env: one may hold a password)
         for name, provider in settings.providers.items():
             env[f"{name.upper()}_MODEL"] = provider.default_model
@@ -292,75 +295,12 @@ def env_context(settings: Settings, *, example: bool, generated: dict[str, str])
         "policy": policy(settings),
         "default_local_model": first,
         "providers": providers,
+        "team_key_var": settings.team.key_var,
+        "team_key": "" if example or settings.team.api_key is None else settings.team.api_key.get_secret_value(),
         "default_cloud_model": openai.default_model if openai else "",
         "postgres_password": EXAMPLE_PASSWORD if example else generated["POSTGRES_PASSWORD"],
         "redis_password": EXAMPLE_PASSWORD if example else generated["REDIS_PASSWORD"],
     }
-
-
-class Interpolated(str):
-    """A value ultra-env writes for Compose to expand (``${POSTGRES_PASSWORD}`` in DATABASE_URL)."""
-
-
-def _escaped(value: Any) -> Any:
-    if isinstance(value, Interpolated):
-        return str(value)
-    if isinstance(value, str):
-        return escape(value)
-    if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    return value
-
-
-def compose_literal(value: Any) -> str:
-    """A value for the Compose file, as a JSON scalar or list that YAML reads as it is, with every
-    ``$`` doubled so that Compose takes it literally (a ``$`` in a command or a URL must not pull a
-    variable, let alone the database password, into it); only ``Interpolated`` values expand."""
-    return json.dumps(_escaped(value))  # ASCII: YAML reads \uXXXX back, and no line break hides in it
-
-
-@lru_cache(maxsize=4)
-def _environment(templates_dir: Path) -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["env"] = quote
-    env.filters["json"] = compose_literal
-    return env
-
-
-def render_template(templates_dir: Path, name: str, context: dict[str, Any]) -> str:
-    import jinja2
-
-    try:
-        return _environment(templates_dir).get_template(name).render(context)
-    except jinja2.TemplateNotFound:
-        raise UltraError(
-            f"template {name} is missing from {templates_dir}", f"restore it: git checkout -- templates/{name}"
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise UltraError(
-            f"templates/{name}:{exc.lineno}: {exc.message}",
-            f"fix line {exc.lineno} of templates/{name} (or git checkout -- templates/{name})",
-        ) from None
-    except jinja2.TemplateError as exc:
-        line = _template_line(exc, name)
-        where = f"templates/{name}:{line}" if line else f"templates/{name}"
-        raise UltraError(f"{where}: {exc}", f"fix templates/{name} (or git checkout -- templates/{name})") from None
-
-
-def _template_line(exc: BaseException, name: str) -> int | None:
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.endswith(name):
-            return frame.lineno
-    return None
 
 
 def render_compose(

@@ -28,7 +28,7 @@ JOURNAL = "journal.json"
 #: what a render writes in one journaled transaction (operations.converge.apply), relative to the
 #: project: the only files recovering an interrupted run may replace
 JOURNALED = frozenset({"docker-compose.yml", ENV_FILE, f"{STATE_DIR}/{STATE_FILE}"})
-PROFILES = frozenset({"local", "cloud", "hybrid", "mock"})  # config.Profile, without importing pydantic
+PROFILES = frozenset({"local", "cloud", "hybrid", "mock", "team"})  # config.Profile, without importing pydantic
 VERSION = 2  # 2: .env values are kept as fingerprints (envfile.fingerprint), never as text
 
 

@@ -47,13 +47,18 @@ def cloud_key(settings: Settings, name: str) -> str | None:
 
 
 def targets(settings: Settings, local_root: str | None, environ: Mapping[str, str] | None = None) -> list[Target]:
-    """Everything the active profile may ask, in a stable order: local models, endpoints, cloud."""
+    """Everything the active profile may ask, in a stable order: local models, the team server's,
+    endpoints, cloud."""
 
     environ = os.environ if environ is None else environ
     found: list[Target] = []
     if settings.features.local_llm and local_root:
         local = OpenAICompatible(LOCAL, f"{local_root.rstrip('/')}/engines/v1")
         found += [Target(local, model.name) for model in settings.models]
+    team = settings.team
+    if settings.features.team_llm and team.url:
+        server = OpenAICompatible("team", team.url, team.api_key.get_secret_value() if team.api_key else None)
+        found += [Target(server, name) for name in settings.team_models]
     cloud = settings.features.cloud_llm
     for name, endpoint in settings.endpoints.items():
         if cloud or (settings.features.local_llm and is_loopback(endpoint.base_url)):
