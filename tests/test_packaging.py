@@ -43,6 +43,7 @@ def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
     )
     assert installed.returncode == 0, installed.stderr
     env = clean_environ()
+    env.pop("PYTHONPATH", None)  # the wheel alone: a checkout on the path would be imported first
     where = subprocess.run(
         [
             str(python),
