@@ -106,8 +106,8 @@ def test_health_completion_stays_within_its_budget() -> None:
     import time
 
     from ultra_env.checks.health import _completion
-    from ultra_env.config.settings import Settings
     from ultra_env.http import Retry
+    from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -115,7 +115,8 @@ def test_health_completion_stays_within_its_budget() -> None:
     try:
         root = f"http://127.0.0.1:{silent.getsockname()[1]}"
         start = time.monotonic()
-        result = _completion(root, GEMMA, Settings(), Retry(within_s=2.0, backoff=lambda n: 0.2))
+        runner = OpenAICompatible("docker-model-runner", f"{root}/engines/v1", retries=0)  # as health makes it
+        result = _completion(runner, GEMMA, Retry(within_s=2.0, backoff=lambda n: 0.2), "invoke models.pull")
         elapsed = time.monotonic() - start
     finally:
         silent.close()
