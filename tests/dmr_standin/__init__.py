@@ -14,6 +14,24 @@ It provides
   `status --json` panic, HF_TOKEN hosts); `MODEL_RUNNER_HOST` (manual install), the
   "unable to initialize standalone model runner" failure (`standalone_error`) and, run alone
   (not by the docker CLI), status/version/ps/df printed on stderr as cobra does;
+- the docker CLI's global flags before the plugin name (`docker --context team model …`,
+  `-H ssh://… model …`: `--config`, `-c/--context`, `-D/--debug`, `-H/--host`, `-l/--log-level`,
+  `--tls*`), kept and put in front of every real `docker` command the stand-in runs, so that it
+  talks to the engine the CLI talks to (DOCKER_HOST / DOCKER_CONTEXT reach it from the environment;
+  `dockercli.py`);
+- `install-runner [--port N] [--host IP] [--gpu auto|none|cuda|rocm|musa|cann] [--do-not-track]
+  [--backend llama.cpp] [--debug]` and `uninstall-runner [--images] [--models]` (`install.py`,
+  `standalone.py`, following install-runner.go runInstallOrStart, uninstall-runner.go and
+  cmd/cli/pkg/standalone/): on Desktop upstream's two lines; else a running controller container is
+  reported ("already running", with the reinstall hint when --gpu/--backend were given), stopped
+  ones are pruned, and otherwise the REAL container is created on the engine with the real docker
+  CLI as CreateControllerContainer specifies it (name `docker-model-runner`, image
+  `docker/model-runner:latest` or its GPU variant, env, labels, volume `docker-model-runner-models`
+  at /models, restart always, HOST:PORT plus the bridge gateway for 127.0.0.1, GPU runtime and
+  devices, the render group, the Docker config sync), then the CLI waits for its runner (20 × 500 ms);
+- the runner image's entrypoint (`container.py`; the image `ultra-test/model-runner:standin` is built
+  by tests/support/images.py, tests tag it `docker/model-runner:latest`): the DMR API on
+  0.0.0.0:$MODEL_RUNNER_PORT with /models as its home, seeded on first start;
 - the DMR HTTP API (`server.start` / `python -m tests.dmr_standin.server`): `/`, `/models`,
   `/models/{name}`, `/models/{name}/tag`, `/models/create` (chunked progress stream, HTML-escaped
   text unless `Accept: application/json`), `/engines/status`, `/engines/ps` (loading, in_use,
@@ -42,11 +60,18 @@ llama.cpp, `backends.py`), `hold_loading` (keep a loading runner loading), and t
 What it does not do: no registry, OCI artifacts or network downloads (the "registry" is a
 map in the home's state.json of local .gguf files, and a pull hard-links or copies one;
 gated Hugging Face repos are registry entries with `gated=True` and the `hf_token` setting);
-no auto-install/start of a runner container (MODEL_RUNNER_NO_AUTO_INSTALL is recorded in
-invocations.jsonl and decides the old plugins' panic); no Docker Desktop, GPU,
+no auto-install/start of a runner container by the other commands (MODEL_RUNNER_NO_AUTO_INSTALL is
+recorded in invocations.jsonl and decides the old plugins' panic); no `start-runner`, `stop-runner`,
+`restart-runner`, `reinstall-runner`; in `install-runner` no image pull (no registry: the local
+`docker/model-runner` image is used, as upstream does when its pull fails), no `--tls`,
+`--proxy-cert`, vLLM/diffusers or deferred llama.cpp install (refused, saying so), and the Docker
+config sync's outcome is the engine's (Engine 20.10 refuses `docker cp -a` for a user unknown to its
+host, and the CLI warns); assumed there: the home registry's .gguf files are bind-mounted read-only at
+their own paths and the runner is seeded with the home's settings through DMR_STANDIN_SEED (JSON,
+`container.seed`), because the stand-in's "registry" is local files; no Docker Desktop, GPU,
 vLLM/diffusers/mlx/sglang backends (a backend is only a name and status in `backends`),
 `/exp/vDD4.40` socket routes, idle eviction after keep-alive, real embeddings, `run`,
-`logs`, `requests`, `install-runner` or the provider-form `compose` subcommands; TTY progress
+`logs`, `requests` or the provider-form `compose` subcommands; TTY progress
 bars; Anthropic, Ollama, Responses routes; `/logs?follow`. Model IDs are the .gguf's sha256, not
 the packaged artifact's digest. Size, quantization, context size and the `gguf` map are read
 from the .gguf as the runner reads them (`gguf.py`); parameters and architecture are declared

@@ -7,6 +7,9 @@ handleClientError, install-runner.go withStandaloneRunner) and
 progress.go displayProgressSimple), in the version given by `cli_version` where releases differ
 (see `releases`). Errors end the command as main.go does: the error on stderr, exit 1.
 `MODEL_RUNNER_HOST` selects the manual-install kind and the runner URL (`desktop/context.go`).
+The docker CLI's global flags before the plugin name (`--context team model …`, `-H URL model …`)
+are kept and put in front of every real `docker` command the stand-in runs (`dockercli`);
+`install-runner` / `uninstall-runner` are in `install`.
 What cobra prints with cmd.Print* (status, version, ps, df) goes to stderr when the plugin runs
 alone, as docker/cli's plugin framework sets stdout only when the docker CLI runs it.
 """
@@ -24,6 +27,7 @@ from urllib.parse import quote
 
 from . import formats, goduration, goformat, releases
 from .client import ApiError, Client, ServiceUnavailable, StreamCut, Unreachable, model_path
+from .dockercli import Docker, split_global_flags
 from .names import display, is_valid, repository
 from .state import State, load, log_invocation, versions
 
@@ -69,11 +73,14 @@ def is_retryable(error: Exception | str) -> bool:
 
 
 class Cli:
-    def __init__(self, state: State, out: TextIO, err: TextIO, alone: bool = False) -> None:
+    def __init__(
+        self, state: State, out: TextIO, err: TextIO, alone: bool = False, docker: Docker | None = None
+    ) -> None:
         self.state = state
         self.client = Client(state)
         self.out = out
         self.err = err
+        self.docker = docker or Docker()  # the engine the docker CLI that ran the plugin talks to
         # cobra's cmd.Print/Println write to OutOrStderr: stdout only when the docker CLI's plugin
         # framework set it (`plugin.RunPlugin` newPluginCommand SetOut); run alone they go to stderr
         self.printed = err if alone else out
@@ -435,6 +442,18 @@ class Cli:
         self.printed.write(formats.go_table(rows))
         return 0
 
+    # --- install-runner, uninstall-runner (install.py) ------------------------------------
+
+    def install_runner(self, args: list[str]) -> int:
+        from .install import install_runner
+
+        return install_runner(self, args)
+
+    def uninstall_runner(self, args: list[str]) -> int:
+        from .install import uninstall_runner
+
+        return uninstall_runner(self, args)
+
 
 def until(status: dict[str, Any]) -> str:
     """ps.go formatUntil: Loading..., Forever, the keep-alive from now while in use or never used,
@@ -507,11 +526,13 @@ Commands:
   inspect     Display detailed information on one model
   list        List the models pulled to your local environment
   df          Show Docker Model Runner disk usage
+  install-runner    Install Docker Model Runner (Docker Engine only)
   ps          List running models
   pull        Pull a model from Docker Hub or HuggingFace to your local environment
   rm          Remove local models downloaded from Docker Hub
   status      Check if the Docker Model Runner is running
   tag         Tag a model
+  uninstall-runner  Uninstall Docker Model Runner (Docker Engine only)
   unload      Unload running models
   version     Show the Docker Model Runner version
 """
@@ -531,6 +552,8 @@ COMMANDS: dict[str, Callable[[Cli, list[str]], int]] = {
     "inspect": Cli.inspect,
     "ps": Cli.ps,
     "df": Cli.df,
+    "install-runner": Cli.install_runner,
+    "uninstall-runner": Cli.uninstall_runner,
 }
 
 
@@ -586,17 +609,24 @@ def standalone_failure(state: State, command: str) -> str | None:
 
 def running_alone(argv: list[str]) -> bool:
     """docker/cli `cli-plugins/plugin` RunningStandalone: not run by the docker CLI (which sets
-    DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND). Assumed: an argv starting with the plugin name `model`,
-    as the docker CLI passes it, also counts as run by the CLI (the tests' direct invocations)."""
+    DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND). Assumed: an argv starting with the plugin name `model`
+    (after the global flags), as the docker CLI passes it, also counts as run by the CLI (the tests'
+    direct invocations)."""
     return not os.environ.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") and argv[:1] != ["model"]
 
 
 def main(argv: list[str], home: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """The plugin's entry point, with the plugin's `os.Args[1:]`: what the docker CLI passes on is
+    `[GLOBAL FLAGS…] model COMMAND …` (docker/cli `cli-plugins/manager` PluginRunCommand runs the
+    plugin with the CLI's own arguments); run alone, `COMMAND …`. The global flags are kept for the
+    docker commands the stand-in runs (`dockercli`); DOCKER_HOST / DOCKER_CONTEXT reach them from
+    the environment."""
     log_invocation(home, argv)
     state = detected(load(home))
     if argv[:1] == ["docker-cli-plugin-metadata"]:
         out.write(json.dumps(formats.metadata(state), indent=4) + "\n")
         return 0
+    global_flags, argv = split_global_flags(list(argv))
     alone = running_alone(argv)
     args = argv[1:] if argv[:1] == ["model"] else list(argv)
     if not args or args[0] in ("--help", "-h", "help"):
@@ -611,7 +641,7 @@ def main(argv: list[str], home: Path, out: TextIO = sys.stdout, err: TextIO = sy
         err.write(failure + "\n")
         return 1
     try:
-        return command(Cli(state, out, err, alone=alone), args[1:])
+        return command(Cli(state, out, err, alone=alone, docker=Docker(global_flags)), args[1:])
     except UsageError as exc:
         err.write(f"{exc}\n")
         return 1

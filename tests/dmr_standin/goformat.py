@@ -6,6 +6,7 @@ code, they are re-statements of documented Go semantics.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from http import HTTPStatus
 from typing import Any
@@ -80,3 +81,37 @@ def custom_size(size: float) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.2f}{units[i]}"
+
+
+def parse_addr(text: str) -> str | None:
+    """Go's netip.ParseAddr error text for `text`, or None when it is an IP address. IPv4 messages
+    follow net/netip parseIPv4Fields; an invalid IPv6 address gets `unable to parse IP` (assumed)."""
+    q = quote
+    kind = next((c for c in text if c in ".:%"), None)
+    if kind == "%":
+        return f"ParseAddr({q(text)}): missing IPv6 address"
+    if kind == ".":
+        fields, value, digits = 0, 0, 0
+        for i, c in enumerate(text):
+            if c.isdigit() and c.isascii():
+                if digits == 1 and value == 0:
+                    return f"ParseAddr({q(text)}): IPv4 field has octet with leading zero"
+                value, digits = value * 10 + int(c), digits + 1
+                if value > 255:
+                    return f"ParseAddr({q(text)}): IPv4 field has value >255"
+            elif c == ".":
+                if i == 0 or i == len(text) - 1 or text[i - 1] == ".":
+                    return f"ParseAddr({q(text)}): IPv4 field must have at least one digit (at {q(text[i:])})"
+                if fields == 3:
+                    return f"ParseAddr({q(text)}): IPv4 address too long"
+                fields, value, digits = fields + 1, 0, 0
+            else:
+                return f"ParseAddr({q(text)}): unexpected character (at {q(text[i:])})"
+        return None if fields == 3 else f"ParseAddr({q(text)}): IPv4 address too short"
+    if kind == ":":
+        try:
+            ipaddress.IPv6Address(text)
+            return None
+        except ValueError:
+            return f"ParseAddr({q(text)}): unable to parse IP"
+    return f"ParseAddr({q(text)}): unable to parse IP"

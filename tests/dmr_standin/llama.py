@@ -28,8 +28,8 @@ def llama_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def _ready(port: int, api_key: str | None = None) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+def _ready(port: int, api_key: str | None = None, host: str = "127.0.0.1") -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
     try:
         conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
         response = conn.getresponse()
@@ -47,10 +47,11 @@ class LlamaHandle:
     port: int
     log: Path
     n_ctx: int = 2048
+    host: str = "127.0.0.1"  # where it is reached: its bind address, loopback for "0.0.0.0"
     url: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is not None:
@@ -113,12 +114,13 @@ def start_llama(
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    handle = LlamaHandle(process, port, Path(log), n_ctx)
+    reach = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    handle = LlamaHandle(process, port, Path(log), n_ctx, reach)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"llama.cpp server exited with {process.returncode}:\n{handle.log_tail()}")
-        if _ready(port, api_key):
+        if _ready(port, api_key, reach):
             return handle
         time.sleep(0.1)
     handle.stop()

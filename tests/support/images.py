@@ -3,6 +3,7 @@
 Run `python tests/support/images.py [--force]` from the repository root, or call `build_all()`;
 it also fills the wheelhouse the shipped backend's image is built from (`wheelhouse()`).
 Built images are kept: an image is skipped when `docker image inspect` finds it (unless forced).
+The DMR stand-in's runner image is rebuilt when the stand-in's source changed (a label holds its digest).
 The Debian rootfs tarball is cached in $ULTRA_ENV_CACHE (default ~/.cache/ultra-env), so that
 rebuilding after `docker system prune -a` does not run debootstrap again; delete it to refresh.
 """
@@ -26,8 +27,9 @@ SUPPORT = Path(__file__).resolve().parent
 DOCKERFILES = SUPPORT / "dockerfiles"
 LABEL = "ultra-env.test-image=1"
 ROOTFS_LABEL = "ultra-env.rootfs"
+STANDIN_LABEL = "ultra-env.standin-source"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "python3-pip", "redis-server", "postgresql-15", "libgomp1", "procps")
+DEBIAN_PACKAGES = ("python3", "python3-pip", "redis-server", "postgresql-15", "libgomp1", "procps", "nginx-light")
 DEBIAN_STRIP = (
     "var/lib/apt/lists",
     "var/cache/apt",
@@ -46,7 +48,11 @@ POSTGRES = "ultra-test/postgres:15"
 REDIS = "ultra-test/redis:7"
 PYTHON = "ultra-test/python:3"  # the shipped backend's base image in the tests (images.python)
 FRONTEND = "ultra-test/frontend:1"  # stands in for Ultra's own frontend image (images.frontend)
+# the DMR stand-in as a runner container (tests/dmr_standin/container.py); tests tag it
+# docker/model-runner:latest on the engine they run `docker model install-runner` against
+MODEL_RUNNER = "ultra-test/model-runner:standin"
 REPO = SUPPORT.parent.parent
+STANDIN = SUPPORT.parent / "dmr_standin"
 
 
 class ImageBuildError(RuntimeError):
@@ -102,7 +108,7 @@ def import_dir(root: Path, name: str, changes: list[str]) -> None:
             raise ImageBuildError(f"tar of {root} failed ({tar.returncode})")
 
 
-def docker_build(name: str, dockerfile: str, files: dict[str, Path]) -> None:
+def docker_build(name: str, dockerfile: str, files: dict[str, Path], labels: tuple[str, ...] = ()) -> None:
     with tempfile.TemporaryDirectory(prefix="ultra-image-") as tmp:
         context = Path(tmp)
         shutil.copy(DOCKERFILES / dockerfile, context / "Dockerfile")
@@ -112,7 +118,8 @@ def docker_build(name: str, dockerfile: str, files: dict[str, Path]) -> None:
             else:
                 shutil.copy(source, context / target)
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
-        run(["docker", "build", "-q", "--label", LABEL, "-t", name, str(context)], 900, env)
+        extra = [arg for label in labels for arg in ("--label", label)]
+        run(["docker", "build", "-q", "--label", LABEL, *extra, "-t", name, str(context)], 900, env)
 
 
 def build_busybox() -> None:
@@ -225,17 +232,20 @@ def build_debian() -> None:
 
 
 def current(name: str) -> bool:
-    """Whether the image exists, and (the Debian one) was made from today's package list."""
-    if name != DEBIAN:
+    """Whether the image exists, and (the Debian one) was made from today's package list, (the
+    stand-in runner) from today's stand-in source."""
+    keyed = {DEBIAN: (ROOTFS_LABEL, rootfs_key), MODEL_RUNNER: (STANDIN_LABEL, standin_key)}
+    if name not in keyed:
         return image_exists(name)
+    label, key = keyed[name]
     done = subprocess.run(
-        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{ROOTFS_LABEL}"}}}}', name],
+        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', name],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
-    return done.returncode == 0 and done.stdout.strip() == rootfs_key()
+    return done.returncode == 0 and done.stdout.strip() == key()
 
 
 def build_postgres() -> None:
@@ -282,6 +292,27 @@ def build_frontend() -> None:
     docker_build(FRONTEND, "frontend.Dockerfile", {})
 
 
+def standin_key() -> str:
+    """What the stand-in runner image is made of (the stand-in's modules, its Dockerfile), as a short digest."""
+    digest = hashlib.sha256()
+    for path in [*sorted(STANDIN.glob("*.py")), DOCKERFILES / "model-runner-standin.Dockerfile"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def build_model_runner() -> None:
+    """The DMR stand-in's runner: the Python image with tests/dmr_standin at /opt/standin/dmr_standin,
+    serving the DMR API on $MODEL_RUNNER_PORT (`python3 -m dmr_standin.container`)."""
+    docker_build(
+        MODEL_RUNNER,
+        "model-runner-standin.Dockerfile",
+        {"dmr_standin": STANDIN},
+        labels=(f"{STANDIN_LABEL}={standin_key()}",),
+    )
+    # the runner image it replaces, now untagged (dangling images only; one a container uses stays)
+    run(["docker", "image", "prune", "-f", "--filter", f"label={STANDIN_LABEL}"], 120)
+
+
 BUILDERS: dict[str, tuple[Callable[[], None], str | None]] = {
     BUSYBOX: (build_busybox, None),
     DEBIAN: (build_debian, None),
@@ -289,6 +320,7 @@ BUILDERS: dict[str, tuple[Callable[[], None], str | None]] = {
     REDIS: (build_redis, DEBIAN),
     PYTHON: (build_python, DEBIAN),
     FRONTEND: (build_frontend, BUSYBOX),
+    MODEL_RUNNER: (build_model_runner, PYTHON),
 }
 
 
