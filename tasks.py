@@ -308,6 +308,33 @@ def models_bench(
     )
 
 
+@task(name="setup", help=_help("check", "json"))
+def server_setup(c, check=False, json=False):
+    """Provision the team's model server: Model Runner, the models, the authenticating proxy."""
+    from ultra_env.cli import server
+
+    _exit(server.setup.invoke(ROOT, check=check, json=json))
+
+
+@task(name="status", help=_help("json"))
+def server_status(c, json=False):
+    """Say how the team's model server is: its engine, runner, models, proxy and keys (by name)."""
+    from ultra_env.cli import server
+
+    _exit(server.status.invoke(ROOT, json=json))
+
+
+@task(
+    name="keys",
+    help=_help("check", "json", add="Issue a key for this developer.", revoke="Revoke this developer's key."),
+)
+def server_keys(c, add=None, revoke=None, check=False, json=False):
+    """List the developers with a key on the team's proxy, or add or revoke one."""
+    from ultra_env.cli import server
+
+    _exit(server.keys.invoke(ROOT, add=add, revoke=revoke, check=check, json=json))
+
+
 ns = Collection(
     onboard,
     render,
@@ -323,4 +350,5 @@ ns = Collection(
     gen_docs,
     Collection("models", models_pull, models_list, models_rm, models_bench),
     Collection("llm", llm_ask, llm_compare),
+    Collection("server", server_setup, server_status, server_keys),
 )

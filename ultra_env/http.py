@@ -31,12 +31,16 @@ def prewarm() -> None:
 @functools.lru_cache(maxsize=1)
 def _tls() -> ssl.SSLContext:
     """One TLS context for the whole run: httpx builds one per client otherwise (≈20 ms each).
-    ssl and certifi are imported here (≈12 ms), by ``prewarm``'s thread while the run waits."""
+    ssl and certifi are imported here (≈12 ms), by ``prewarm``'s thread while the run waits.
+    SSL_CERT_FILE / SSL_CERT_DIR name the CAs to trust instead (a team server's own CA), as OpenSSL
+    and httpx read them."""
+    import os
     import ssl
 
     import certifi
 
-    return ssl.create_default_context(cafile=certifi.where())
+    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+    return ssl.create_default_context(cafile=cafile or (None if capath else certifi.where()), capath=capath)
 
 
 class HttpError(UltraError):

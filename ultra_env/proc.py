@@ -131,3 +131,41 @@ def stream(
     if seconds >= timeout and process.returncode < 0:
         raise CommandTimeout(argv, timeout)
     return Completed(tuple(argv), process.returncode, "".join(lines), "".join(errors), seconds)
+
+
+class Background:
+    """A command that runs beside the task that started it (an SSH tunnel) until ``stop``."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        self.argv = tuple(argv)
+        full_env = {**os.environ, **env} if env else None
+        try:
+            self._process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=full_env,
+            )
+        except FileNotFoundError as exc:
+            raise CommandNotFound(argv, "command not found") from exc
+
+    def exited(self) -> Completed | None:
+        """How it ended, or None while it runs."""
+        if self._process.poll() is None:
+            return None
+        said = self._process.stderr.read() if self._process.stderr else ""
+        return Completed(self.argv, self._process.returncode, "", said, 0.0)
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stderr:
+            self._process.stderr.close()

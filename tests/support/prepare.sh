@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 start=$(date +%s)
 say() { printf '[prepare +%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
-packages=(docker.io busybox-static debootstrap curl strace iproute2 chromium)
+packages=(docker.io busybox-static debootstrap curl strace iproute2 chromium openssh-server openssl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -7,9 +7,11 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ultra_env.config import modelnames, runtime_flags
+from ultra_env.config.fields import Image, Port, Strict, VariableName
+from ultra_env.config.team import Server, Team
 
 ENV_PREFIX = "ULTRA_ENV_"
 CONFIG_FILE = "ultra-env.toml"
@@ -31,10 +33,6 @@ PROFILE_HELP: dict[Profile, str] = {
     Profile.MOCK: "the backend's mock LLM; no keys, no Model Runner (what Ultra's CI uses)",
     Profile.TEAM: "the team's shared model server ([team] url, your key in .env); no local runner",
 }
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class Features(Strict):
@@ -121,18 +119,6 @@ class ModelSpec(Strict):
         return value
 
 
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _variable(value: str | None) -> str | None:
-    if value is not None and not _VARIABLE.match(value):
-        raise ValueError("use a variable name: letters, digits and _, not starting with a digit")
-    return value
-
-
-VariableName = Annotated[str, AfterValidator(_variable)]
-
-
 class CloudProvider(Strict):
     key_var: VariableName = Field(description="The .env variable that holds the key.")
     api_key: SecretStr | None = Field(None, description="The key; read from the environment or .env.")
@@ -166,39 +152,6 @@ class Endpoint(Strict):
         return value.rstrip("/")
 
 
-class Team(Strict):
-    """The team's shared model server (docs/team.md): an OpenAI-compatible API that takes a key."""
-
-    url: str | None = Field(None, description="Its OpenAI-compatible base URL, e.g. https://models.example.com/v1.")
-    key_var: VariableName = Field("TEAM_LLM_API_KEY", description="The .env variable that holds your key for it.")
-    api_key: SecretStr | None = Field(None, description="Your key; read from the environment or .env.")
-    models: list[str] = Field(
-        default_factory=list, description="The models to ask there, as it names them (default: the [[models]] names)."
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        parts = urlsplit(value or "http://unset")
-        if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value or ""):
-            raise ValueError("use an http(s) URL such as https://models.example.com/v1")
-        if "@" in parts.netloc or parts.query or parts.fragment:
-            raise ValueError("give the URL without a user, password, query or fragment: the key goes in .env")
-        return value.rstrip("/") if value else None
-
-
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
-
-
-def _image(value: str) -> str:
-    if not _IMAGE.match(value) or ".." in value:
-        raise ValueError("an image reference looks like name:tag or registry/name:tag")
-    return value
-
-
-Image = Annotated[str, AfterValidator(_image)]
-
-
 class Images(Strict):
     backend: Image | None = Field(
         None, description="A prebuilt Ultra backend image instead of the one ultra-env ships and builds."
@@ -230,9 +183,6 @@ class Backend(Strict):
         if not re.match(r"^/[A-Za-z0-9._~/?=&%-]*\Z", value):
             raise ValueError("use a path such as /api/health")
         return value
-
-
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Ports(Strict):
@@ -325,6 +275,7 @@ class Settings(Strict):
     ports: Ports = Field(default_factory=Ports)
     model_runner: ModelRunner = Field(default_factory=ModelRunner)
     team: Team = Field(default_factory=Team)
+    server: Server = Field(default_factory=Server)
     min_versions: MinVersions = Field(default_factory=MinVersions)
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
@@ -394,6 +345,10 @@ class Settings(Strict):
     @property
     def team_models(self) -> list[str]:
         return self.team.models or [m.name for m in self.models]
+
+    @property
+    def server_models(self) -> list[str]:
+        return self.server.models or [m.name for m in self.models]
 
     def secret_values(self) -> list[str]:
         keys = [p.api_key for p in self.providers.values()] + [self.team.api_key]

@@ -285,6 +285,11 @@ def _key_layers(
     return layers
 
 
+def _has_userinfo(value: object) -> bool:
+    """A URL with a user or password in it (``https://admin:pw@host``): never echoed."""
+    return isinstance(value, str) and "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]
+
+
 def _config_error(exc: ValidationError, loaded: Loaded) -> ConfigError:
     lines = []
     for error in exc.errors(include_url=False, include_input=True):
@@ -296,7 +301,7 @@ def _config_error(exc: ValidationError, loaded: Loaded) -> ConfigError:
         shown = ""
         value = error.get("input")
         # Echo the value only where it cannot be a secret: not for unknown keys, nor secret-like names.
-        secretive = is_secret_key(path) or error["type"] == "extra_forbidden"
+        secretive = is_secret_key(path) or error["type"] == "extra_forbidden" or _has_userinfo(value)
         if isinstance(value, (str, int, float, bool)) and not secretive and len(str(value)) <= 60:
             shown = f" (got {value!r})"
         lines.append(f"{path}: {message}{shown} [from {origin}]")
