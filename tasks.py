@@ -335,6 +335,14 @@ def server_keys(c, add=None, revoke=None, check=False, json=False):
     _exit(server.keys.invoke(ROOT, add=add, revoke=revoke, check=check, json=json))
 
 
+@task(name="k8s", help=_help("check", "diff", "json", "force"))
+def server_k8s(c, check=False, diff=False, json=False, force=False):
+    """Render the team's model server for Kubernetes (k8s/team.yaml): runner, models, proxy."""
+    from ultra_env.cli import server
+
+    _exit(server.k8s.invoke(ROOT, check=check, diff=diff, json=json, force=force))
+
+
 ns = Collection(
     onboard,
     render,
@@ -350,5 +358,5 @@ ns = Collection(
     gen_docs,
     Collection("models", models_pull, models_list, models_rm, models_bench),
     Collection("llm", llm_ask, llm_compare),
-    Collection("server", server_setup, server_status, server_keys),
+    Collection("server", server_setup, server_status, server_keys, server_k8s),
 )

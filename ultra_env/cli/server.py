@@ -6,8 +6,10 @@ from ultra_env.cli.command import command
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import failed, ok
 from ultra_env.errors import UltraError
+from ultra_env.operations import converge
+from ultra_env.operations.write import file_result
+from ultra_env.server import cluster, proxy, steps
 from ultra_env.server import keys as team_keys
-from ultra_env.server import proxy, steps
 
 
 @command("server.setup", changes=True)
@@ -69,3 +71,24 @@ def keys(ctx: Context, *, add: str | None = None, revoke: str | None = None) -> 
             team_keys.listed(ctx, remote)
     except UltraError as exc:
         ctx.run.add(failed("keys", exc.cause, exc.fix))
+
+
+@command("server.k8s", changes=True)
+def k8s(ctx: Context) -> None:
+    """``k8s/team.yaml``: the runner, its models and the proxy for ``kubectl apply -f``."""
+    options, name = ctx.inv.options, cluster.OUTPUT
+    try:
+        text = cluster.manifests(ctx.settings, ctx.inv.templates)
+        plan = converge.plan_generated(ctx.root, name, text, ctx.state, force=options.force, with_env=False)
+        if plan.action == "conflict":
+            fix = "keep your changes in a kustomization over it, then `invoke server.k8s --force` (keeps a backup)"
+            ctx.run.add(failed(name, "edited since ultra-env last wrote it; your edits are kept", fix, diff=plan.diff))
+            return
+        backups: list[str] = []
+        if plan.writes and not options.check:
+            (ctx.root / name).parent.mkdir(exist_ok=True)
+            backups = converge.apply(ctx.root, [plan], ctx.state)
+    except UltraError as exc:
+        ctx.run.add(failed(name, exc.cause, exc.fix))
+        return
+    ctx.run.add(file_result(plan, options.check, backups))

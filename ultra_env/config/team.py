@@ -57,6 +57,13 @@ class Server(Strict):
     models: list[str] = Field(
         default_factory=list, description="The models the server serves (default: the [[models]] names)."
     )
+    namespace: str = Field(
+        "ultra-team", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Kubernetes: the namespace."
+    )
+    storage: str = Field(
+        "100Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$", description="Kubernetes: the model store's size."
+    )
+    gpu_count: int = Field(1, ge=1, le=16, description="Kubernetes: GPUs requested with gpu = cuda or rocm.")
 
     @field_validator("host")
     @classmethod

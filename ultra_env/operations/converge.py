@@ -48,6 +48,7 @@ class FilePlan:
     diff: str = ""
     notes: list[str] = field(default_factory=list)
     env_written: dict[str, str] = field(default_factory=dict)
+    with_env: bool = True  # its signature vouches for the .env values written with it (the compose file)
 
     @property
     def writes(self) -> bool:
@@ -109,13 +110,13 @@ def signed(text: str | None) -> Signed | None:
     return Signed(body, dict(env))
 
 
-def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool) -> FilePlan:
+def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool, with_env: bool = True) -> FilePlan:
     """``new`` signed (with the ``.env`` values the state says were written; ``apply`` signs
     again with the ones written now) against the file on disk: ultra-env's own when the state
     recorded it or its signature still holds, else the user's (a conflict)."""
     path = root / name
     old = files.read_text(path)
-    new = sign(new, state.env)
+    new = sign(new, state.env if with_env else {})
     if old is None:
         action = "create"
     elif old == new:
@@ -124,7 +125,7 @@ def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool
         action = "update"
     else:
         action = "overwrite" if force else "conflict"
-    return FilePlan(name, path, old, new, action, diff=unified_diff(name, old, new))
+    return FilePlan(name, path, old, new, action, diff=unified_diff(name, old, new), with_env=with_env)
 
 
 def proven_env(root: Path, current: envfile.EnvDoc | None) -> dict[str, str]:
@@ -219,7 +220,7 @@ def _sign_again(plan: FilePlan, env: dict[str, str]) -> None:
     """The generated file signed with the ``.env`` values written with it now (the plan signed
     it with the ones written last); written also when that is all that changed."""
     proof = signed(plan.new)
-    if proof is None or plan.action not in ("create", "identical", "update", "overwrite"):
+    if proof is None or not plan.with_env or plan.action not in ("create", "identical", "update", "overwrite"):
         return
     final = sign(proof.body, env)
     if final != plan.new:

@@ -50,6 +50,7 @@ def _environment(templates_dir: Path) -> Any:
     )
     env.filters["env"] = quote
     env.filters["json"] = compose_literal
+    env.filters["k8s"] = json.dumps  # a JSON scalar or map, which YAML reads as it is (no Compose `$` here)
     return env
 
 

@@ -74,7 +74,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
             ctx.run.add(failed("write files", exc.cause, exc.fix))
             return False
     for plan in plans:
-        ctx.run.add(_file_result(plan, opts.check, backups))
+        ctx.run.add(file_result(plan, opts.check, backups))
     if staged:
         ctx.run.add(changed("backend build context", f"staged for {backend.image} (.ultra-env/build/)"))
     git = git_exposure(ctx.root)
@@ -189,7 +189,7 @@ def _conflict_result(plan: converge.FilePlan) -> TaskResult:
     )
 
 
-def _file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> TaskResult:
+def file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> TaskResult:
     notes = "; ".join(plan.notes)
     if not plan.writes:
         return ok(plan.name, "up to date" + (f" ({notes})" if notes else ""))

@@ -26,12 +26,14 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
 _LINE = re.compile(r'^"Bearer ([A-Za-z0-9_-]+)"\s+"([a-z0-9][a-z0-9._-]*)";$')
 
 
-def conf(settings: Settings, templates: Path) -> str:
+def conf(settings: Settings, templates: Path, *, listen: str | None = None, upstream: str | None = None) -> str:
+    """nginx's configuration: on the server (``--network host``) by default; ``listen`` and
+    ``upstream`` for a cluster (the runner's Service)."""
     server = settings.server
     host = f"[{server.bind}]" if ":" in server.bind else server.bind
     context = {
-        "listen": f"{host}:{server.proxy_port}",
-        "runner_port": server.runner_port,
+        "listen": listen or f"{host}:{server.proxy_port}",
+        "upstream": upstream or f"127.0.0.1:{server.runner_port}",
         "body_limit": "4m",
         "tls": server.tls_cert is not None,
         "tls_dir": TLS_DIR,
