@@ -112,6 +112,10 @@ def test_an_operator_provisions_the_server_and_manages_developers_keys(
     operator.write(
         "ultra-env.toml", operator.read("ultra-env.toml") + 'tls_cert = "tls/cert.pem"\ntls_key = "tls/key.pem"\n'
     )
+    dry = tasks_of(invoke(operator, "server.setup", "--check", "--json"))
+    assert dry["model runner"]["status"] == "changed" and "would" in dry["model runner"]["msg"], dry
+    assert dry["proxy"]["status"] == "changed" and "would" in dry["proxy"]["msg"], dry
+    assert server.docker("ps", "-aq").stdout.strip() == "", "--check created nothing on the server"
     first = invoke(operator, "server.setup", "--json")
     tasks = tasks_of(first)
     assert first.returncode == 0, first.output[-4000:]
