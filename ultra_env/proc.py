@@ -83,6 +83,23 @@ def run(
     return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
+def _popen(argv: Sequence[str], env: Mapping[str, str] | None, *, stdout: int) -> subprocess.Popen[str]:
+    """A started process: no standard input, ``stdout`` as asked, stderr piped, text."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=full_env,
+        )
+    except FileNotFoundError as exc:
+        raise CommandNotFound(argv, "command not found") from exc
+
+
 def stream(
     argv: Sequence[str],
     *,
@@ -95,20 +112,8 @@ def stream(
     The whole run is bounded by ``timeout`` seconds: past it the process is killed and
     CommandTimeout raised. stderr is collected and returned with the rest.
     """
-    full_env = {**os.environ, **env} if env else None
     start = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            env=full_env,
-        )
-    except FileNotFoundError as exc:
-        raise CommandNotFound(argv, "command not found") from exc
+    process = _popen(argv, env, stdout=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     errors: list[str] = []
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -138,19 +143,7 @@ class Background:
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.argv = tuple(argv)
-        full_env = {**os.environ, **env} if env else None
-        try:
-            self._process = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                env=full_env,
-            )
-        except FileNotFoundError as exc:
-            raise CommandNotFound(argv, "command not found") from exc
+        self._process = _popen(argv, env, stdout=subprocess.DEVNULL)
 
     def exited(self) -> Completed | None:
         """How it ended, or None while it runs."""
