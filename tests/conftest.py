@@ -23,6 +23,7 @@ import pytest
 from support.listener import Listener
 
 REPO = Path(__file__).resolve().parent.parent
+collect_ignore = ["sample_suite"]  # another project's suite: tests/test_pytest_plugin.py runs it on its own
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

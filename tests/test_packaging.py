@@ -28,8 +28,12 @@ def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
         "ultra_env/backend/page.html",
         "ultra_env/backend/Dockerfile",
         "ultra_env/operations/image.py",
+        "ultra_env/pytest_plugin.py",
     ):
         assert part in names, part
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    listed = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[pytest11]" in listed and "ultra_env = ultra_env.pytest_plugin" in listed, listed  # pytest finds it
 
     # A venv of its own that sees this machine's packages for the dependencies (no index needed).
     venv = tmp_path / "venv"
