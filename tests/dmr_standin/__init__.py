@@ -40,7 +40,15 @@ It provides
   the OpenAI-compatible `/engines/v1/…`, `/engines/{backend}/v1/…` routes (plus `/v1/…` for servers
   ≥ v1.0.0; `X-Preload-Only`), with Go `http.Error` plain-text errors; inference is proxied to a
   REAL llama.cpp server (llama-cpp-python) running the real Gemma 3 270M .gguf (`llama.start_llama`),
-  and replies name the runner's bundle path as `model`, as llama-server does.
+  and replies name the runner's bundle path as `model`, as llama-server does;
+- from server v1.0.11, the Anthropic Messages API (`anthropic.py`): `/anthropic/v1/messages[/count_tokens]`
+  with pkg/anthropic's JSON errors, and the scheduler's `/engines[/{backend}]/v1/messages[/count_tokens]`
+  and `/v1/messages[/count_tokens]`, answered as llama-server's own `/v1/messages` (message JSON,
+  `message_start` … `message_stop` SSE, `{"input_tokens": N}`) over llama-cpp-python's chat completions;
+  and the OpenAI Responses API (`responses.py`, `responses_transform.py`, `responses_stream.py`):
+  `POST /responses`, `/v1/responses` and (v1.2.6, the captured build) `/engines/responses`,
+  `/engines[/{backend}]/v1/responses`, plain and streamed (`response.created` … `response.completed`),
+  with `GET …/{id}`, `GET …/{id}/input_items`, `DELETE …/{id}` over an in-memory store.
 
 What it follows, in this order: the captures of the real runner and plugin built from upstream
 642c7211 (/work/shared/reference/real-model-runner/, standin-diff.md lists the differences), then
@@ -72,7 +80,11 @@ their own paths and the runner is seeded with the home's settings through DMR_ST
 vLLM/diffusers/mlx/sglang backends (a backend is only a name and status in `backends`),
 `/exp/vDD4.40` socket routes, idle eviction after keep-alive, real embeddings, `run`,
 `logs`, `requests` or the provider-form `compose` subcommands; TTY progress
-bars; Anthropic, Ollama, Responses routes; `/logs?follow`. Model IDs are the .gguf's sha256, not
+bars; Ollama (`/api/…`), `/rerank`, `/score` and image routes; CORS; in the Anthropic API, tools,
+tool_choice, thinking, images and metadata (they never reach llama.cpp, so no tool_use or thinking
+block), `stop_sequence` (always null) and prompt-cache counts (`cache_read_input_tokens` is 0);
+llama-server's `stream_options.include_usage` usage chunk on the OpenAI stream (llama-cpp-python
+sends none); `/logs?follow`. Model IDs are the .gguf's sha256, not
 the packaged artifact's digest. Size, quantization, context size and the `gguf` map are read
 from the .gguf as the runner reads them (`gguf.py`); parameters and architecture are declared
 when a model is registered. The llama.cpp the stand-in starts runs the configured context size

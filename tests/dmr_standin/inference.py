@@ -13,7 +13,12 @@ Loading (`load_runner`): a deferred llama.cpp is installed first (`backends.py`)
 listed `loading` in `/engines/ps` until its llama.cpp answers (capture configure-vs-unload.txt);
 `X-Preload-Only: true` loads and answers an empty 200 (http_handler.go:272-275, reference §3);
 `in_use` while a request is served (a configure that changes settings then gets 409 `runner
-already active`, loader.go setRunnerConfig). The llama.cpp the stand-in starts itself runs with the
+already active`, loader.go setRunnerConfig). The scheduler's Anthropic routes (`messages`,
+`messages/count_tokens`, http_handler.go:98-109, completion mode per api.go backendModeForRequest) take
+the same path and are answered as llama-server's `/v1/messages` by `anthropic.answer`. Chat messages
+whose content is a list of typed parts reach llama-cpp-python as one string (the text parts joined
+with a newline), as llama.cpp renders them for a template without typed content (assumed; its gemma
+formatter would drop a list). The llama.cpp the stand-in starts itself runs with the
 configured context size (else 2048, llama-cpp-python's default, where a real llama-server without
 `--ctx-size` takes the model's own; assumed difference); an external `upstream` keeps its own.
 """
@@ -23,7 +28,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import backends as llamacpp
 from . import formats, goformat, runlog, scheduling
@@ -149,7 +154,12 @@ def serve(handler: Handler, state: State, backend: str, tail: str) -> None:
     update(home, lambda s: scheduling.use(s, entry, +1, mode))
     try:
         body["model"] = entry["upstream_alias"]
-        proxy(handler, upstream, tail, body, str(bundle_path(home, entry["id"])))
+        if tail.startswith("messages"):
+            from . import anthropic
+
+            anthropic.answer(handler, upstream, tail, body, str(bundle_path(home, entry["id"])))
+        else:
+            proxy(handler, upstream, tail, body, str(bundle_path(home, entry["id"])))
     finally:
         update(home, lambda s: scheduling.use(s, entry, -1, mode))
 
@@ -172,9 +182,25 @@ def preload(server: StandinServer, model: str, backend: str) -> None:
         runlog.service(server.home, "background model preload failed", "WARN", status=500, body=str(exc))
 
 
+def llama_messages(messages: Any) -> Any:
+    """Chat messages as llama-cpp-python's gemma formatter takes them: a list of typed parts becomes
+    its text parts joined with a newline (llama.cpp's rendering for templates without typed content)."""
+    if not isinstance(messages, list):
+        return messages
+    flat = []
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            parts = [p.get("text") for p in message["content"] if isinstance(p, dict) and p.get("type") == "text"]
+            message = {**message, "content": "\n".join(p for p in parts if isinstance(p, str))}
+        flat.append(message)
+    return flat
+
+
 def proxy(handler: Handler, upstream_url: str, tail: str, body: dict, model_path: str) -> None:
     from urllib.parse import urlsplit
 
+    if tail == "chat/completions" and "messages" in body:
+        body = {**body, "messages": llama_messages(body["messages"])}
     upstream = urlsplit(upstream_url)
     conn = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port or 80, timeout=600)
     try:

@@ -127,3 +127,22 @@ def checks_flag_allowlist(server: str) -> bool:
 def has_dmr_metadata(server: str) -> bool:
     """ebb47fd9 (server v1.1.29): `dmr` object in OpenAI model entries (`pkg/inference/models/api.go`)."""
     return at_least(server, "v1.1.29")
+
+
+def has_anthropic(server: str) -> bool:
+    """0cdd2278 (server v1.0.11): `pkg/anthropic/handler.go` under `/anthropic/`, and the scheduler's
+    `/engines[/{backend}]/v1/messages[/count_tokens]` routes (`scheduling/http_handler.go`)."""
+    return at_least(server, "v1.0.11")
+
+
+def has_responses(server: str) -> bool:
+    """2fa8cc15 (server v1.0.11): `pkg/responses` under `/responses` and `/v1/responses`."""
+    return at_least(server, "v1.0.11")
+
+
+def responses_under_engines(server: str) -> bool:
+    """3f137f64 / db94c4a8 (after the v1.2.6 tag, in the captured build v1.2.6-18-g642c7211):
+    `/engines/responses`, `/engines/v1/responses`, `/engines/{backend}/v1/responses` reach the
+    Responses handler (`pkg/routing/router.go` 97-111, `pkg/responses/handler.go` 36-53). Assumed: the
+    stand-in's v1.2.6 is that captured build (as `state.versions` says), so they are played from v1.2.6."""
+    return at_least(server, "v1.2.6")

@@ -3,7 +3,8 @@
 Routes follow docker/model-runner `pkg/routing/router.go`, `pkg/inference/models/http_handler.go`
 (models, tags, OpenAI model listings) and `pkg/inference/scheduling/http_handler.go` (inference,
 status, ps, unload, _configure). Errors are Go `http.Error` plain text, as upstream writes them.
-The pull stream is in `pulls`, the proxying to llama.cpp in `inference`.
+The pull stream is in `pulls`, the proxying to llama.cpp in `inference`, the Anthropic Messages
+API in `anthropic`, the OpenAI Responses API in `responses`.
 
 Run: `python -m tests.dmr_standin.server --home DIR --port P [--host H]` from the repository
 root, or `start(home, port)` in-process (returns a handle with `.url` and `.stop()`).
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import anthropic, formats, goformat, inference, pulls, releases, responses, runlog, scheduling
 from . import backends as llamacpp
-from . import formats, goformat, inference, pulls, releases, runlog, scheduling
 from .llama import LlamaHandle, start_llama
 from .names import canonical, normalise
 from .state import (
@@ -56,6 +57,7 @@ class StandinServer(ThreadingHTTPServer):
         self.create_cuts = 0
         self.log_lock = threading.Lock()
         self.stopping = False
+        self.responses: dict[str, Any] = {}  # pkg/responses Store: id -> (expiry, response)
         super().__init__(address, Handler)
 
     def upstream(self, state: State, entry: Entry, context_size: int | None = None) -> str:
@@ -165,9 +167,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    body: bytes | None = None  # the request body, once read (a handler that forwards reads it again)
+
+    def read_body(self) -> bytes:
+        if self.body is None:
+            self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return self.body
+
     def read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"null")
+        return json.loads(self.read_body() or b"null")
 
     # --- routing --------------------------------------------------------------------------
 
@@ -210,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, scheduling.applied(state, model))
         elif method == "GET" and path == "/version" and releases.has_version_route(server_version):
             self.send_json(200, {"version": server_version}, newline=False)
+        elif api := anthropic.route(method, path, server_version) or responses.route(method, path, server_version):
+            api(self, state)
         elif (route := openai_route(path, server_version)) is not None:
             backend, tail = route
             self.openai(method, state, backend, tail, server_version)
@@ -403,7 +413,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 entry = found[1]
                 self.send_json(200, openai_model(tags_of(models, entry["id"])[0], entry, server_version))
-        elif method == "POST" and tail in inference.ROUTES:
+        elif method == "POST" and (
+            tail in inference.ROUTES or (tail in anthropic.TAILS and releases.has_anthropic(server_version))
+        ):
             inference.serve(self, state, backend, tail)
         else:
             self.http_error(404, "404 page not found")
