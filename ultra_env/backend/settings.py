@@ -66,6 +66,7 @@ class BackendConfig:
     team: TeamServer | None = None
     cloud: tuple[CloudModel, ...] = ()
     mock: bool = False
+    cloud_on_local: bool = False  # CLOUD_ON_LOCAL: the OpenAI and Anthropic adapters on the local runner too
     required: tuple[str, ...] = ()
     database_url: str | None = None
     redis_url: str | None = None
@@ -172,6 +173,7 @@ def from_env(env: Mapping[str, str]) -> BackendConfig:
         team=team,
         cloud=tuple(cloud),
         mock=mock,
+        cloud_on_local=bool(local) and truthy(env.get("CLOUD_ON_LOCAL")),
         required=tuple(required),
         database_url=env.get("DATABASE_URL") or None,
         redis_url=env.get("REDIS_URL") or None,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ultra_env.backend.settings import MOCK_MODEL, BackendConfig
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, Usage
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
-from ultra_env.llm.providers.registry import Target, cloud_provider
+from ultra_env.llm.providers.registry import Target, cloud_on_local, cloud_provider
 
 LOCAL = "local"
 TEAM = "team"
@@ -54,6 +54,8 @@ def targets(config: BackendConfig) -> list[Target]:
         # DMR's llama.cpp server sends token usage at the end of a stream when asked (stream_options).
         provider = local.setdefault(model.url, OpenAICompatible(LOCAL, model.url, retries=0, stream_usage=True))
         found.append(Target(provider, model.model))
+    if config.cloud_on_local and config.local:
+        found += cloud_on_local(config.local[0].url, config.local[0].model)
     if config.team is not None:
         team = OpenAICompatible(TEAM, config.team.url, config.team.key or None, retries=0, stream_usage=True)
         found += [Target(team, model) for model in config.team.models]

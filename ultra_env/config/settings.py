@@ -42,6 +42,11 @@ class Features(Strict):
     worker: bool = Field(False, description="Run the background worker service.")
     frontend: bool = Field(False, description="Run the web frontend (port 3009).")
     team_llm: bool = Field(False, description="Ask the models of the team's shared server ([team]).")
+    cloud_on_local: bool = Field(
+        False,
+        description="Also ask the local model through the OpenAI and Anthropic adapters, on Model Runner's own "
+        "OpenAI and Anthropic routes: the cloud code paths with no key and no network (needs local_llm).",
+    )
 
 
 PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
@@ -327,6 +332,8 @@ class Settings(Strict):
                 "features.frontend needs Ultra's frontend image: set images.frontend (the shipped "
                 "backend serves its own page at /)"
             )
+        if self.features.cloud_on_local and not self.features.local_llm:
+            raise ValueError("features.cloud_on_local asks the local model: turn on local_llm too (or --local-llm)")
         if self.features.team_llm and not self.team.url:
             raise ValueError(
                 "team.url is needed by the team profile: set the server's URL under [team] (or ULTRA_ENV_TEAM__URL)"

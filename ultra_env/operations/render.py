@@ -169,6 +169,8 @@ def app_environment(settings: Settings, target: Rendering, models: list[Binding]
             env.update({var: value for b in models for var, value in ((b.endpoint_var, url), (b.model_var, b.name))})
         elif not target.model_var:
             env.update({b.model_var: b.name for b in models})  # Compose 2.38.0: the names through the environment
+    if settings.features.local_llm and settings.features.cloud_on_local:
+        env["CLOUD_ON_LOCAL"] = "true"
     if settings.features.team_llm and settings.team.url:
         env["USE_TEAM_LLM"] = "true"
         env["TEAM_LLM_URL"] = for_containers(settings.team.url)

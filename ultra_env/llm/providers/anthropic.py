@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError, Usage, kind_for_status
+from ultra_env.llm.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    ProviderError,
+    Usage,
+    kind_for_status,
+    model_named,
+)
 from ultra_env.llm.providers.http_api import HttpProvider, Stream
 
 VERSION = "2023-06-01"
@@ -31,14 +38,22 @@ FINISH = {
 
 
 class Anthropic(HttpProvider):
-    def __init__(self, api_key: str, *, base_url: str = "https://api.anthropic.com", transport: Any = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.anthropic.com",
+        transport: Any = None,
+        name: str = "anthropic",
+        proxies: bool = True,
+    ) -> None:
         super().__init__(
-            "anthropic",
+            name,
             base_url,
             {"x-api-key": api_key, "anthropic-version": VERSION, "content-type": "application/json"},
             secret=api_key,
             transport=transport,
-            proxies=True,
+            proxies=proxies,
         )
 
     def list_models(self, timeout: float) -> list[str]:
@@ -92,7 +107,7 @@ class Anthropic(HttpProvider):
         stop = data.get("stop_reason")
         return ChatResponse(
             provider=self.name,
-            model=str(data.get("model") or request.model),
+            model=model_named(data.get("model"), request.model),
             text=text,
             finish_reason=FINISH.get(stop, stop),
             usage=_usage(data.get("usage")),
@@ -104,7 +119,7 @@ class Anthropic(HttpProvider):
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message") or {}
-            stream.model = message.get("model") or stream.model
+            stream.model = model_named(message.get("model"), stream.model)
             stream.usage = _usage(message.get("usage"))
         elif kind == "content_block_delta" and (event.get("delta") or {}).get("type") == "text_delta":
             stream.text(event["delta"].get("text") or "")

@@ -109,3 +109,11 @@ class Provider(Protocol):
         """``on_text`` receives each piece of text as it streams in (``request.stream`` only)."""
 
     def list_models(self, timeout: float) -> list[str]: ...
+
+
+def model_named(reported: Any, asked: str) -> str:
+    """The model an answer names: the server's name, except where that is a file (Model Runner's
+    llama.cpp names the bundle's .gguf path, capture api-probe.txt, on its OpenAI and Anthropic
+    routes alike): then the name that was asked."""
+    text = str(reported or "")
+    return asked if not text or text.startswith("/") or text.endswith(".gguf") else text

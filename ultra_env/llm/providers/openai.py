@@ -13,5 +13,7 @@ def OpenAI(  # noqa: N802 - named like the other providers' classes
     *,
     base_url: str = "https://api.openai.com/v1",
     transport: Any = None,
+    name: str = "openai",
+    proxies: bool = True,
 ) -> OpenAICompatible:
-    return OpenAICompatible("openai", base_url, api_key, stream_usage=True, transport=transport, proxies=True)
+    return OpenAICompatible(name, base_url, api_key, stream_usage=True, transport=transport, proxies=proxies)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError, Usage, kind_for_status
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError, Usage, kind_for_status, model_named
 from ultra_env.llm.providers.http_api import RETRIES, HttpProvider, Stream
 
 # OpenAI's 429s that say the account is out of credit or past a spend limit, not that it is too fast.
@@ -101,13 +101,6 @@ class OpenAICompatible(HttpProvider):
             stream.finish = choice.get("finish_reason") or stream.finish
         stream.done = stream.finish is not None
         return False
-
-
-def model_named(reported: Any, asked: str) -> str:
-    """The model an answer names: the server's name, except where that is a file (Model Runner's
-    llama.cpp names the bundle's .gguf path, capture api-probe.txt): then the name that was asked."""
-    text = str(reported or "")
-    return asked if not text or text.startswith("/") or text.endswith(".gguf") else text
 
 
 def _usage(usage: Any) -> Usage | None:

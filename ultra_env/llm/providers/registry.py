@@ -19,6 +19,8 @@ from ultra_env.llm.providers.openai import OpenAI
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
 
 LOCAL = "local"
+ON_LOCAL = "@local"  # a cloud adapter asking the local runner: openai@local, anthropic@local
+RUNNER_KEY = "dmr-local"  # Model Runner takes no key; the adapters send one, as they would to the cloud
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -55,6 +57,8 @@ def targets(settings: Settings, local_root: str | None, environ: Mapping[str, st
     if settings.features.local_llm and local_root:
         local = OpenAICompatible(LOCAL, f"{local_root.rstrip('/')}/engines/v1")
         found += [Target(local, model.name) for model in settings.models]
+        if settings.features.cloud_on_local and settings.models:
+            found += cloud_on_local(f"{local_root.rstrip('/')}/engines/v1", settings.models[0].name)
     team = settings.team
     if settings.features.team_llm and team.url:
         server = OpenAICompatible("team", team.url, team.api_key.get_secret_value() if team.api_key else None)
@@ -77,12 +81,25 @@ def targets(settings: Settings, local_root: str | None, environ: Mapping[str, st
     return found
 
 
+def cloud_on_local(openai_url: str, model: str) -> list[Target]:
+    """OpenAI's and Anthropic's own adapters (request building, streaming, parsing) pointed at Model
+    Runner's OpenAI route (``/engines/v1``) and Anthropic route (``/anthropic``, which the adapter
+    completes with ``/v1/messages``; pkg/anthropic/handler.go), asking ``model``: no key, no network."""
+    # Compose hands out …/engines/v1/, or …/v1/ where the runner's status names that endpoint.
+    base = openai_url.rstrip("/")
+    root = base.removesuffix("/engines/v1") if base.endswith("/engines/v1") else base.removesuffix("/v1")
+    return [
+        Target(OpenAI(RUNNER_KEY, base_url=f"{root}/engines/v1", name=f"openai{ON_LOCAL}", proxies=False), model),
+        Target(Anthropic(RUNNER_KEY, base_url=f"{root}/anthropic", name=f"anthropic{ON_LOCAL}", proxies=False), model),
+    ]
+
+
 def cloud_provider(name: str, key: str, base_url: str | None = None) -> Provider:
     where = {"base_url": base_url} if base_url else {}
     if name == "openai":
-        return OpenAI(key, **where)
+        return OpenAI(key, base_url=base_url) if base_url else OpenAI(key)
     if name == "anthropic":
-        return Anthropic(key, **where)
+        return Anthropic(key, base_url=base_url) if base_url else Anthropic(key)
     if name == "google":
         return Google(key, **where)
     raise ValueError(f"unknown cloud provider {name!r}")
