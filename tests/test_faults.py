@@ -65,7 +65,8 @@ def test_killed_mid_render_never_leaves_a_truncated_file(project: Project) -> No
 
 @pytest.fixture
 def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    yield from tmpfs(tmp_path / "small", "size=256k", request)
+    # Room for a project (the backend's build context alone is ~150 KiB) and a switch once freed.
+    yield from tmpfs(tmp_path / "small", "size=2m", request)
 
 
 def test_disk_full_during_a_write(project: Project, small_disk: Path) -> None:
