@@ -9,35 +9,88 @@ import pytest
 
 from ultra_env.cli.reporters import HumanReporter, JsonReporter
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Run, Status, TaskResult, changed, failed, ok, skipped, warn
+from ultra_env.engine.run import (
+    Options,
+    Run,
+    Status,
+    TaskResult,
+    changed,
+    failed,
+    from_error,
+    ok,
+    refused,
+    skipped,
+    warn,
+)
+from ultra_env.errors import ConfigError, UltraError
 
 SECRET = "sk-unit-9f8e7d6c5b4a"
 
-# (tasks, usage_error) -> (exit code, recap)
+# tasks -> (exit code, recap)
 EXIT_CODES = [
-    ([], False, 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=0)),
-    ([ok("a", "fine")], False, 0, dict(ok=1, changed=0, failed=0, skipped=0, warn=0)),
-    ([ok("a", ""), changed("b", ""), skipped("c", "")], False, 0, dict(ok=1, changed=1, failed=0, skipped=1, warn=0)),
-    ([warn("a", "worth knowing")], False, 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=1)),
-    ([ok("a", ""), failed("b", "broken", "fix it")], False, 1, dict(ok=1, changed=0, failed=1, skipped=0, warn=0)),
-    ([failed("configuration", "bad value")], True, 2, dict(ok=0, changed=0, failed=1, skipped=0, warn=0)),
-    ([ok("a", "")], True, 2, dict(ok=1, changed=0, failed=0, skipped=0, warn=0)),  # usage wins, even alone
+    ([], 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=0)),
+    ([ok("a", "fine")], 0, dict(ok=1, changed=0, failed=0, skipped=0, warn=0)),
+    ([ok("a", ""), changed("b", ""), skipped("c", "")], 0, dict(ok=1, changed=1, failed=0, skipped=1, warn=0)),
+    ([warn("a", "worth knowing")], 0, dict(ok=0, changed=0, failed=0, skipped=0, warn=1)),
+    ([ok("a", ""), failed("b", "broken", "fix it")], 1, dict(ok=1, changed=0, failed=1, skipped=0, warn=0)),
+    ([refused("configuration", "bad value", "fix it")], 2, dict(ok=0, changed=0, failed=1, skipped=0, warn=0)),
+    (
+        [failed("a", "broken"), refused("b", "not confirmed", "--yes")],
+        2,
+        dict(ok=0, changed=0, failed=2, skipped=0, warn=0),
+    ),
+    ([from_error("c", ConfigError("bad value"))], 2, dict(ok=0, changed=0, failed=1, skipped=0, warn=0)),
+    ([from_error("c", UltraError("gone")), ok("d", "")], 1, dict(ok=1, changed=0, failed=1, skipped=0, warn=0)),
 ]
 
 
-@pytest.mark.parametrize(("tasks", "usage", "code", "recap"), EXIT_CODES)
-def test_exit_code_and_recap(tasks: list[TaskResult], usage: bool, code: int, recap: dict[str, int]) -> None:
+@pytest.mark.parametrize(("tasks", "code", "recap"), EXIT_CODES)
+def test_exit_code_and_recap(tasks: list[TaskResult], code: int, recap: dict[str, int]) -> None:
     out = io.StringIO()
     run = Run("render", Options(json=True), JsonReporter(Redactor(), stream=out))
     for task in tasks:
         run.add(task)
-    run.usage_error = usage
     assert run.finish() == code
     document = json.loads(out.getvalue())
     assert document["recap"] == recap
     assert document["ok"] is (code == 0)
     assert [t["name"] for t in document["tasks"]] == [t.name for t in tasks]
     assert all(t["seconds"] >= 0 for t in document["tasks"])
+
+
+# (error, fallback fix, about) -> (message, fix, exit code)
+FROM_ERROR = [
+    (UltraError("daemon gone"), None, None, ("daemon gone", None, 1)),
+    (UltraError("daemon gone", "start it"), "invoke doctor", None, ("daemon gone", "start it", 1)),
+    (UltraError("daemon gone"), "invoke doctor", None, ("daemon gone", "invoke doctor", 1)),
+    (ConfigError("bad port", "set PORT"), None, "backend", ("backend: bad port", "set PORT", 2)),
+]
+
+
+@pytest.mark.parametrize(("exc", "fix", "about", "expected"), FROM_ERROR)
+def test_an_error_becomes_a_result_in_one_way(
+    exc: UltraError, fix: str | None, about: str | None, expected: tuple[str, str | None, int]
+) -> None:
+    result = from_error("task", exc, fix, about=about)
+    assert result.status is Status.FAILED
+    assert (result.msg, result.fix, result.exit_code) == expected
+
+
+def test_nothing_in_the_package_sets_an_exit_code_beside_a_result() -> None:
+    """The exit code comes from the results alone: no flag on the run, no result built by hand from
+    an error's parts (a message that adds a diagnosis to the cause is a new message)."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).parent.parent / "ultra_env"
+    by_hand = re.compile(r"failed\([^,()]+, exc\.cause[,)]|usage_error")
+    found = [
+        f"{p.name}:{n}"
+        for p in package.rglob("*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if by_hand.search(line)
+    ]
+    assert found == []
 
 
 # (options, reporter options, task) -> lines printed for people

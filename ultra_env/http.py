@@ -43,6 +43,11 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile or (None if capath else certifi.where()), capath=capath)
 
 
+class NotYet(UltraError):
+    """Not ready yet (a service still starting, a model still loading): what a ``Retry`` is told to
+    try again, where no other error says so."""
+
+
 class HttpError(UltraError):
     """The request got no HTTP answer (refused, unresolvable host, timeout, broken stream)."""
 
@@ -115,7 +120,8 @@ def post(url: str, *, json: Any, timeout: float) -> httpx.Response:
 class Retry:
     """The one retry policy: up to ``attempts`` tries, or until ``within_s`` seconds have passed
     (each try is told how many are left, to use as its own timeout), ``backoff(n)`` seconds after
-    the n-th failure unless the failure says how long to wait."""
+    the n-th failure unless the failure says how long to wait. Only the errors ``retry_if`` names
+    are tried again: any other (a bug included) goes up at once."""
 
     attempts: int | None = None
     within_s: float | None = None
@@ -125,7 +131,7 @@ class Retry:
         self,
         attempt: Callable[[float], T],
         *,
-        retry_if: Callable[[Exception], bool] = lambda e: True,
+        retry_if: Callable[[Exception], bool],
         wait_hint: Callable[[Exception], float | None] = lambda e: None,
     ) -> T:
         deadline = None if self.within_s is None else time.monotonic() + self.within_s

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ultra_env import concurrently, http, proc
 from ultra_env.checks import health_rules, team_health
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, failed, ok, skipped, warn
+from ultra_env.engine.run import Status, TaskResult, failed, from_error, ok, skipped, warn
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
@@ -113,7 +113,9 @@ def _prerequisites(
     runner when all hold."""
     if status is None or not status.running:
         try:
-            status = retry.run(lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url))
+            status = retry.run(
+                lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=_runner_error
+            )
         except dmr.DmrError as exc:
             results.append(
                 failed(
@@ -134,8 +136,10 @@ def _prerequisites(
         results.append(conn.note)
     wanted = [m.name for m in settings.models if m.required]
     try:
-        retry.run(lambda _: conn.models())
-        missing = [name for name in wanted if retry.run(functools.partial(_find, conn, name)) is None]
+        retry.run(lambda _: conn.models(), retry_if=_runner_error)
+        missing = [
+            name for name in wanted if retry.run(functools.partial(_find, conn, name), retry_if=_runner_error) is None
+        ]
     except dmr.DmrError as exc:
         results.append(_host_api_failure(settings, conn, exc, desktop))
         return None
@@ -150,6 +154,18 @@ def _prerequisites(
     results.append(ok("models served", ", ".join(wanted)))
     results += context_sizes(settings, conn)
     return conn
+
+
+def _provider_error(exc: Exception) -> bool:
+    return isinstance(exc, ProviderError)
+
+
+def _runner_error(exc: Exception) -> bool:
+    return isinstance(exc, dmr.DmrError)
+
+
+def _not_yet(exc: Exception) -> bool:
+    return isinstance(exc, (http.NotYet, http.HttpError))
 
 
 def _find(conn: Connection, name: str, _left: float) -> mr.LocalModel | None:
@@ -218,7 +234,7 @@ def _running(timeout: float, api: str):
 
 def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bool) -> TaskResult:
     if not isinstance(conn.runner, dmr.Api):
-        return failed("models served", exc.cause, exc.fix or "invoke doctor")
+        return from_error("models served", exc, "invoke doctor")
     root = conn.runner.root
     port = urlsplit(root).port
     holder = None if port is None or host.port_free(port) else host.port_holder(port)
@@ -230,7 +246,7 @@ def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bo
         )
     if desktop:
         return failed("API from the host", f"{exc.cause}: host-side TCP support is off", enable_tcp(settings))
-    return failed("API from the host", exc.cause, "docker model status; docker model reinstall-runner")
+    return from_error("API from the host", exc, "docker model status; docker model reinstall-runner")
 
 
 def _completion(provider: OpenAICompatible, model: str, retry: http.Retry, missing_fix: str) -> TaskResult:
@@ -239,10 +255,12 @@ def _completion(provider: OpenAICompatible, model: str, retry: http.Retry, missi
     try:
         # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
         streamed: ChatResponse = retry.run(
-            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left))
+            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left)),
+            retry_if=_provider_error,
         )
         plain: ChatResponse = retry.run(
-            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=4, timeout=left))
+            lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=4, timeout=left)),
+            retry_if=_provider_error,
         )
     except ProviderError as exc:
         fix = missing_fix if exc.kind == "not_found" else "invoke doctor"
@@ -286,19 +304,21 @@ def _inside(project: compose.Project, retry: http.Retry, *, team: bool = False) 
         try:
             done = project.run("exec", "-T", "backend", "python3", "-c", INSIDE, *(["team"] if team else []))
         except proc.ProcError as exc:
-            raise RuntimeError(str(exc)) from None
+            raise http.NotYet(exc.cause) from None
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise RuntimeError(done.output.splitlines()[-1] if done.output else f"exit {done.returncode}") from None
+            raise http.NotYet(done.output.splitlines()[-1] if done.output else f"exit {done.returncode}") from None
         if "error" in answer:
-            raise RuntimeError(json.dumps(answer))
+            raise http.NotYet(json.dumps(answer))
         return answer
 
     try:
-        answer = retry.run(lambda _: attempt())
-    except RuntimeError as exc:
-        return team_health.unreachable_from_inside(str(exc)) if team else health_rules.unreachable_from_inside(str(exc))
+        answer = retry.run(lambda _: attempt(), retry_if=_not_yet)
+    except http.NotYet as exc:
+        return (
+            team_health.unreachable_from_inside(exc.cause) if team else health_rules.unreachable_from_inside(exc.cause)
+        )
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
@@ -312,14 +332,14 @@ def backend_health(settings, retry: http.Retry) -> TaskResult:
         response = http.get(url, timeout=10)
         seen.append(response)
         if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
+            raise http.NotYet(f"{url} answered {response.status_code}")
         return response
 
     try:
-        response = retry.run(lambda _: attempt())
-    except (RuntimeError, http.HttpError) as exc:
+        response = retry.run(lambda _: attempt(), retry_if=_not_yet)
+    except (http.NotYet, http.HttpError) as exc:
         last = seen[-1] if seen else None
-        return health_rules.backend_down(path, str(exc), _json(last) if last is not None else None)
+        return health_rules.backend_down(path, exc.cause, _json(last) if last is not None else None)
     return health_rules.backend_up(path, url, _json(response))
 
 
@@ -357,13 +377,13 @@ def analyze(settings, retry: http.Retry) -> TaskResult:
             url, json={"prompt": ANALYZE_PROMPT, "models": models, "max_tokens": 16}, timeout=max(left, 1.0)
         )
         if response.status_code >= 500:
-            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+            raise http.NotYet(f"{url} answered {response.status_code}: {response.text[:200]}")
         return response  # a 4xx is the backend's final word: no retry changes it
 
     try:
-        response = retry.run(attempt)
-    except (RuntimeError, http.HttpError) as exc:
-        return failed(name, str(exc), "docker compose logs backend")
+        response = retry.run(attempt, retry_if=_not_yet)
+    except (http.NotYet, http.HttpError) as exc:
+        return from_error(name, exc, "docker compose logs backend")
     return health_rules.analysis(url, models, response.status_code, _json(response), response.text)
 
 

@@ -21,7 +21,7 @@ from ultra_env.config.sources import Flag
 from ultra_env.engine import lock
 from ultra_env.engine.context import Context, Invocation, configure
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Run, failed
+from ultra_env.engine.run import Options, Run, from_error, refused
 from ultra_env.errors import UltraError
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import converge
@@ -149,15 +149,14 @@ def main(
         run, _ = start(cmd.name, replace(inv, options=Options(json=options.json)))
         # invoke (parser.ParseMachine.handle) hands a missing positional any word, even `--help`
         run.add(
-            failed("configuration", *wrong)
+            refused("configuration", *wrong)
             if wrong
-            else failed(
+            else refused(
                 cmd.name,
                 eaten or "",
                 f"help goes before the task (invoke --help {cmd.name}); options after its argument",
             )
         )
-        run.usage_error = True
         return run.finish()
     try:
         with contextlib.ExitStack() as held:
@@ -170,7 +169,7 @@ def main(
                         if early is not None:
                             early.close()
                         run, _ = start(cmd.name, replace(inv, options=Options(json=options.json)))
-                        run.add(failed("lock", exc.cause, exc.fix))
+                        run.add(from_error("lock", exc))
                         return run.finish()
                 else:
                     inv.recovered = converge.recover(root)

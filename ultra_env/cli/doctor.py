@@ -6,7 +6,7 @@ from ultra_env.checks.doctor import run_doctor
 from ultra_env.checks.rules import evaluate
 from ultra_env.cli.command import command, confirm
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import failed
+from ultra_env.engine.run import refused
 from ultra_env.facts.gather import gather
 from ultra_env.facts.prefetch import Prefetch
 from ultra_env.operations import fixes
@@ -30,8 +30,7 @@ def doctor(ctx: Context, early: Prefetch | None = None, fix: bool = False, yes: 
     if not yes and not confirm(f"Apply these fixes: {names}? [y/N] "):
         for result in found:
             ctx.run.add(result)
-        ctx.run.add(failed("fixes", f"not confirmed, nothing applied ({names})", "invoke doctor --fix --yes"))
-        ctx.run.usage_error = True
+        ctx.run.add(refused("fixes", f"not confirmed, nothing applied ({names})", "invoke doctor --fix --yes"))
         return
     for result in fixes.apply(ctx, planned):
         ctx.run.add(result)

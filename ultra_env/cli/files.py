@@ -8,7 +8,7 @@ from ultra_env.cli import output
 from ultra_env.cli.command import command, execute, start
 from ultra_env.config.sources import ENV_PREFIX, Flag, env_layer, load
 from ultra_env.engine.context import Context, Invocation
-from ultra_env.engine.run import Options, changed, failed, ok, warn
+from ultra_env.engine.run import Options, changed, failed, ok, refused, warn
 from ultra_env.errors import UltraError
 from ultra_env.operations.write import render_files
 
@@ -75,13 +75,12 @@ def profile(inv: Invocation, *, name: str) -> int:
     if not name.strip():
         run, _ = start("profile", replace(inv, options=Options(json=inv.options.json)))
         run.add(
-            failed(
+            refused(
                 "profile",
                 "an empty profile name: `invoke profile` switches to the one you name",
                 "invoke profile NAME (local, cloud, hybrid or mock); `invoke profiles` lists them",
             )
         )
-        run.usage_error = True
         return run.finish()
     inv.flags.insert(0, Flag(f"invoke profile {name}", "profile", name))
     return execute(_switch, inv)

@@ -9,7 +9,7 @@ from ultra_env.cli.command import command, confirm
 from ultra_env.config.modelnames import InvalidModelName
 from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import changed, failed, ok
+from ultra_env.engine.run import changed, from_error, ok, refused
 from ultra_env.errors import ConfigError
 from ultra_env.llm import bench as benchmark
 from ultra_env.llm.targets import llm_targets
@@ -26,13 +26,12 @@ def pull(ctx: Context, *, model: str | None = None) -> None:
             models = [ModelSpec(name=model)]
         except ValidationError as exc:
             ctx.run.add(
-                failed(
+                refused(
                     "pull",
                     f"--model: {exc.errors()[0]['msg'].removeprefix('Value error, ')}",
                     "example: --model ai/smollm2",
                 )
             )
-            ctx.run.usage_error = True
             return
     pull_models(ctx, models, progress=None if ctx.inv.options.json else output.PullProgress(ctx.redactor))
 
@@ -45,7 +44,7 @@ def list_(ctx: Context) -> int | None:
     try:
         models = conn.models()
     except dmr.DmrError as exc:
-        ctx.run.add(failed("models", exc.cause, exc.fix or "invoke doctor"))
+        ctx.run.add(from_error("models", exc, "invoke doctor"))
         return None
     output.print_models(models, as_json=ctx.inv.options.json, redactor=ctx.redactor)
     return 0
@@ -57,8 +56,7 @@ def rm(ctx: Context, *, name: str, yes: bool = False) -> None:
     run, options = ctx.run, ctx.inv.options
     task = f"remove {name}"
     if not yes and not options.check and not confirm(f"Remove {name} from Docker Model Runner? [y/N] "):
-        run.add(failed(task, "not confirmed: nothing was removed", f"invoke models.rm {name} --yes"))
-        run.usage_error = True
+        run.add(refused(task, "not confirmed: nothing was removed", f"invoke models.rm {name} --yes"))
         return
     try:
         conn = connect_runner(ctx)
@@ -71,10 +69,9 @@ def rm(ctx: Context, *, name: str, yes: bool = False) -> None:
             conn.runner.remove(local_models.stored_tag(name, stored), force=options.force)
             run.add(changed(task, "removed" + (" (through the docker model CLI)" if conn.via_cli else "")))
     except InvalidModelName as exc:
-        run.add(failed(task, exc.cause, "invoke models.list"))
-        run.usage_error = True
+        run.add(from_error(task, exc, "invoke models.list"))
     except dmr.DmrError as exc:
-        run.add(failed(task, exc.cause, exc.fix))
+        run.add(from_error(task, exc))
 
 
 @command("models.bench", quiet=True)
@@ -86,8 +83,7 @@ def bench(ctx: Context, *, requests: str, max_tokens: str, prompt_words: str, co
         prompt_words_n = benchmark.whole("prompt-words", prompt_words)
         levels = sorted({benchmark.whole("concurrency", level) for level in str(concurrency).split(",")})
     except ConfigError as exc:
-        run.add(failed("models.bench", exc.cause, exc.fix))
-        run.usage_error = True
+        run.add(from_error("models.bench", exc))
         return None
     found = llm_targets(ctx)
     if not found:

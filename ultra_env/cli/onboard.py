@@ -13,7 +13,7 @@ from ultra_env.config.settings import PROFILE_HELP, Profile
 from ultra_env.config.sources import Flag
 from ultra_env.engine.context import Invocation
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Status, failed
+from ultra_env.engine.run import Options, Status, refused
 from ultra_env.facts.prefetch import Prefetch
 
 
@@ -41,13 +41,12 @@ def onboard_run(
         # No one to ask which profile: choosing one here would switch the project unasked.
         run, _ = start("onboard", inv, symbols=True)
         run.add(
-            failed(
+            refused(
                 "profile",
                 "no terminal to ask which profile to use, so nothing was checked or changed",
                 "invoke onboard --profile NAME (or --yes to take the suggested one); `invoke profiles` lists them",
             )
         )
-        run.usage_error = True
         if early:
             early.close()
         return run.finish()

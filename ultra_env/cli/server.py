@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ultra_env.cli.command import command
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import failed, ok
+from ultra_env.engine.run import failed, from_error, ok, refused
 from ultra_env.errors import UltraError
 from ultra_env.operations import converge
 from ultra_env.operations.write import file_result
@@ -31,7 +31,7 @@ def setup(ctx: Context) -> None:
         steps.answers(ctx, remote)
         url = steps.team_url(ctx, remote)
     except UltraError as exc:
-        ctx.run.add(failed("server", exc.cause, exc.fix))
+        ctx.run.add(from_error("server", exc))
         return
     ctx.run.add(ok("team url", f"developers set url = {url!r} under [team], and their key in .env"))
 
@@ -48,7 +48,7 @@ def status(ctx: Context) -> None:
         steps.answers(ctx, remote)
         team_keys.listed(ctx, remote)
     except UltraError as exc:
-        ctx.run.add(failed("server", exc.cause, exc.fix))
+        ctx.run.add(from_error("server", exc))
 
 
 @command("server.keys", changes=True)
@@ -58,8 +58,7 @@ def keys(ctx: Context, *, add: str | None = None, revoke: str | None = None) -> 
         return
     for name in (add, revoke):
         if name is not None and not proxy.NAME.match(name):
-            ctx.run.add(failed("keys", f"{name!r} is not a developer name", "use a-z, 0-9, '.', '_' and '-'"))
-            ctx.run.usage_error = True
+            ctx.run.add(refused("keys", f"{name!r} is not a developer name", "use a-z, 0-9, '.', '_' and '-'"))
             return
     try:
         url = steps.team_url(ctx, remote)
@@ -70,7 +69,7 @@ def keys(ctx: Context, *, add: str | None = None, revoke: str | None = None) -> 
         if not add and not revoke:
             team_keys.listed(ctx, remote)
     except UltraError as exc:
-        ctx.run.add(failed("keys", exc.cause, exc.fix))
+        ctx.run.add(from_error("keys", exc))
 
 
 @command("server.k8s", changes=True)
@@ -89,6 +88,6 @@ def k8s(ctx: Context) -> None:
             (ctx.root / name).parent.mkdir(exist_ok=True)
             backups = converge.apply(ctx.root, [plan], ctx.state)
     except UltraError as exc:
-        ctx.run.add(failed(name, exc.cause, exc.fix))
+        ctx.run.add(from_error(name, exc))
         return
     ctx.run.add(file_result(plan, options.check, backups))

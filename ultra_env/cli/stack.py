@@ -12,7 +12,7 @@ from ultra_env.cli import output
 from ultra_env.cli.command import command, confirm
 from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped
+from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error, ok, refused, skipped
 from ultra_env.facts import model_runner
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import LocalModel
@@ -92,9 +92,8 @@ def down(ctx: Context, *, volumes: bool = False, yes: bool = False) -> None:
         and not confirm(f"Delete the database and cache volumes of {project.name}? [y/N] ")
     ):
         run.add(
-            failed("stack down", "not confirmed: the volumes (your database) were kept", "invoke down --volumes --yes")
+            refused("stack down", "not confirmed: the volumes (your database) were kept", "invoke down --volumes --yes")
         )
-        run.usage_error = True
         return
     if check:
         run.add(changed("stack down", "would remove the containers" + (" and volumes" if volumes else "")))
@@ -103,7 +102,7 @@ def down(ctx: Context, *, volumes: bool = False, yes: bool = False) -> None:
         present = compose.ps(project)
         done = compose.down(project, volumes=volumes)
     except proc.ProcError as exc:
-        run.add(failed("stack down", exc.cause, "invoke doctor"))
+        run.add(from_error("stack down", exc, "invoke doctor"))
         return
     if not done.ok:
         run.add(failed("stack down", last_line(done.output), f"docker compose -p {project.name} down"))
@@ -121,7 +120,7 @@ def status(ctx: Context) -> int | None:
     try:
         services = compose.ps(project_of(ctx))
     except proc.ProcError as exc:
-        ctx.run.add(failed("status", exc.cause, "invoke doctor"))
+        ctx.run.add(from_error("status", exc, "invoke doctor"))
         return None
     output.print_services(services, ctx.settings.project_name, as_json=ctx.inv.options.json, redactor=ctx.redactor)
     return 0 if services and all(s.ready for s in services) else 1

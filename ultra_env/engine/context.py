@@ -13,7 +13,7 @@ from ultra_env.config import sources
 from ultra_env.config.settings import Settings
 from ultra_env.config.sources import Flag, Loaded
 from ultra_env.engine.redact import Redactor
-from ultra_env.engine.run import Options, Run, TaskResult, failed, ok
+from ultra_env.engine.run import Options, Run, TaskResult, from_error, ok
 from ultra_env.errors import UltraError
 from ultra_env.project import compose_files, envfile
 from ultra_env.project import state as state_mod
@@ -82,8 +82,7 @@ def configure(run: Run, redactor: Redactor, inv: Invocation) -> Context | None:
             dotenv=dotenv.values() if dotenv else None,
         )
     except UltraError as exc:
-        run.add(failed("configuration", exc.cause, exc.fix))
-        run.usage_error = exc.exit_code == 2
+        run.add(from_error("configuration", exc))
         return None
     redactor.add(*loaded.settings.secret_values())
     run.add(ok("configuration", describe(loaded)))

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ultra_env.errors import UltraError
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -26,6 +28,7 @@ class TaskResult:
     data: dict[str, Any] | None = None
     area: str | None = None
     seconds: float | None = None  # wall time since the task before it ended (set by Run.add)
+    exit_code: int = 1  # what the run ends with when this task failed: 2 for bad usage or configuration
 
     def to_dict(self, *, diff: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status.value, "msg": self.msg, "fix": self.fix}
@@ -50,6 +53,18 @@ def changed(name: str, msg: str, **kw: Any) -> TaskResult:
 
 def failed(name: str, msg: str, fix: str | None = None, **kw: Any) -> TaskResult:
     return TaskResult(name, Status.FAILED, msg, fix, **kw)
+
+
+def refused(name: str, msg: str, fix: str, **kw: Any) -> TaskResult:
+    """Bad usage, or a question not answered yes: nothing was done, and the run ends with exit status 2."""
+    return TaskResult(name, Status.FAILED, msg, fix, exit_code=2, **kw)
+
+
+def from_error(name: str, exc: UltraError, fix: str | None = None, *, about: str | None = None) -> TaskResult:
+    """The one way an error becomes a result: its cause (after ``about``), its own fix or else ``fix``,
+    and its exit code."""
+    msg = f"{about}: {exc.cause}" if about else exc.cause
+    return TaskResult(name, Status.FAILED, msg, exc.fix or fix, exit_code=exc.exit_code)
 
 
 def skipped(name: str, msg: str, **kw: Any) -> TaskResult:
@@ -83,7 +98,6 @@ class Run:
     options: Options
     reporter: Reporter
     results: list[TaskResult] = field(default_factory=list)
-    usage_error: bool = False
     _mark: float = field(default_factory=time.monotonic)
     _started: float = field(default_factory=time.monotonic)
 
@@ -107,15 +121,13 @@ class Run:
         return counts
 
     def exit_code(self) -> int:
-        if self.usage_error:
-            return 2
-        return 1 if self.failed else 0
+        return max((r.exit_code for r in self.results if r.status is Status.FAILED), default=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": self.command,
             "seconds": round(time.monotonic() - self._started, 3),
-            "ok": not self.failed and not self.usage_error,
+            "ok": not self.failed,
             "check": self.options.check,
             "recap": self.recap(),
             "tasks": [r.to_dict(diff=self.options.diff) for r in self.results],

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ultra_env.config.modelnames import normalize
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import failed
+from ultra_env.engine.run import failed, refused
 from ultra_env.llm.providers import registry
 from ultra_env.operations import dmr
 from ultra_env.operations import models as local_models
@@ -38,13 +38,12 @@ def llm_targets(ctx: Context, provider: str | None = None, model: str | None = N
         profile = ctx.settings.profile.value
         wanted = " ".join(x for x in (provider, model) if x)
         ctx.run.add(
-            failed(
+            (refused if wanted else failed)(
                 "providers",
                 f"no enabled provider{' matches ' + wanted if wanted else ''} in the {profile} profile",
                 "invoke profile hybrid (or --local-llm), and set a cloud key in .env for cloud providers",
             )
         )
-        ctx.run.usage_error = bool(wanted)
     return found
 
 

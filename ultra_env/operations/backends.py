@@ -9,7 +9,7 @@ fails. ``install`` asks for it now: ``POST /engines/install-backend`` (blocks un
 from __future__ import annotations
 
 from ultra_env import http
-from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
+from ultra_env.engine.run import TaskResult, changed, failed, from_error, ok, skipped
 from ultra_env.operations import dmr
 from ultra_env.operations.models import Connection
 
@@ -44,7 +44,7 @@ def install(conn: Connection, *, check: bool, timeout: float = INSTALL_TIMEOUT) 
     try:
         after = _install_api(conn.runner, timeout) if isinstance(conn.runner, dmr.Api) else _install_cli(timeout)
     except dmr.DmrError as exc:
-        return failed(name, exc.cause, exc.fix or fix)
+        return from_error(name, exc, fix)
     if after is None or not after.lower().startswith("running"):
         return failed(name, f"{LLAMA} is still not usable: {after or 'no status reported'}", fix)
     return changed(name, f"installed: {after}")

@@ -20,6 +20,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ultra_env.engine.redact import has_userinfo
 from ultra_env.engine.run import TaskResult, changed, warn
@@ -35,6 +36,7 @@ RECOVER = "recover"  # the task that says what recovering an interrupted run did
 COMPOSE_FILE = "docker-compose.yml"
 GENERATED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
 ENV_MODE = 0o600
+FileAction = Literal["create", "identical", "update", "conflict", "overwrite", "mode"]
 
 
 @dataclass
@@ -43,7 +45,7 @@ class FilePlan:
     path: Path
     old: str | None
     new: str
-    action: str  # create | identical | update | conflict | overwrite | mode
+    action: FileAction
     mode: int = 0o644
     diff: str = ""
     notes: list[str] = field(default_factory=list)
@@ -117,6 +119,7 @@ def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool
     path = root / name
     old = files.read_text(path)
     new = sign(new, state.env if with_env else {})
+    action: FileAction
     if old is None:
         action = "create"
     elif old == new:
@@ -163,20 +166,21 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
     new = merged.render()
     old = None if current is None else current.render()
     notes = []
-    for action in ("added", "updated", "kept"):
-        keys = [c.key for c in changes if c.action == action]
-        if keys and (action != "added" or current is not None):
-            label = "kept your value of" if action == "kept" else action
+    for change in ("added", "updated", "kept"):
+        keys = [c.key for c in changes if c.action == change]
+        if keys and (change != "added" or current is not None):
+            label = "kept your value of" if change == "kept" else change
             notes.append(f"{label} {', '.join(keys)}")
+    file_action: FileAction
     if old is None:
-        action = "create"
+        file_action = "create"
     elif new != old:
-        action = "update"
+        file_action = "update"
     elif stat.S_IMODE(os.stat(path).st_mode) != ENV_MODE:
-        action = "mode"
+        file_action = "mode"
         notes.append(f"mode {stat.S_IMODE(os.stat(path).st_mode):o} → {ENV_MODE:o}")
     else:
-        action = "identical"
+        file_action = "identical"
     # Nothing secret is remembered, not even by fingerprint: no secret-named key, no URL with a password.
     written = {
         e.key: envfile.fingerprint(e.value or "")
@@ -190,7 +194,7 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
         None if current is None else envfile.masked(current, owned, comments),
         envfile.masked(merged, owned, comments),
     )
-    return FilePlan(ENV_FILE, path, old, new, action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
+    return FilePlan(ENV_FILE, path, old, new, file_action, mode=ENV_MODE, diff=diff, notes=notes, env_written=written)
 
 
 def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from ultra_env import http, proc
@@ -54,7 +54,7 @@ class Progress:
 class Runner(Protocol):
     """What ultra-env asks of Model Runner, whichever way it reaches it."""
 
-    via: str  # "api" | "cli"
+    via: Literal["api", "cli"]
 
     def models(self) -> list[mr.LocalModel]: ...
     def find(self, name: str) -> mr.LocalModel | None:
@@ -180,7 +180,7 @@ class Api:
     root: str
     timeout: float = 30.0
     environ: Mapping[str, str] | None = None  # where HF_TOKEN is read from
-    via: str = "api"
+    via: Literal["api", "cli"] = "api"
 
     def _get(self, path: str) -> Any:
         try:
@@ -327,7 +327,7 @@ class Cli:
 
     timeout: float = 30.0
     environ: Mapping[str, str] | None = None  # where HF_TOKEN is read from
-    via: str = "cli"
+    via: Literal["api", "cli"] = "cli"
 
     def models(self) -> list[mr.LocalModel]:
         done = cli("list", "--json", timeout=self.timeout)

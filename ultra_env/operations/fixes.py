@@ -11,7 +11,7 @@ from typing import Literal
 from ultra_env import http, proc
 from ultra_env.config.settings import Settings
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, changed, failed
+from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error
 from ultra_env.facts.docker import DOCKER
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import NO_AUTO_INSTALL, enable_tcp, model_status
@@ -77,12 +77,12 @@ def _wait_running(fix: Fix, done: TaskResult, settings: Settings) -> TaskResult:
     def running(_left: float) -> None:
         found = model_status(settings.timeouts.probe, settings.model_runner.host_url)
         if found.value is None or not found.value.running:
-            raise RuntimeError(found.error or "Docker Model Runner is not running")
+            raise http.NotYet(found.error or "Docker Model Runner is not running")
 
     try:
-        http.Retry(within_s=settings.timeouts.health).run(running, retry_if=lambda exc: isinstance(exc, RuntimeError))
-    except RuntimeError as exc:
-        return failed(fix.task, f"{done.msg}, but the runner did not start: {exc}", "docker model status")
+        http.Retry(within_s=settings.timeouts.health).run(running, retry_if=lambda exc: isinstance(exc, http.NotYet))
+    except http.NotYet as exc:
+        return failed(fix.task, f"{done.msg}, but the runner did not start: {exc.cause}", "docker model status")
     return done
 
 
@@ -91,7 +91,7 @@ def _command(fix: Fix, argv: list[str], timeout: float) -> TaskResult:
     try:
         done = proc.run(argv, timeout=timeout, env=NO_AUTO_INSTALL)
     except proc.ProcError as exc:
-        return failed(fix.task, f"{shown}: {exc.cause}", f"run it yourself: {shown}")
+        return from_error(fix.task, exc, f"run it yourself: {shown}", about=shown)
     if not done.ok:
         said = (done.output.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return failed(fix.task, f"{shown}: {said}", f"run it yourself: {shown}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ultra_env.config import modelnames
 from ultra_env.config.settings import ModelSpec, Settings, duration_seconds
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped, warn
+from ultra_env.engine.run import Status, TaskResult, changed, from_error, ok, skipped, warn
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import api_root, enable_tcp
@@ -104,7 +104,7 @@ def pull(
         try:
             stored = conn.find(model.name)
         except dmr.DmrError as exc:
-            results.append(failed(name, exc.cause, exc.fix or "invoke doctor"))
+            results.append(from_error(name, exc, "invoke doctor"))
             continue
         if stored is not None:
             results.append(ok(name, "present" + _stored_as(model.name, stored)))
@@ -123,7 +123,7 @@ def pull(
         try:
             conn.runner.pull(model.name, progress)
         except dmr.DmrError as exc:
-            results.append(failed(name, exc.cause, exc.fix or f"invoke models.pull --model {model.name}"))
+            results.append(from_error(name, exc, f"invoke models.pull --model {model.name}"))
             continue
         conn.changed()
         seconds = time.monotonic() - start
@@ -170,7 +170,7 @@ def warm_up(
         try:
             stored = conn.find(model.name)
         except dmr.DmrError as exc:
-            results.append(failed(name, exc.cause, exc.fix))
+            results.append(from_error(name, exc))
             continue
         refused = refuse(model, stored) if stored is not None else None
         if refused is not None:
@@ -180,7 +180,7 @@ def warm_up(
         try:
             conn.runner.preload(model.name, timeout)
         except dmr.DmrError as exc:
-            results.append(failed(name, exc.cause, exc.fix))
+            results.append(from_error(name, exc))
             continue
         results.append(ok(name, f"loaded in {time.monotonic() - start:.1f}s"))
     return results
@@ -211,7 +211,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
     try:
         configs = conn.runner.applied()
     except dmr.DmrError as exc:
-        return [failed(f"configure {m.name}", exc.cause, exc.fix) for m in wanted]
+        return [from_error(f"configure {m.name}", exc) for m in wanted]
     for model in wanted:
         name = f"configure {model.name}"
         what = ", ".join(
@@ -238,7 +238,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
         try:
             conn.runner.configure(model.name, model.context_size, model.runtime_flags, model.keep_alive)
         except dmr.DmrError as exc:
-            results.append(failed(name, exc.cause, exc.fix))
+            results.append(from_error(name, exc))
             continue
         results.append(changed(name, f"applied {what}" + (" (through the docker model CLI)" if conn.via_cli else "")))
     return results

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ultra_env import proc
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import TaskResult, changed, failed, ok, skipped
+from ultra_env.engine.run import TaskResult, changed, failed, from_error, ok, refused, skipped
 from ultra_env.errors import UltraError
 from ultra_env.facts import model_runner
 from ultra_env.operations import compose, converge
@@ -32,8 +32,7 @@ def stack_up(ctx: Context) -> bool:
     name = "stack up"
     problem = ctx.compose_files.problem()
     if problem is not None:
-        ctx.run.add(failed(name, *problem))
-        ctx.run.usage_error = True
+        ctx.run.add(refused(name, *problem))
         return False
     if not build_backend(ctx, project):
         ctx.run.add(skipped(name, "the backend has no image"))
@@ -48,14 +47,14 @@ def stack_up(ctx: Context) -> bool:
                 changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date")
             )
             return True
-        refused = compose_refuses_models(ctx)
-        if refused is not None:
-            ctx.run.add(refused)
+        compose_refusal = compose_refuses_models(ctx)
+        if compose_refusal is not None:
+            ctx.run.add(compose_refusal)
             return False
         done = compose.up(project, ctx.settings.timeouts.up)
         after = [] if done.ok else compose.ps(project)
     except proc.ProcError as exc:
-        ctx.run.add(failed(name, exc.cause, "check `docker compose version` and that the daemon runs (invoke doctor)"))
+        ctx.run.add(from_error(name, exc, "check `docker compose version` and that the daemon runs (invoke doctor)"))
         return False
     if done.ok:
         if ctx.settings.features.local_llm:
@@ -119,7 +118,7 @@ def build_backend(ctx: Context, project) -> bool:
         start = time.monotonic()
         done = project.run("build", "backend", timeout=settings.timeouts.build)
     except UltraError as exc:  # proc.ProcError among them
-        ctx.run.add(failed(name, exc.cause, "invoke doctor"))
+        ctx.run.add(from_error(name, exc, "invoke doctor"))
         return False
     if not done.ok:
         fix = f"docker compose -p {project.name} build backend shows the whole output" + (

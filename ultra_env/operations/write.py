@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ultra_env import proc
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import Status, TaskResult, changed, failed, ok, skipped, warn
+from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error, ok, refused, skipped, warn
 from ultra_env.errors import UltraError
 from ultra_env.operations import compose, converge, render
 from ultra_env.operations import image as build
@@ -43,16 +43,13 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
             converge.plan_env(ctx.root, ctx.dotenv, env_text, ctx.state),
         ]
     except UltraError as exc:
-        ctx.run.add(failed("render templates", exc.cause, exc.fix))
-        ctx.run.usage_error = exc.exit_code == 2
+        ctx.run.add(from_error("render templates", exc))
         return False
     conflicts = [p for p in plans if p.action == "conflict"]
     found = ctx.compose_files
     if (any(p.writes for p in plans) or found.extra or found.problem()) and not conflicts:
-        result, users_file = _validate(plans, env_text, found)
-        ctx.run.add(result)
+        result = ctx.run.add(_validate(plans, env_text, found))
         if result.status is Status.FAILED:
-            ctx.run.usage_error = users_file
             return False
     if conflicts:
         for plan in plans:
@@ -71,7 +68,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
             ctx.state.backend_image = backend.image
             backups = converge.apply(ctx.root, plans, ctx.state)
         except UltraError as exc:
-            ctx.run.add(failed("write files", exc.cause, exc.fix))
+            ctx.run.add(from_error("write files", exc))
             return False
     for plan in plans:
         ctx.run.add(file_result(plan, opts.check, backups))
@@ -110,47 +107,47 @@ def git_exposure(root: Path) -> TaskResult | None:
     return None
 
 
-def _validate(plans: list[converge.FilePlan], template_env: str, found: ComposeFiles) -> tuple[TaskResult, bool]:
+def _validate(plans: list[converge.FilePlan], template_env: str, found: ComposeFiles) -> TaskResult:
     """Ask the real Compose about the candidate files before any of them is written, then with the
     files Compose merges over them (an override), as ``up`` will read them. When Compose refuses
     the rendered files but takes the same Compose file with the template's own .env, the fault is a
-    value of yours in .env (True: exit 2, its line named), not the template's."""
+    value of yours in .env (exit 2, its line named), not the template's."""
 
     name = "validate compose file"
     shadowed = found.problem()
     if shadowed is not None:
-        return failed(name, *shadowed), True
+        return refused(name, *shadowed)
     by_name = {p.name: p.new for p in plans}
     try:
         problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE])
         if problem is None and found.extra:
             return _validate_over(by_name, found)
         if problem is None:
-            return ok(name, "docker compose config accepts the rendered files"), False
+            return ok(name, "docker compose config accepts the rendered files")
         template_fault = (
             problem.startswith("failed to read") is False
             and compose.validate(by_name[converge.COMPOSE_FILE], template_env) is not None
         )
     except proc.ProcError as exc:
-        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated"), False
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated")
     if template_fault:
-        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)"), False
+        return failed(name, problem, "fix templates/docker-compose.yml.j2 (or git checkout -- templates/)")
     line = _culprit(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE], template_env)
     where = f"{converge.ENV_FILE}:{line}" if line else converge.ENV_FILE
     said = problem.removeprefix(f"failed to read {converge.ENV_FILE}: ")
-    return failed(name, f"Compose refuses a value of {where}: {said}", f"fix {where}"), True
+    return refused(name, f"Compose refuses a value of {where}: {said}", f"fix {where}")
 
 
-def _validate_over(by_name: dict[str, str], found: ComposeFiles) -> tuple[TaskResult, bool]:
+def _validate_over(by_name: dict[str, str], found: ComposeFiles) -> TaskResult:
     """The rendered files are good; Compose must also take them with the files merged over them."""
     name, over = "validate compose file", found.names(found.extra)
     try:
         problem = compose.validate(by_name[converge.COMPOSE_FILE], by_name[converge.ENV_FILE], found.extra, found.root)
     except proc.ProcError as exc:
-        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated"), False
+        return skipped(name, f"Compose cannot run here ({exc}); the files are not validated")
     if problem is None:
-        return ok(name, f"docker compose config accepts the rendered files with {over}"), False
-    return failed(name, f"Compose refuses {over} over the rendered files: {problem}", found.extra_fix()), True
+        return ok(name, f"docker compose config accepts the rendered files with {over}")
+    return refused(name, f"Compose refuses {over} over the rendered files: {problem}", found.extra_fix())
 
 
 CULPRITS_TRIED = 12

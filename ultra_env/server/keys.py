@@ -54,12 +54,14 @@ def _settled(url: str, key: str, accepted: bool, timeout: float) -> bool:
             "GET", f"{url}/models", timeout=min(left, timeout), headers={"Authorization": f"Bearer {key}"}
         ).status_code
         if (status == 200) != accepted or status not in (200, 401):
-            raise http.HttpError(f"answered {status}")
+            raise http.NotYet(f"answered {status}")
         return True
 
     try:
-        return http.Retry(within_s=timeout, backoff=lambda n: 0.1).run(attempt)
-    except http.HttpError:
+        return http.Retry(within_s=timeout, backoff=lambda n: 0.1).run(
+            attempt, retry_if=lambda exc: isinstance(exc, (http.NotYet, http.HttpError))
+        )
+    except (http.NotYet, http.HttpError):
         return False
 
 

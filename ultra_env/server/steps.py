@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from ultra_env import http
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import changed, failed, ok, warn
+from ultra_env.engine.run import changed, failed, from_error, ok, refused, warn
 from ultra_env.errors import UltraError
 from ultra_env.operations import dmr
 from ultra_env.server import proxy
@@ -25,13 +25,12 @@ def remote_of(ctx: Context) -> Remote | None:
     host = ctx.settings.server.host
     if host is None:
         ctx.run.add(
-            failed(
+            refused(
                 "server",
                 "no server is configured",
                 "set host under [server] in ultra-env.toml: ssh://user@host, or a Docker context's name",
             )
         )
-        ctx.run.usage_error = True
         return None
     return Remote(host)
 
@@ -110,7 +109,7 @@ def tunnel(ctx: Context, remote: Remote) -> Iterator[Tunnel | None]:
         with Tunnel(remote, ctx.settings.server.runner_port, ctx.settings.timeouts.probe) as opened:
             yield opened
     except UltraError as exc:
-        ctx.run.add(failed("tunnel", exc.cause, exc.fix))
+        ctx.run.add(from_error("tunnel", exc))
         yield None
 
 
@@ -156,7 +155,7 @@ def models(ctx: Context, tunnel: Tunnel) -> None:
                 api.pull(name, lambda _: None)
                 ctx.run.add(changed(task, "pulled on the server"))
         except dmr.DmrError as exc:
-            ctx.run.add(failed(task, exc.cause, exc.fix))
+            ctx.run.add(from_error(task, exc))
 
 
 def proxy_running(ctx: Context, remote: Remote, tls: dict[str, str]) -> None:
@@ -225,7 +224,7 @@ def answers(ctx: Context, remote: Remote) -> None:
     except http.HttpError as exc:
         if "CERTIFICATE_VERIFY_FAILED" in exc.cause:
             fix = "this machine does not trust the proxy's certificate: SSL_CERT_FILE=CA_FILE (developers need it too)"
-        ctx.run.add(failed("proxy answers", f"{url} does not answer: {exc.cause}", fix))
+        ctx.run.add(from_error("proxy answers", exc, fix, about=f"{url} does not answer"))
         return
     if status == 401:
         ctx.run.add(ok("proxy answers", f"{url}: a request without a key is refused (401)"))
@@ -245,4 +244,4 @@ def served(ctx: Context, tunnel: Tunnel) -> None:
                 else failed(f"model {name}", "not on the server", "invoke server.setup")
             )
     except dmr.DmrError as exc:
-        ctx.run.add(failed("model runner", exc.cause, "invoke server.setup"))
+        ctx.run.add(from_error("model runner", exc, "invoke server.setup"))

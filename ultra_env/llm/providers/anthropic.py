@@ -8,6 +8,7 @@ from typing import Any
 from ultra_env.llm.providers.base import (
     ChatRequest,
     ChatResponse,
+    ErrorKind,
     ProviderError,
     Usage,
     kind_for_status,
@@ -16,7 +17,7 @@ from ultra_env.llm.providers.base import (
 from ultra_env.llm.providers.http_api import HttpProvider, Stream
 
 VERSION = "2023-06-01"
-KINDS = {
+KINDS: dict[str, ErrorKind] = {
     "authentication_error": "auth",
     "permission_error": "auth",
     "not_found_error": "not_found",

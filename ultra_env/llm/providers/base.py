@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ultra_env.errors import UltraError
 
@@ -64,15 +64,17 @@ class ChatResponse:
         return out
 
 
-TRANSIENT_KINDS = frozenset({"connection", "timeout", "server", "rate_limit"})
+# quota: the account is out of credit, or past a spend or daily limit; retrying soon will not help.
+ErrorKind = Literal[
+    "auth", "rate_limit", "quota", "not_found", "bad_request", "timeout", "connection", "server", "bad_response"
+]
+TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"connection", "timeout", "server", "rate_limit"})
 
 
 @dataclass
 class ProviderError(UltraError):
     provider: str
-    # auth | rate_limit | quota | not_found | bad_request | timeout | connection | server | bad_response.
-    # quota: the account is out of credit, or past a spend or daily limit; retrying soon will not help.
-    kind: str
+    kind: ErrorKind
     message: str
     status: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -85,7 +87,7 @@ class ProviderError(UltraError):
         return self.kind in TRANSIENT_KINDS
 
 
-def kind_for_status(status: int) -> str:
+def kind_for_status(status: int) -> ErrorKind:
     if status in (401, 403):
         return "auth"
     if status == 402:

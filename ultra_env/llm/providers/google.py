@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError, Usage, kind_for_status
+from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage, kind_for_status
 from ultra_env.llm.providers.http_api import HttpProvider, Stream
 
-KINDS = {
+KINDS: dict[str, ErrorKind] = {
     "INVALID_ARGUMENT": "bad_request",
     "FAILED_PRECONDITION": "bad_request",
     "UNAUTHENTICATED": "auth",
