@@ -24,8 +24,7 @@ def failing(*errors: Exception) -> tuple[list[float], object]:
     return seen, attempt
 
 
-def not_yet(exc: Exception) -> bool:
-    return isinstance(exc, http.NotYet)
+not_yet = http.raised(http.NotYet)
 
 
 # (errors raised in turn, what is retried) -> tries made, and the error that goes up (None: "done")
@@ -37,7 +36,8 @@ CASES = [
     ([KeyError("a bug")], not_yet, 1, KeyError),  # a bug is never retried
     ([http.NotYet("a"), TypeError("a bug")], not_yet, 2, TypeError),
     ([http.HttpError("refused")], not_yet, 1, http.HttpError),  # not told to: up at once
-    ([http.HttpError("refused")], lambda e: isinstance(e, http.HttpError), 2, None),
+    ([http.HttpError("refused")], http.raised(http.HttpError), 2, None),
+    ([http.HttpError("refused"), http.NotYet("a")], http.raised(http.NotYet, http.HttpError), 3, None),
     ([ProviderError("p", "auth", "bad key")], lambda e: isinstance(e, ProviderError) and e.transient, 1, ProviderError),
     ([ProviderError("p", "server", "busy")], lambda e: isinstance(e, ProviderError) and e.transient, 2, None),
 ]

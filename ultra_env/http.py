@@ -48,6 +48,11 @@ class NotYet(UltraError):
     try again, where no other error says so."""
 
 
+def raised(*kinds: type[Exception]) -> Callable[[Exception], bool]:
+    """A ``retry_if`` that tries again after the errors of these kinds only."""
+    return lambda exc: isinstance(exc, kinds)
+
+
 class HttpError(UltraError):
     """The request got no HTTP answer (refused, unresolvable host, timeout, broken stream)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
@@ -23,8 +23,9 @@ from ultra_env.operations import compose, dmr
 from ultra_env.operations.models import Connection, config_for, connect
 from ultra_env.operations.stack import project_of
 
-T = TypeVar("T")
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
+RUNNER, PROVIDER = http.raised(dmr.DmrError), http.raised(ProviderError)  # what health waits out
+NOT_YET = http.raised(http.NotYet, http.HttpError)
 
 # Run inside the backend container: can it reach the endpoint it was given? (`team`: the team
 # server's, with the backend's key.)
@@ -114,7 +115,7 @@ def _prerequisites(
     if status is None or not status.running:
         try:
             status = retry.run(
-                lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=_runner_error
+                lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=RUNNER
             )
         except dmr.DmrError as exc:
             results.append(
@@ -136,10 +137,8 @@ def _prerequisites(
         results.append(conn.note)
     wanted = [m.name for m in settings.models if m.required]
     try:
-        retry.run(lambda _: conn.models(), retry_if=_runner_error)
-        missing = [
-            name for name in wanted if retry.run(functools.partial(_find, conn, name), retry_if=_runner_error) is None
-        ]
+        retry.run(lambda _: conn.models(), retry_if=RUNNER)
+        missing = [name for name in wanted if retry.run(functools.partial(_find, conn, name), retry_if=RUNNER) is None]
     except dmr.DmrError as exc:
         results.append(_host_api_failure(settings, conn, exc, desktop))
         return None
@@ -154,18 +153,6 @@ def _prerequisites(
     results.append(ok("models served", ", ".join(wanted)))
     results += context_sizes(settings, conn)
     return conn
-
-
-def _provider_error(exc: Exception) -> bool:
-    return isinstance(exc, ProviderError)
-
-
-def _runner_error(exc: Exception) -> bool:
-    return isinstance(exc, dmr.DmrError)
-
-
-def _not_yet(exc: Exception) -> bool:
-    return isinstance(exc, (http.NotYet, http.HttpError))
 
 
 def _find(conn: Connection, name: str, _left: float) -> mr.LocalModel | None:
@@ -256,11 +243,11 @@ def _completion(provider: OpenAICompatible, model: str, retry: http.Retry, missi
         # Streamed for the first token and the decode speed; plain (a few tokens) for the token counts.
         streamed: ChatResponse = retry.run(
             lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=16, stream=True, timeout=left)),
-            retry_if=_provider_error,
+            retry_if=PROVIDER,
         )
         plain: ChatResponse = retry.run(
             lambda left: provider.chat(ChatRequest(PROMPT, model, max_tokens=4, timeout=left)),
-            retry_if=_provider_error,
+            retry_if=PROVIDER,
         )
     except ProviderError as exc:
         fix = missing_fix if exc.kind == "not_found" else "invoke doctor"
@@ -314,7 +301,7 @@ def _inside(project: compose.Project, retry: http.Retry, *, team: bool = False) 
         return answer
 
     try:
-        answer = retry.run(lambda _: attempt(), retry_if=_not_yet)
+        answer = retry.run(lambda _: attempt(), retry_if=NOT_YET)
     except http.NotYet as exc:
         return (
             team_health.unreachable_from_inside(exc.cause) if team else health_rules.unreachable_from_inside(exc.cause)
@@ -336,7 +323,7 @@ def backend_health(settings, retry: http.Retry) -> TaskResult:
         return response
 
     try:
-        response = retry.run(lambda _: attempt(), retry_if=_not_yet)
+        response = retry.run(lambda _: attempt(), retry_if=NOT_YET)
     except (http.NotYet, http.HttpError) as exc:
         last = seen[-1] if seen else None
         return health_rules.backend_down(path, exc.cause, _json(last) if last is not None else None)
@@ -381,7 +368,7 @@ def analyze(settings, retry: http.Retry) -> TaskResult:
         return response  # a 4xx is the backend's final word: no retry changes it
 
     try:
-        response = retry.run(attempt, retry_if=_not_yet)
+        response = retry.run(attempt, retry_if=NOT_YET)
     except (http.NotYet, http.HttpError) as exc:
         return from_error(name, exc, "docker compose logs backend")
     return health_rules.analysis(url, models, response.status_code, _json(response), response.text)

@@ -272,7 +272,7 @@ class Api:
     def pull(self, name: str, on_progress: Callable[[Progress], None]) -> None:
         """Pull ``name`` through ``POST /models/create``, retrying what the real CLI retries."""
         policy = http.Retry(attempts=PULL_ATTEMPTS, backoff=lambda n: min(2**n, 8) * 0.25)
-        policy.run(lambda _: self._pull_once(name, on_progress), retry_if=lambda exc: isinstance(exc, Transient))
+        policy.run(lambda _: self._pull_once(name, on_progress), retry_if=http.raised(Transient))
 
     def _pull_once(self, name: str, on_progress: Callable[[Progress], None]) -> None:
         reference = modelnames.normalize(name)

@@ -80,7 +80,7 @@ def _wait_running(fix: Fix, done: TaskResult, settings: Settings) -> TaskResult:
             raise http.NotYet(found.error or "Docker Model Runner is not running")
 
     try:
-        http.Retry(within_s=settings.timeouts.health).run(running, retry_if=lambda exc: isinstance(exc, http.NotYet))
+        http.Retry(within_s=settings.timeouts.health).run(running, retry_if=http.raised(http.NotYet))
     except http.NotYet as exc:
         return failed(fix.task, f"{done.msg}, but the runner did not start: {exc.cause}", "docker model status")
     return done

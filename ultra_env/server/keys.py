@@ -59,7 +59,7 @@ def _settled(url: str, key: str, accepted: bool, timeout: float) -> bool:
 
     try:
         return http.Retry(within_s=timeout, backoff=lambda n: 0.1).run(
-            attempt, retry_if=lambda exc: isinstance(exc, (http.NotYet, http.HttpError))
+            attempt, retry_if=http.raised(http.NotYet, http.HttpError)
         )
     except (http.NotYet, http.HttpError):
         return False

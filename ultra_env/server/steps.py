@@ -219,7 +219,7 @@ def answers(ctx: Context, remote: Remote) -> None:
     try:
         status = policy.run(
             lambda left: http.request("GET", f"{url}/models", timeout=min(left, timeout)).status_code,
-            retry_if=lambda exc: isinstance(exc, http.HttpError),
+            retry_if=http.raised(http.HttpError),
         )
     except http.HttpError as exc:
         if "CERTIFICATE_VERIFY_FAILED" in exc.cause:
