@@ -85,6 +85,22 @@ def test_cloud_keys_come_from_dotenv_and_the_environment_wins(tmp_path: Path) ->
     assert SECRET not in repr(loaded.settings)
 
 
+@pytest.mark.parametrize(
+    "var",
+    [
+        "ULTRA_ENV_PROJECT_DIR",
+        "ULTRA_ENV_TEMPLATES_DIR",
+        "ULTRA_ENV_DEBUG",
+        "ULTRA_ENV_REQUIRE_DMR",
+        "ULTRA_ENV_DMR_QUIET",
+    ],
+)
+def test_the_variables_that_steer_ultra_env_itself_are_not_configuration(tmp_path: Path, var: str) -> None:
+    assert load(tmp_path, environ={var: "1"}).settings.profile is Profile.LOCAL
+    with pytest.raises(ConfigError, match="ULTRA_ENV_DEBUGGING"):
+        load(tmp_path, environ={"ULTRA_ENV_DEBUGGING": "1"})  # a misspelt one is still refused
+
+
 def test_models_from_env_json_are_normalised(tmp_path: Path) -> None:
     environ = {
         "ULTRA_ENV_MODELS": '[{"name": "gemma3:270M-Q4_K_M", "context_size": 2048}, '

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ultra_env import trace
 from ultra_env.errors import UltraError
 
 if TYPE_CHECKING:
@@ -86,8 +87,15 @@ def request(
     method: str, url: str, *, timeout: float, proxies: bool = False, transport: Any = None, **kwargs: Any
 ) -> httpx.Response:
     """One request; the Response whatever its status, or HttpError."""
-    with _mapped(), client(timeout, proxies=proxies, transport=transport) as http:
-        return http.request(method, url, **kwargs)
+    start = time.monotonic()
+    try:
+        with _mapped(), client(timeout, proxies=proxies, transport=transport) as http:
+            response = http.request(method, url, **kwargs)
+    except HttpError as exc:
+        trace.request(method, url, time.monotonic() - start, exc.cause)
+        raise
+    trace.request(method, url, time.monotonic() - start, str(response.status_code))
+    return response
 
 
 @contextlib.contextmanager
@@ -105,12 +113,20 @@ def stream(
     import httpx
 
     limits = httpx.Timeout(timeout, read=read_timeout) if read_timeout is not None else timeout
-    with (
-        _mapped(),
-        client(timeout, proxies=proxies, transport=transport) as http,
-        http.stream(method, url, timeout=limits, **kwargs) as response,
-    ):
-        yield response
+    start, said = time.monotonic(), "no answer"
+    try:
+        with (
+            _mapped(),
+            client(timeout, proxies=proxies, transport=transport) as http,
+            http.stream(method, url, timeout=limits, **kwargs) as response,
+        ):
+            said = f"{response.status_code}, streamed"
+            yield response
+    except HttpError as exc:
+        said = exc.cause
+        raise
+    finally:
+        trace.request(method, url, time.monotonic() - start, said)
 
 
 def get(url: str, *, timeout: float) -> httpx.Response:

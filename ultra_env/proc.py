@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ultra_env import trace
 from ultra_env.errors import UltraError
 
 
@@ -77,10 +78,17 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
         )
     except FileNotFoundError as exc:
+        trace.command(argv, time.monotonic() - start, "command not found")
         raise CommandNotFound(argv, "command not found") from exc
     except subprocess.TimeoutExpired as exc:
+        trace.command(argv, time.monotonic() - start, f"killed after {timeout:g}s")
         raise CommandTimeout(argv, timeout) from exc
-    return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+    return _traced(Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start))
+
+
+def _traced(done: Completed) -> Completed:
+    trace.command(done.argv, done.seconds, f"exit {done.returncode}")
+    return done
 
 
 def _popen(argv: Sequence[str], env: Mapping[str, str] | None, *, stdout: int) -> subprocess.Popen[str]:
@@ -97,6 +105,7 @@ def _popen(argv: Sequence[str], env: Mapping[str, str] | None, *, stdout: int) -
             env=full_env,
         )
     except FileNotFoundError as exc:
+        trace.command(argv, 0.0, "command not found")
         raise CommandNotFound(argv, "command not found") from exc
 
 
@@ -134,8 +143,9 @@ def stream(
         reader.join(5)
     seconds = time.monotonic() - start
     if seconds >= timeout and process.returncode < 0:
+        trace.command(argv, seconds, f"killed after {timeout:g}s")
         raise CommandTimeout(argv, timeout)
-    return Completed(tuple(argv), process.returncode, "".join(lines), "".join(errors), seconds)
+    return _traced(Completed(tuple(argv), process.returncode, "".join(lines), "".join(errors), seconds))
 
 
 class Background:
@@ -144,6 +154,7 @@ class Background:
     def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.argv = tuple(argv)
         self._process = _popen(argv, env, stdout=subprocess.DEVNULL)
+        trace.command(argv, 0.0, f"started in the background (pid {self._process.pid})")
 
     def exited(self) -> Completed | None:
         """How it ended, or None while it runs."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ultra_env import trace
 from ultra_env.cli import reporters
 from ultra_env.config.sources import Flag
 from ultra_env.engine import lock
@@ -60,13 +61,16 @@ class Command:
         force: bool = False,
         keep_going: bool = False,
         live: bool = False,
+        verbose: bool = False,
         **arguments: Any,
     ) -> int:
         """From ``tasks.py``: one run of this command with the task's flags; its exit code."""
         flags = [Flag("--profile", "profile", profile)] if profile else []
         if local_llm:
             flags.append(Flag("--local-llm", "features.local_llm", True))
-        options = Options(check=check, diff=diff, json=json, force=force, keep_going=keep_going, live=live)
+        options = Options(
+            check=check, diff=diff, json=json, force=force, keep_going=keep_going, live=live, verbose=verbose
+        )
         return main(self, toolkit_root, options, flags, early=early, **arguments)
 
 
@@ -80,6 +84,7 @@ def command(name: str, **traits: Any) -> Callable[[Callable[..., int | None]], C
 def start(name: str, inv: Invocation, *, quiet: bool = False, symbols: bool = False) -> tuple[Run, Redactor]:
     redactor = Redactor()
     redactor.add_env(inv.environ)
+    trace.mask_with(redactor)
     if inv.options.json:
         reporter: reporters.HumanReporter | reporters.JsonReporter = reporters.JsonReporter(redactor)
     else:
@@ -130,7 +135,24 @@ def main(
 ) -> int:
     """One run, under the project lock when it changes anything (or an interrupted run left a
     journal to recover), and never a raw traceback: an unexpected error is reported with every
-    known secret masked."""
+    known secret masked. With ``verbose`` (or ULTRA_ENV_DEBUG=1) what it runs is traced."""
+    if not trace.wanted(options.verbose, os.environ):
+        return _main(cmd, toolkit_root, options, flags, early=early, **arguments)
+    known = Redactor()
+    known.add_env(os.environ)
+    with trace.tracing(known):
+        return _main(cmd, toolkit_root, options, flags, early=early, **arguments)
+
+
+def _main(
+    cmd: Command,
+    toolkit_root: Path,
+    options: Options,
+    flags: list[Flag],
+    *,
+    early: Prefetch | None,
+    **arguments: Any,
+) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     root = project_root(toolkit_root)
     inv = Invocation(root=root, templates=templates_dir(toolkit_root), options=options, flags=flags)

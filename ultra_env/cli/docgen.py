@@ -33,6 +33,9 @@ from ultra_env.project import files
 NON_FIELD_HELP = {
     f"{ENV_PREFIX}PROJECT_DIR": "Folder to render into and run the stack from (default: the folder of tasks.py).",
     f"{ENV_PREFIX}TEMPLATES_DIR": "Folder holding the Jinja templates (default: templates/ beside tasks.py).",
+    f"{ENV_PREFIX}DEBUG": "`1`: print each command and request a task makes, timed, secrets masked (as `-v`).",
+    f"{ENV_PREFIX}REQUIRE_DMR": "`1`: the pytest plugin fails, instead of skipping, where no Model Runner answers.",
+    f"{ENV_PREFIX}DMR_QUIET": "`1`: the pytest plugin leaves out its header line (runner and fixtures).",
 }
 
 

@@ -25,7 +25,9 @@ from ultra_env.project import files
 from ultra_env.project.envfile import is_secret_key
 
 #: ``ULTRA_ENV_*`` variables that are not configuration fields.
-NON_FIELD_VARS = frozenset({f"{ENV_PREFIX}PROJECT_DIR", f"{ENV_PREFIX}TEMPLATES_DIR"})
+NON_FIELD_VARS = frozenset(
+    f"{ENV_PREFIX}{name}" for name in ("PROJECT_DIR", "TEMPLATES_DIR", "DEBUG", "REQUIRE_DMR", "DMR_QUIET")
+)
 DEFAULT = "default"
 
 

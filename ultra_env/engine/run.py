@@ -83,6 +83,7 @@ class Options:
     force: bool = False
     keep_going: bool = False
     live: bool = False  # doctor: ask the cloud providers whether the keys work
+    verbose: bool = False  # print each command and request (ultra_env.trace)
 
 
 class Reporter(Protocol):

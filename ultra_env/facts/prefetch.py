@@ -3,9 +3,10 @@ no pydantic): the docker CLI runs on the other core while the configuration load
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ultra_env import http
+from ultra_env import http, trace
 from ultra_env.facts.docker import context_host, docker_info, docker_version
 
 EARLY_TIMEOUT = 10.0
@@ -14,7 +15,8 @@ EARLY_TIMEOUT = 10.0
 class Prefetch:
     """``docker version``, ``docker info`` and the context, running."""
 
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = False) -> None:
+        trace.arm(verbose, os.environ)
         http.prewarm()
         self.pool = ThreadPoolExecutor(max_workers=12)
         self.version = self.pool.submit(docker_version, EARLY_TIMEOUT)
