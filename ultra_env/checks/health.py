@@ -6,11 +6,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ultra_env import concurrently, http, proc
 from ultra_env.checks import health_rules, team_health
+from ultra_env.config.settings import Settings
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, failed, from_error, ok, skipped, warn
 from ultra_env.facts import host
@@ -22,6 +23,9 @@ from ultra_env.llm.providers.openai_compat import OpenAICompatible
 from ultra_env.operations import compose, dmr
 from ultra_env.operations.models import Connection, config_for, connect
 from ultra_env.operations.stack import project_of
+
+if TYPE_CHECKING:
+    import httpx
 
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 RUNNER, PROVIDER = http.raised(dmr.DmrError), http.raised(ProviderError)  # what health waits out
@@ -52,7 +56,7 @@ except Exception as exc:
 
 
 def verify(
-    settings,
+    settings: Settings,
     project: compose.Project,
     *,
     desktop: bool,
@@ -103,7 +107,7 @@ def verify(
 
 
 def _prerequisites(
-    settings,
+    settings: Settings,
     desktop: bool,
     retry: http.Retry,
     status: mr.RunnerStatus | None,
@@ -159,7 +163,7 @@ def _find(conn: Connection, name: str, _left: float) -> mr.LocalModel | None:
     return conn.find(name)
 
 
-def context_sizes(settings, conn: Connection) -> list[TaskResult]:
+def context_sizes(settings: Settings, conn: Connection) -> list[TaskResult]:
     """The context size the runner really applies, read back: it is lost when the runner restarts
     (and, users report, when an idle model unloads), and then falls back to 4096."""
     wanted = [m for m in settings.models if m.context_size]
@@ -176,8 +180,8 @@ def context_sizes(settings, conn: Connection) -> list[TaskResult]:
         name = f"context size {model.name}"
         have = config_for(conn, configs, model.name)
         applied = have.context_size if have is not None else None
-        if applied == model.context_size:
-            results.append(_loaded(conn, model.name, model.context_size, len(wanted) == 1))
+        if applied is not None and applied == model.context_size:
+            results.append(_loaded(conn, model.name, applied, len(wanted) == 1))
             continue
         said = f"{applied} tokens" if applied else "nothing (the runner's default, 4096)"
         results.append(
@@ -212,14 +216,14 @@ def _loaded(conn: Connection, model: str, size: int, alone: bool) -> TaskResult:
     )
 
 
-def _running(timeout: float, api: str):
+def _running(timeout: float, api: str) -> mr.RunnerStatus:
     status = dmr.status(timeout, api)
     if not status.running:
         raise dmr.DmrError("Docker Model Runner is not running")
     return status
 
 
-def _host_api_failure(settings, conn: Connection, exc: dmr.DmrError, desktop: bool) -> TaskResult:
+def _host_api_failure(settings: Settings, conn: Connection, exc: dmr.DmrError, desktop: bool) -> TaskResult:
     if not isinstance(conn.runner, dmr.Api):
         return from_error("models served", exc, "invoke doctor")
     root = conn.runner.root
@@ -309,13 +313,13 @@ def _inside(project: compose.Project, retry: http.Retry, *, team: bool = False) 
     return ok(name, f"backend reaches {answer['url']} ({len(answer['ids'])} model(s))")
 
 
-def backend_health(settings, retry: http.Retry) -> TaskResult:
+def backend_health(settings: Settings, retry: http.Retry) -> TaskResult:
     """``GET backend.health_path``: 200, and for the shipped backend what it says of each provider."""
     path = settings.backend.health_path
     url = f"http://127.0.0.1:{settings.ports.backend}{path}"
     seen: list[Any] = []
 
-    def attempt():
+    def attempt() -> httpx.Response:
         response = http.get(url, timeout=10)
         seen.append(response)
         if response.status_code != 200:
@@ -340,7 +344,7 @@ def _json(response: Any) -> Any:
 ANALYZE_PROMPT = "Say hello in five words."
 
 
-def analyze(settings, retry: http.Retry) -> TaskResult:
+def analyze(settings: Settings, retry: http.Retry) -> TaskResult:
     """Ultra's job, for real: one prompt through the running backend's ``POST /api/analyze``,
     answered by the local models, the team server's (or the mock); cloud models are not asked (they
     cost money)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 
 from ultra_env import proc
 from ultra_env.engine.context import Context
@@ -16,12 +15,8 @@ from ultra_env.operations import compose, converge
 from ultra_env.operations import image as build
 from ultra_env.project import state as state_mod
 
-if TYPE_CHECKING:
-    pass
 
-
-def project_of(ctx: Context):  # -> compose.Project
-
+def project_of(ctx: Context) -> compose.Project:
     return compose.Project(ctx.root, ctx.settings.project_name, ctx.compose_files.run)
 
 
@@ -96,7 +91,7 @@ def compose_refuses_models(ctx: Context) -> TaskResult | None:
     )
 
 
-def build_backend(ctx: Context, project) -> bool:
+def build_backend(ctx: Context, project: compose.Project) -> bool:
     """The backend's image: the shipped one is built once per content (its tag is its digest), your
     Ultra from ``backend.source`` each time (Docker's cache makes an unchanged one quick);
     ``images.backend`` is pulled by Compose like any other image."""
@@ -136,7 +131,7 @@ def build_backend(ctx: Context, project) -> bool:
     return True
 
 
-def remember_up(ctx: Context, project) -> None:
+def remember_up(ctx: Context, project: compose.Project) -> None:
     """Record what the services were made from, so that ``--check`` can tell later (see compose)."""
 
     try:
@@ -151,8 +146,7 @@ def remember_up(ctx: Context, project) -> None:
             pass  # only --check loses precision; the stack itself is up
 
 
-def service_result(project, service) -> TaskResult:
-
+def service_result(project: compose.Project, service: compose.Service) -> TaskResult:
     name = f"service {service.service}"
     if service.ready:
         return ok(name, service.health or "running")
