@@ -34,7 +34,7 @@ ENTRY_POINTS = ("ultra_env.backend.__main__", "ultra_env.backend.worker")
 
 
 @dataclass(frozen=True)
-class Context:
+class BuildContext:
     """What goes into the image: file name in the context → its bytes (or the file to link)."""
 
     files: dict[str, bytes | Path]
@@ -108,7 +108,7 @@ def _regular(path: Path) -> None:
         )
 
 
-def context(python_image: str, wheelhouse: Path | None) -> Context:
+def context(python_image: str, wheelhouse: Path | None) -> BuildContext:
     files: dict[str, bytes | Path] = {
         "Dockerfile": (PACKAGE / "backend" / "Dockerfile").read_bytes(),
         "requirements.txt": ("\n".join(requirements()) + "\n").encode(),
@@ -117,7 +117,7 @@ def context(python_image: str, wheelhouse: Path | None) -> Context:
     for path in sorted(modules_of(ENTRY_POINTS)) + sorted((PACKAGE / "backend").glob("*.html")):
         files[f"ultra_env/{path.relative_to(PACKAGE).as_posix()}"] = path.read_bytes()
     files.update(wheels(wheelhouse))
-    return Context(files, python_image)
+    return BuildContext(files, python_image)
 
 
 def _module_file(name: str) -> Path | None:
@@ -151,7 +151,7 @@ def modules_of(entry_points: tuple[str, ...]) -> set[Path]:
     return seen
 
 
-def stage(ctx: Context, state_dir: Path) -> bool:
+def stage(ctx: BuildContext, state_dir: Path) -> bool:
     """Write the context folder unless it is there; True when it was written. Written whole into
     a temp folder, then renamed into place: a folder by that name is always complete."""
     target = ctx.folder(state_dir)
@@ -185,7 +185,7 @@ def stage(ctx: Context, state_dir: Path) -> bool:
     return True
 
 
-def plan(settings: Settings, root: Path) -> tuple[BackendBuild, Context | None]:
+def plan(settings: Settings, root: Path) -> tuple[BackendBuild, BuildContext | None]:
     """How the rendered stack gets its backend: the shipped one built from a staged context, your
     Ultra built from ``backend.source``, or the image ``images.backend``."""
     if settings.images.backend:

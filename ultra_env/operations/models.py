@@ -17,7 +17,7 @@ from ultra_env.facts.model_runner import api_root, enable_tcp
 from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations import dmr
-from ultra_env.operations.render import Rendering
+from ultra_env.operations.render import Target
 
 
 @dataclass
@@ -287,7 +287,7 @@ def compose_drops_flags(compose: str | None, plugin: str | None) -> bool:
 def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None) -> bool:
     """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
     the runtime flags when Compose drops them (its version, or the plugin's)."""
-    target = ctx.target or Rendering()
+    target = ctx.target or Target()
     plugin = facts.plugin("model").value if facts is not None else None
     compose = facts.plugin("compose").value if facts is not None else None
     dropped = compose_drops_flags(compose, plugin)

@@ -12,7 +12,7 @@ from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error
 from ultra_env.errors import UltraError
 from ultra_env.operations import compose, converge, render
 from ultra_env.operations import image as build
-from ultra_env.operations.rendering import detect_target
+from ultra_env.operations.target import detect_target
 from ultra_env.project import envfile
 from ultra_env.project.compose_files import ComposeFiles
 from ultra_env.project.state import state_dir
