@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status, TaskResult
-from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
 from ultra_env.operations.backends import LLAMA, installing, needs_install
 
@@ -15,7 +14,7 @@ AREA = "Model Runner"
 
 
 def offline_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
-    status: mr.RunnerStatus | None = facts.model_status.value if facts.model_status else None
+    status = facts.model_status.value if facts.model_status else None
     if not settings.features.local_llm or status is None or not status.running:
         return
     state = status.backends.get(LLAMA)

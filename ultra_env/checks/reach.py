@@ -34,7 +34,7 @@ def runner_url_for_containers(settings: Settings, status: mr.RunnerStatus | None
 
 
 def reach_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
-    status: mr.RunnerStatus | None = facts.model_status.value if facts.model_status else None
+    status = facts.model_status.value if facts.model_status else None
     if not settings.features.local_llm or status is None or not status.running or facts.desktop:
         return  # Desktop routes model-runner.docker.internal itself
     url = runner_url_for_containers(settings, status, target_for(settings, facts.docker_info)[0])

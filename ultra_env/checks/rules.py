@@ -52,7 +52,7 @@ def docker_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     if version.missing:
         yield result(DOCKER, "docker CLI", Status.FAILED, "docker is not installed", install_docker_fix(facts.host_os))
         return
-    value: DockerVersion | None = version.value
+    value = version.value
     if value is None:
         yield result(
             DOCKER,
@@ -184,7 +184,7 @@ def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult
 def _status_json(facts: Facts, plugin: Probe) -> Iterator[TaskResult]:
     """A plugin whose ``status --json`` prints no JSON: the runner was read another way; say which
     plugin misbehaves and how to update it."""
-    status: mr.RunnerStatus | None = facts.model_status.value if facts.model_status else None
+    status = facts.model_status.value if facts.model_status else None
     if status is None or status.json_error is None:
         return
     said = status.json_error
@@ -214,7 +214,7 @@ def _next_patch(version: str) -> str:
 
 def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     status_probe = facts.model_status or Probe(error="not gathered")
-    status: mr.RunnerStatus | None = status_probe.value
+    status = status_probe.value
     linux_desktop = facts.desktop and facts.host_os == "Linux"
     if status is None or not status.running:
         why = "not running" if status is not None else f"status unknown ({status_probe.error})"
@@ -229,7 +229,7 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         yield result(DMR, "runner", Status.FAILED, f"Docker Model Runner is {why}", fix)
         return
     backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items()) or "no backend reported"
-    version: mr.PluginVersion | None = facts.model_version.value if facts.model_version else None
+    version = facts.model_version.value if facts.model_version else None
     server = f", server {version.server}" if version and version.server else ""
     yield result(DMR, "runner", Status.OK, f"running ({status.kind or 'kind not reported'}{server}); {backends}")
     for backend, text in status.backend_problems().items():
@@ -294,7 +294,7 @@ def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
 
 
 def port_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
-    ours: set[int] = facts.project_ports.value if facts.project_ports and facts.project_ports.ok else set()
+    ours = (facts.project_ports.value if facts.project_ports else None) or set()
     for service, port in stack_ports(settings).items():
         free, holder = facts.ports.get(port, (True, None))
         if free:

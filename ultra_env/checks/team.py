@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts.gather import Facts
-from ultra_env.facts.team import TeamAnswer
 
 AREA = "Team server"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -33,7 +32,8 @@ def team_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
             "use the server's https:// URL in [team] url (the operator's proxy has TLS)",
         )
     probe = facts.team_server
-    if not probe.ok:
+    answer = probe.value
+    if answer is None:
         tls = "CERTIFICATE_VERIFY_FAILED" in (probe.error or "") or "SSL" in (probe.error or "")
         fix = (
             "this machine does not trust the server's certificate: point SSL_CERT_FILE at the team's CA file"
@@ -42,7 +42,6 @@ def team_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         )
         yield result("team server", Status.FAILED, f"{team.url} does not answer: {probe.error}", fix)
         return
-    answer: TeamAnswer = probe.value
     key_var = team.key_var
     if answer.status in (401, 403):
         said = "refused the key in" if team.api_key else "needs a key, and none is set in"

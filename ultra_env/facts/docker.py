@@ -93,7 +93,7 @@ def parse_docker_info(stdout: str) -> DockerInfo:
 DOCKER = "docker"
 
 
-def docker_version(timeout: float) -> Probe:
+def docker_version(timeout: float) -> Probe[DockerVersion]:
     # With the daemon down, the client half still prints and the exit is 1: keep the client facts.
     return probe(
         [DOCKER, "version", "--format", "{{json .}}"],
@@ -103,7 +103,7 @@ def docker_version(timeout: float) -> Probe:
     )
 
 
-def docker_info(timeout: float) -> Probe:
+def docker_info(timeout: float) -> Probe[DockerInfo]:
     # Like `docker version`, the client half (plugins, context) prints with the daemon down.
     return probe(
         [DOCKER, "info", "--format", "{{json .}}"],
@@ -113,7 +113,7 @@ def docker_info(timeout: float) -> Probe:
     )
 
 
-def project_ports(project: str, timeout: float) -> Probe:
+def project_ports(project: str, timeout: float) -> Probe[set[int]]:
     """Host ports already published by this Compose project's containers."""
 
     def parse(stdout: str) -> set[int]:
@@ -132,7 +132,7 @@ def compose_error(output: str) -> str:
     return next((line for line in lines if "level=warning" not in line), lines[0] if lines else "")
 
 
-def compose_config(root: Path, files: tuple[Path, ...], timeout: float) -> Probe:
+def compose_config(root: Path, files: tuple[Path, ...], timeout: float) -> Probe[bool]:
     """``docker compose config -q`` on these files in the project, with its ``.env``, as ``up`` reads them."""
     named = [arg for path in files for arg in ("-f", str(path))]
     try:
@@ -144,17 +144,17 @@ def compose_config(root: Path, files: tuple[Path, ...], timeout: float) -> Probe
     return Probe(error=compose_error(done.output) or f"exit {done.returncode}", output=done.output)
 
 
-def context_host(timeout: float) -> Probe:
+def context_host(timeout: float) -> Probe[str]:
     """The engine address of the Docker context in use (unix:// and npipe:// are local)."""
     return probe(
         [DOCKER, "context", "inspect", "--format", "{{json .Endpoints.docker.Host}}"], json.loads, timeout=timeout
     )
 
 
-def plugin_probe(info: Probe, name: str) -> Probe:
+def plugin_probe(info: Probe[DockerInfo], name: str) -> Probe[str]:
     if info.value is None:
         return Probe(error=info.error or "docker info failed", missing=info.missing)
-    found: CliPlugin | None = info.value.plugins.get(name)
+    found = info.value.plugins.get(name)
     if found is None:
         return Probe(error=f"no docker CLI plugin named {name!r}", missing=True)
     if found.error:

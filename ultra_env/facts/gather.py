@@ -19,7 +19,8 @@ from ultra_env.facts.team import team_server
 
 if TYPE_CHECKING:
     from ultra_env.config.settings import Settings
-    from ultra_env.facts.model_runner import LocalModel
+    from ultra_env.facts.model_runner import LocalModel, PluginVersion, RunnerStatus
+    from ultra_env.facts.team import TeamAnswer
     from ultra_env.project.compose_files import ComposeFiles
 
 
@@ -28,20 +29,20 @@ class Facts:
     """Everything doctor knows about the machine, gathered once per run."""
 
     host_os: str
-    docker_version: Probe
-    docker_info: Probe
-    model_status: Probe | None = None
-    model_version: Probe | None = None
-    model_list: Probe | None = None
-    host_api: Probe | None = None
-    project_ports: Probe | None = None
-    context_host: Probe | None = None
-    model_found: dict[str, Probe] = field(default_factory=dict)  # configured name -> the runner's answer
+    docker_version: Probe[DockerVersion]
+    docker_info: Probe[DockerInfo]
+    model_status: Probe[RunnerStatus] | None = None
+    model_version: Probe[PluginVersion] | None = None
+    model_list: Probe[list[LocalModel]] | None = None
+    host_api: Probe[str] | None = None
+    project_ports: Probe[set[int]] | None = None
+    context_host: Probe[str] | None = None
+    model_found: dict[str, Probe[LocalModel]] = field(default_factory=dict)  # configured name -> the runner's answer
     listening: dict[int, set[str] | None] = field(default_factory=dict)  # port -> addresses it listens on
-    compose_status: Probe | None = None  # `docker model status --json` as Compose runs it (setup asks)
+    compose_status: Probe[str] | None = None  # `docker model status --json` as Compose runs it (setup asks)
     compose_files: ComposeFiles | None = None  # what a plain `docker compose` reads in the project
-    compose_config: Probe | None = None  # `docker compose config -q` on those files, once rendered
-    team_server: Probe | None = None  # GET {team.url}/models with the key (the team profile)
+    compose_config: Probe[bool] | None = None  # `docker compose config -q` on those files, once rendered
+    team_server: Probe[TeamAnswer] | None = None  # GET {team.url}/models with the key (the team profile)
     ports: dict[int, tuple[bool, str | None]] = field(default_factory=dict)  # port -> (free, holder)
     disk: tuple[Path, int] | None = None
     seconds: float = 0.0
@@ -52,7 +53,7 @@ class Facts:
 
     @property
     def desktop(self) -> bool:
-        version: DockerVersion | None = self.docker_version.value
+        version = self.docker_version.value
         return bool(version and version.desktop) or bool(self.info and self.info.desktop)
 
     def has_model(self, name: str) -> bool | None:
@@ -60,10 +61,10 @@ class Facts:
         found = self.model_found.get(name)
         if found is not None and found.ok:
             return found.value is not None
-        listed: list[LocalModel] | None = self.model_list.value if self.model_list and self.model_list.ok else None
+        listed = self.model_list.value if self.model_list and self.model_list.ok else None
         return None if listed is None else any(m.has(name) for m in listed)
 
-    def plugin(self, name: str) -> Probe:
+    def plugin(self, name: str) -> Probe[str]:
         """A docker CLI plugin (``compose``, ``model``): its version, or why there is none."""
         return plugin_probe(self.docker_info, name)
 
@@ -103,7 +104,7 @@ def gather(settings: Settings, early: Prefetch | None = None, files: ComposeFile
             status = futures["model_status"] = pool.submit(model_status, timeout, configured)
             guess = pool.submit(host_api, configured, min(timeout, 5.0))  # usually where status will point
 
-            def api_answer() -> Probe:
+            def api_answer() -> Probe[str]:
                 root = api_root(status.result(), configured)
                 if root == configured:
                     return guess.result()
@@ -115,7 +116,7 @@ def gather(settings: Settings, early: Prefetch | None = None, files: ComposeFile
             api = futures["host_api"] = pool.submit(api_answer)
             futures["model_list"] = pool.submit(lambda: models_via(api.result(), timeout))
 
-            def found_as(name: str) -> Probe:
+            def found_as(name: str) -> Probe[LocalModel]:
                 return find_model(api.result(), name, timeout)
 
             found = {m.name: pool.submit(found_as, m.name) for m in settings.models}

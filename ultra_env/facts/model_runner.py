@@ -168,7 +168,7 @@ def parse_list_json(stdout: str) -> list[LocalModel]:
     return [parse_model(item) for item in data]
 
 
-def find_model(api: Probe, name: str, timeout: float) -> Probe:
+def find_model(api: Probe[str], name: str, timeout: float) -> Probe[LocalModel]:
     """Whether the runner has ``name``, as the runner itself resolves it: ``GET /models/{name}``
     (200 or 404) when the host reaches the API, else ``docker model inspect``. Asked, never
     re-derived from the tags: with a default registry set, ``ai/x`` is stored as ``REGISTRY/ai/x``
@@ -193,7 +193,7 @@ def find_model(api: Probe, name: str, timeout: float) -> Probe:
     return inspect_model(reference, timeout)
 
 
-def inspect_model(reference: str, timeout: float) -> Probe:
+def inspect_model(reference: str, timeout: float) -> Probe[LocalModel]:
     """``docker model inspect NAME``: the model, or None when the runner says it has no such model."""
     try:
         done = proc.run([DOCKER, "model", "inspect", reference], timeout=timeout, env=NO_AUTO_INSTALL)
@@ -245,7 +245,7 @@ def parse_configs(text: str) -> list[AppliedConfig]:
 NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
 
 
-def model_status(timeout: float, api: str | None = None) -> Probe:
+def model_status(timeout: float, api: str | None = None) -> Probe[RunnerStatus]:
     """``docker model status --json``; when it prints no JSON (a CLI too old for ``--json``, or
     one that panics on it), plain ``status``, and when that says nothing either, ``GET {api}/models``
     (the CLI's own liveness check). ``value.source`` says which one told."""
@@ -268,7 +268,7 @@ def model_status(timeout: float, api: str | None = None) -> Probe:
     return Probe(error=f"docker model status --json: {broken}", output=found.output)
 
 
-def compose_status(timeout: float) -> Probe:
+def compose_status(timeout: float) -> Probe[str]:
     """``docker model status --json`` as Compose runs it on every ``up`` of a file with ``models:``
     (docker/compose ``pkg/compose/model.go``, reference section 6): without
     MODEL_RUNNER_NO_AUTO_INSTALL, stdout and stderr together parsed as one JSON object, a non-zero
@@ -289,7 +289,7 @@ def compose_status(timeout: float) -> Probe:
     return Probe(value=str(data.get("endpoint") or ""), output=done.output)
 
 
-def model_version(timeout: float) -> Probe:
+def model_version(timeout: float) -> Probe[PluginVersion]:
     return probe(
         [DOCKER, "model", "version"],
         parse_version,
@@ -299,13 +299,13 @@ def model_version(timeout: float) -> Probe:
     )
 
 
-def model_list(timeout: float) -> Probe:
+def model_list(timeout: float) -> Probe[list[LocalModel]]:
     return probe([DOCKER, "model", "list", "--json"], parse_list_json, timeout=timeout, env=NO_AUTO_INSTALL)
 
 
-def api_root(status: Probe, default: str) -> str:
+def api_root(status: Probe[RunnerStatus], default: str) -> str:
     """The DMR API root that should answer from the host: ``endpointHost`` when it is plain TCP."""
-    found: RunnerStatus | None = status.value
+    found = status.value
     if found and found.endpoint_host:
         parts = urlsplit(found.endpoint_host)
         # On Desktop, endpointHost is http://localhost/exp/vDD4.40/... : socket-only, not TCP.
@@ -314,7 +314,7 @@ def api_root(status: Probe, default: str) -> str:
     return default.rstrip("/")
 
 
-def host_api(root: str, timeout: float) -> Probe:
+def host_api(root: str, timeout: float) -> Probe[str]:
     """``GET {root}/models`` == 200 is the CLI's own liveness check; its body is ``list --json``'s
     array, kept in ``output`` so that the model list needs no second call."""
     try:
@@ -326,7 +326,7 @@ def host_api(root: str, timeout: float) -> Probe:
     return Probe(value=root, output=response.text)
 
 
-def models_via(api: Probe, timeout: float) -> Probe:
+def models_via(api: Probe[str], timeout: float) -> Probe[list[LocalModel]]:
     """The local models: from the API's answer when the host reaches it, else ``docker model list``."""
     if api.ok:
         try:

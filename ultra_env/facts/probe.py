@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from ultra_env import proc
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class Probe:
+class Probe(Generic[T]):
     """A fact's value, or why it could not be had (``error``), with the raw output kept for checks."""
 
-    value: Any = None
+    value: T | None = None
     error: str | None = None
     output: str = ""
     missing: bool = False  # the command itself does not exist
@@ -25,12 +27,12 @@ class Probe:
 
 def probe(
     argv: list[str],
-    parse: Callable[[str], Any],
+    parse: Callable[[str], T],
     *,
     timeout: float,
     env: dict[str, str] | None = None,
     accept: Callable[[proc.Completed], bool] | None = None,
-) -> Probe:
+) -> Probe[T]:
     try:
         done = proc.run(argv, timeout=timeout, env=env)
     except proc.CommandNotFound as exc:

@@ -15,7 +15,7 @@ class TeamAnswer:
     models: tuple[str, ...] = ()  # the ids it lists, when it answered 200 with a listing
 
 
-def team_server(url: str, key: str | None, timeout: float) -> Probe:
+def team_server(url: str, key: str | None, timeout: float) -> Probe[TeamAnswer]:
     """A ``TeamAnswer``, or the error when no HTTP answer came (refused, TLS, timeout)."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:

@@ -344,7 +344,7 @@ class Cli:
             raise DmrError("the docker CLI is not installed", "invoke doctor")
         if not found.ok:
             raise DmrError(f"docker model inspect {name}: {found.error}", "invoke doctor")
-        model: mr.LocalModel | None = found.value
+        model = found.value
         return model
 
     def remove(self, name: str, *, force: bool = False) -> None:
