@@ -71,11 +71,11 @@ def onboard_run(
     by_name = {r.name: r for r in run.results}
     local_ok = all(r.status is not Status.FAILED for r in run.results if r.area == "Model Runner")
     keys = [n for n, r in by_name.items() if r.area == "Cloud keys" and r.status is Status.OK]
-    suggested = "local" if local_ok else ("cloud" if keys else "mock")
+    suggested = Profile.LOCAL if local_ok else (Profile.CLOUD if keys else Profile.MOCK)
 
     say("\nStep 2 of 4 · the profile")
     for option in Profile:
-        mark = "*" if option.value == suggested else " "
+        mark = "*" if option is suggested else " "
         say(f"  {mark} {option.value:<7} {PROFILE_HELP[option]}")
     chosen = chosen_profile or suggested
     if interactive and not chosen_profile:
@@ -84,7 +84,7 @@ def onboard_run(
 
     environ = dict(inv.environ)
     say("\nStep 3 of 4 · API keys")
-    if chosen in ("cloud", "hybrid") and interactive:
+    if chosen in (Profile.CLOUD, Profile.HYBRID) and interactive:
         for name, provider in ctx.settings.providers.items():
             if provider.api_key is None:
                 value = ask_secret(f"  {provider.key_var} for {name} (hidden; Enter to skip): ").strip()
@@ -93,7 +93,7 @@ def onboard_run(
     else:
         say(
             "  none asked"
-            + (" (the profile needs none)" if chosen in ("local", "mock") else " (not interactive: add them to .env)")
+            + (" (the profile needs none)" if chosen in (Profile.LOCAL, Profile.MOCK) else " (not interactive: add them to .env)")
         )
 
     say("\nStep 4 of 4 · setting up")
