@@ -255,7 +255,7 @@ def test_a_missing_model_disk_need_counts_only_models_to_pull() -> None:
     )
     results = by_name(evaluate(healthy(), s))
     assert results["model ai/gemma3:latest"].status is Status.WARN
-    assert "docker model pull ai/gemma3:latest" in results["model ai/gemma3:latest"].fix
+    assert "invoke models.pull --model ai/gemma3:latest" in results["model ai/gemma3:latest"].fix
     assert "about 2.1 GB" in results["model storage"].msg
 
 

@@ -95,13 +95,14 @@ def _settings(config: pytest.Config) -> Settings:
 def _problem(config: pytest.Config) -> tuple[DmrRunner | None, str]:
     from ultra_env.errors import UltraError
     from ultra_env.operations import models as local_models
+    from ultra_env.runner_verdicts import runner_down
 
     try:
         settings = _settings(config)
         conn = local_models.connect(settings, dict(os.environ))
         if conn.via_cli or conn.present is None:
             root = settings.model_runner.host_url
-            fix = conn.note.fix if conn.note else "start it: docker desktop enable model-runner --tcp 12434"
+            fix = conn.note.fix if conn.note else runner_down("not answering", settings, desktop_app=None).fix
             return None, f"Docker Model Runner does not answer at {root} (fix: {fix})"
     except UltraError as exc:
         return None, f"{exc.cause} (fix: {exc.fix})"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ultra_env import concurrently, http, proc
+from ultra_env import concurrently, http, proc, runner_verdicts
 from ultra_env.checks import health_rules, team_health
 from ultra_env.config.settings import Settings
 from ultra_env.engine.context import Context
@@ -17,7 +17,6 @@ from ultra_env.engine.run import Status, TaskResult, failed, from_error, ok, ski
 from ultra_env.facts import host
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
-from ultra_env.facts.model_runner import enable_tcp
 from ultra_env.llm.providers.base import ChatRequest, ChatResponse, ProviderError
 from ultra_env.llm.providers.openai_compat import OpenAICompatible
 from ultra_env.operations import compose, dmr
@@ -122,13 +121,9 @@ def _prerequisites(
                 lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=RUNNER
             )
         except dmr.DmrError as exc:
-            results.append(
-                failed(
-                    "runner running",
-                    exc.cause,
-                    enable_tcp(settings) if desktop else "docker model start-runner (or: docker model install-runner)",
-                )
-            )
+            why = "not running" if exc.cause.endswith("not running") else runner_verdicts.status_unknown(exc.cause)
+            down = runner_verdicts.runner_down(why, settings, desktop_app=desktop)
+            results.append(failed("runner running", down.cause, down.fix))
             return None
     results.append(
         ok(
@@ -150,9 +145,8 @@ def _prerequisites(
         results.append(ok("API from the host", f"{conn.runner.root}/models answers"))
     where = f"{conn.runner.root}/models/NAME" if isinstance(conn.runner, dmr.Api) else "docker model inspect"
     if missing:
-        results.append(
-            failed("models served", f"not in {where}: {', '.join(missing)}", f"invoke models.pull --model {missing[0]}")
-        )
+        absent = runner_verdicts.model_missing(missing, where)
+        results.append(failed("models served", absent.cause, absent.fix))
         return None
     results.append(ok("models served", ", ".join(wanted)))
     results += context_sizes(settings, conn)
@@ -229,15 +223,10 @@ def _host_api_failure(settings: Settings, conn: Connection, exc: dmr.DmrError, d
     root = conn.runner.root
     port = urlsplit(root).port
     holder = None if port is None or host.port_free(port) else host.port_holder(port)
-    if holder and "model" not in holder:
-        return failed(
-            "API from the host",
-            f"{exc.cause}: port {port} is held by {holder}",
-            f"stop {holder}, or set model_runner.host_url to where Model Runner listens",
-        )
-    if desktop:
-        return failed("API from the host", f"{exc.cause}: host-side TCP support is off", enable_tcp(settings))
-    return from_error("API from the host", exc, "docker model status; docker model reinstall-runner")
+    silent = runner_verdicts.api_silent(
+        root, exc.cause, settings, holder=holder, desktop_app=desktop, cli_fallback=False
+    )
+    return failed("API from the host", silent.cause, silent.fix)
 
 
 def _completion(provider: OpenAICompatible, model: str, retry: http.Retry, missing_fix: str) -> TaskResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ultra_env import runner_verdicts
 from ultra_env.checks.compose_files import compose_file_checks
 from ultra_env.checks.memory import memory_checks
 from ultra_env.checks.offline import offline_checks
@@ -15,10 +16,10 @@ from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.docker import DockerVersion
 from ultra_env.facts.gather import Facts, stack_ports
-from ultra_env.facts.model_runner import enable_tcp
 from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations.render import MODEL_VAR_SINCE, MODELS_SINCE, compose_support
+from ultra_env.runner_verdicts import enable_tcp
 
 DOCKER, COMPOSE, DMR, PORTS, DISK, KEYS = "Docker", "Compose", "Model Runner", "Ports", "Disk", "Cloud keys"
 DEFAULT_MODEL_MB = 1024  # a model whose size is not configured is assumed to need this much
@@ -216,17 +217,11 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     status_probe = facts.model_status or Probe(error="not gathered")
     status = status_probe.value
     linux_desktop = facts.desktop and facts.host_os == "Linux"
+    desktop_app = facts.desktop and not linux_desktop
     if status is None or not status.running:
-        why = "not running" if status is not None else f"status unknown ({status_probe.error})"
-        fix = (
-            (
-                enable_tcp(settings) + " (or Settings → AI → Enable Docker Model Runner), then wait for "
-                "`docker model status`"
-            )
-            if facts.desktop and not linux_desktop
-            else ("docker model install-runner --gpu auto (or: docker model start-runner)")
-        )
-        yield result(DMR, "runner", Status.FAILED, f"Docker Model Runner is {why}", fix)
+        why = "not running" if status is not None else runner_verdicts.status_unknown(status_probe.error or "")
+        down = runner_verdicts.runner_down(why, settings, desktop_app=desktop_app)
+        yield result(DMR, "runner", Status.FAILED, down.cause, down.fix)
         return
     backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items()) or "no backend reported"
     version = facts.model_version.value if facts.model_version else None
@@ -246,35 +241,18 @@ def _runner(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     if api.ok:
         yield result(DMR, "API from the host", Status.OK, f"{root}/models answers")
     else:
-        port = settings.model_runner.host_port
-        holder = facts.ports.get(port, (True, None))
-        if not holder[0] and holder[1] and "model" not in holder[1]:
-            yield result(
-                DMR,
-                "API from the host",
-                Status.FAILED,
-                f"port {port} is held by {holder[1]}, not by Model Runner",
-                f"stop {holder[1]} or free port {port}, then restart Model Runner",
-            )
-        elif facts.desktop and not linux_desktop:
-            # The CLI still reaches the runner through Docker's socket: models.*, setup and health use it.
-            yield result(
-                DMR,
-                "API from the host",
-                Status.WARN,
-                f"{root} does not answer ({api.error}): host-side TCP is off; ultra-env uses the docker "
-                "model CLI instead",
-                enable_tcp(settings),
-            )
-        else:
-            yield result(
-                DMR,
-                "API from the host",
-                Status.WARN,
-                f"{root} does not answer ({api.error}); ultra-env uses the docker model CLI instead",
-                "set model_runner.host_url to where the API listens (the endpointHost of "
-                "`docker model status --json`), or docker model reinstall-runner",
-            )
+        # The CLI still reaches the runner through Docker's socket: models.*, setup and health use it.
+        free, holder = facts.ports.get(settings.model_runner.host_port, (True, None))
+        silent = runner_verdicts.api_silent(
+            root or settings.model_runner.host_url,
+            api.error or "",
+            settings,
+            holder=None if free else holder,
+            desktop_app=desktop_app,
+            cli_fallback=True,
+        )
+        status_ = Status.FAILED if silent.blocking else Status.WARN
+        yield result(DMR, "API from the host", status_, silent.cause, silent.fix)
 
 
 def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
@@ -283,14 +261,9 @@ def model_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
     for model in settings.models:
         if facts.has_model(model.name):
             yield result(DMR, f"model {model.name}", Status.OK, "present")
-        else:
-            yield result(
-                DMR,
-                f"model {model.name}",
-                Status.WARN,
-                "not pulled yet: setup pulls it",
-                f"docker model pull {model.name}",
-            )
+        else:  # not a failure: setup pulls it
+            missing = runner_verdicts.model_missing([model.name], "Model Runner's store")
+            yield result(DMR, f"model {model.name}", Status.WARN, missing.cause, missing.fix)
 
 
 def port_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:

@@ -93,7 +93,11 @@ def onboard_run(
     else:
         say(
             "  none asked"
-            + (" (the profile needs none)" if chosen in (Profile.LOCAL, Profile.MOCK) else " (not interactive: add them to .env)")
+            + (
+                " (the profile needs none)"
+                if chosen in (Profile.LOCAL, Profile.MOCK)
+                else " (not interactive: add them to .env)"
+            )
         )
 
     say("\nStep 4 of 4 · setting up")

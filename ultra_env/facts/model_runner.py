@@ -10,7 +10,6 @@ from urllib.parse import quote, urlsplit
 
 from ultra_env import http, proc
 from ultra_env.config import modelnames
-from ultra_env.config.settings import Settings
 from ultra_env.facts.docker import DOCKER
 from ultra_env.facts.probe import Probe, probe
 
@@ -334,11 +333,6 @@ def models_via(api: Probe[str], timeout: float) -> Probe[list[LocalModel]]:
         except (ValueError, AttributeError, TypeError):
             pass
     return model_list(timeout)
-
-
-def enable_tcp(settings: Settings) -> str:
-    """The command that makes Docker Desktop's Model Runner listen on the configured host port."""
-    return f"docker desktop enable model-runner --tcp {settings.model_runner.host_port}"
 
 
 _LOADED_CONTEXT = re.compile(r"(?:llama_context: n_ctx|n_ctx_slot)\s*=\s*(\d+)")

@@ -14,9 +14,10 @@ from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error
 from ultra_env.facts.docker import DOCKER
 from ultra_env.facts.gather import Facts
-from ultra_env.facts.model_runner import NO_AUTO_INSTALL, enable_tcp, model_status
+from ultra_env.facts.model_runner import NO_AUTO_INSTALL, model_status
 from ultra_env.operations import backends
 from ultra_env.operations.models import Connection, connect_runner, pull
+from ultra_env.runner_verdicts import enable_tcp
 
 Kind = Literal["enable runner", "install runner", "install backend", "pull"]
 

@@ -7,13 +7,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ultra_env import runner_verdicts
 from ultra_env.config import modelnames
 from ultra_env.config.settings import ModelSpec, Settings, duration_seconds
 from ultra_env.engine.context import Context
 from ultra_env.engine.run import Status, TaskResult, changed, from_error, ok, skipped, warn
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
-from ultra_env.facts.model_runner import api_root, enable_tcp
+from ultra_env.facts.model_runner import api_root
 from ultra_env.facts.probe import Probe
 from ultra_env.facts.versions import at_least
 from ultra_env.operations import dmr
@@ -79,18 +80,10 @@ def connect(
         if status is None or not status.running:
             return Connection(api, status=status)
         desktop = desktop or status.kind == "Docker Desktop"
-        fix = (
-            enable_tcp(settings)
-            if desktop
-            else ("docker model reinstall-runner, or set model_runner.host_url to where the API listens")
+        silent = runner_verdicts.api_silent(
+            api.root, exc.cause, settings, holder=None, desktop_app=desktop, cli_fallback=True
         )
-        note = warn(
-            "Model Runner API",
-            f"{api.root} does not answer from the host ({exc.cause}): host-side TCP is "
-            "off; using the docker model CLI instead",
-            fix,
-            area="Model Runner",
-        )
+        note = warn("Model Runner API", silent.cause, silent.fix, area="Model Runner")
         return Connection(dmr.Cli(timeout=timeout, environ=environ), note=note, status=status)
 
 
