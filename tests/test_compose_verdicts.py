@@ -80,6 +80,6 @@ def test_compose_models_verdicts(
     ],
 )
 def test_when_compose_leaves_runtime_flags_to_ultra_env(compose: str | None, plugin: str | None, dropped: bool) -> None:
-    from ultra_env.operations.models import compose_drops_flags
+    from ultra_env.operations.model_plan import compose_drops_flags
 
     assert compose_drops_flags(compose, plugin) is dropped

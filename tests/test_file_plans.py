@@ -22,7 +22,7 @@ EDITED_ABOVE = SIGNED_OURS.replace("image: ultra\n", "image: mine\n")  # the sig
 # (file on disk, what the state says ultra-env wrote, --force) -> action
 GENERATED = [
     ("nothing there", None, None, False, "create"),
-    ("as rendered", converge.sign(NEW, {}), converge.sign(NEW, {}), False, "identical"),
+    ("as rendered", converge.sign(NEW, {}), converge.sign(NEW, {}), False, "keep"),
     ("ours, out of date", SIGNED_OURS, SIGNED_OURS, False, "update"),
     ("ours from before signatures", OURS, OURS, False, "update"),
     ("edited by the user", SIGNED_OURS + "# mine\n", SIGNED_OURS, False, "conflict"),
@@ -45,7 +45,7 @@ def test_generated_file(
     plan = converge.plan_generated(tmp_path, converge.COMPOSE_FILE, NEW, state, force=force)
     assert plan.action == action
     assert plan.writes is (action in ("create", "update", "overwrite"))
-    assert (plan.diff == "") is (action == "identical")
+    assert (plan.diff == "") is (action == "keep")
     assert converge.signed(plan.new) == converge.Signed(NEW, {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ([converge.COMPOSE_FILE] if on_disk is not None else [])
 
@@ -82,7 +82,7 @@ ENV_PLANS = [
         [],
         ["+# Model Runner", "+USE_MODEL_RUNNER=true", "+LLM_MODEL=ai/smollm2", "+OPENAI_API_KEY="],
     ),
-    ("as rendered", DESIRED, {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/smollm2"}, "identical", [], []),
+    ("as rendered", DESIRED, {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/smollm2"}, "keep", [], []),
     (
         "our value out of date",
         DESIRED.replace("ai/smollm2", "ai/gemma3"),
@@ -95,7 +95,7 @@ ENV_PLANS = [
         "a value the user changed is kept",
         DESIRED.replace("ai/smollm2", "ai/mine"),
         {"USE_MODEL_RUNNER": "true", "LLM_MODEL": "ai/gemma3"},
-        "identical",
+        "keep",
         ["kept your value of LLM_MODEL"],
         [],
     ),
@@ -136,7 +136,7 @@ def test_env_file_mode_is_fixed(tmp_path: Path) -> None:
     os.chmod(tmp_path / converge.ENV_FILE, 0o644)
     state = State(env={"USE_MODEL_RUNNER": envfile.fingerprint("true"), "LLM_MODEL": envfile.fingerprint("ai/smollm2")})
     plan = converge.plan_env(tmp_path, read_env(tmp_path, {}), DESIRED, state)
-    assert (plan.action, plan.notes) == ("mode", ["mode 644 → 600"])
+    assert (plan.action, plan.notes) == ("update", ["mode 644 → 600"])
 
 
 @pytest.mark.parametrize(
@@ -173,4 +173,4 @@ def test_apply_signs_with_the_env_values_it_writes(tmp_path: Path) -> None:
     assert set(proof.env) == {"USE_MODEL_RUNNER", "LLM_MODEL"} == set(state.env)
     assert state.files[converge.COMPOSE_FILE] == digest((tmp_path / converge.COMPOSE_FILE).read_text())
     again = converge.plan_generated(tmp_path, converge.COMPOSE_FILE, NEW, state, force=False)
-    assert again.action == "identical"
+    assert again.action == "keep"

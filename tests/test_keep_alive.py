@@ -11,7 +11,7 @@ from conftest import GEMMA, Project, StandIn
 from pydantic import ValidationError
 
 from ultra_env.config.settings import ModelSpec, duration_seconds
-from ultra_env.operations.models import same_keep_alive
+from ultra_env.operations.model_plan import same_keep_alive
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ from ultra_env.cli.command import command, confirm
 from ultra_env.config.modelnames import InvalidModelName
 from ultra_env.config.settings import ModelSpec
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import changed, from_error, ok, refused
+from ultra_env.engine.plan import settled
+from ultra_env.engine.run import changed, from_error, refused
 from ultra_env.errors import ConfigError
 from ultra_env.llm import bench as benchmark
 from ultra_env.llm.targets import llm_targets
-from ultra_env.operations import dmr
+from ultra_env.operations import dmr, model_plan
 from ultra_env.operations import models as local_models
 from ultra_env.operations.models import connect_runner, pull_models
 
@@ -60,14 +61,12 @@ def rm(ctx: Context, *, name: str, yes: bool = False) -> None:
         return
     try:
         conn = connect_runner(ctx)
-        stored = conn.find(name)
-        if stored is None:
-            run.add(ok(task, "not present"))
-        elif options.check:
-            run.add(changed(task, "would remove"))
-        else:
-            conn.runner.remove(local_models.stored_tag(name, stored), force=options.force)
-            run.add(changed(task, "removed" + (" (through the docker model CLI)" if conn.via_cli else "")))
+        step = model_plan.remove(name, conn.find(name))
+        result = settled(step, check=options.check)
+        if result is None:
+            conn.runner.remove(step.tag or name, force=options.force)
+            result = changed(task, "removed" + (" (through the docker model CLI)" if conn.via_cli else ""))
+        run.add(result)
     except InvalidModelName as exc:
         run.add(from_error(task, exc, "invoke models.list"))
     except dmr.DmrError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ultra_env.cli.command import command
 from ultra_env.engine.context import Context
+from ultra_env.engine.plan import Action
 from ultra_env.engine.run import failed, from_error, ok, refused
 from ultra_env.errors import UltraError
 from ultra_env.operations import converge
@@ -79,7 +80,7 @@ def k8s(ctx: Context) -> None:
     try:
         text = cluster.manifests(ctx.settings, ctx.inv.templates)
         plan = converge.plan_generated(ctx.root, name, text, ctx.state, force=options.force, with_env=False)
-        if plan.action == "conflict":
+        if plan.action is Action.CONFLICT:
             fix = "keep your changes in a kustomization over it, then `invoke server.k8s --force` (keeps a backup)"
             ctx.run.add(failed(name, "edited since ultra-env last wrote it; your edits are kept", fix, diff=plan.diff))
             return

@@ -20,8 +20,8 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from ultra_env.engine.plan import Action
 from ultra_env.engine.redact import has_userinfo
 from ultra_env.engine.run import TaskResult, changed, warn
 from ultra_env.errors import UltraError
@@ -36,7 +36,6 @@ RECOVER = "recover"  # the task that says what recovering an interrupted run did
 COMPOSE_FILE = "docker-compose.yml"
 GENERATED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
 ENV_MODE = 0o600
-FileAction = Literal["create", "identical", "update", "conflict", "overwrite", "mode"]
 
 
 @dataclass
@@ -45,7 +44,7 @@ class FilePlan:
     path: Path
     old: str | None
     new: str
-    action: FileAction
+    action: Action
     mode: int = 0o644
     diff: str = ""
     notes: list[str] = field(default_factory=list)
@@ -54,7 +53,7 @@ class FilePlan:
 
     @property
     def writes(self) -> bool:
-        return self.action in ("create", "update", "overwrite", "mode")
+        return self.action.changes
 
 
 def unified_diff(name: str, old: str | None, new: str) -> str:
@@ -119,15 +118,14 @@ def plan_generated(root: Path, name: str, new: str, state: State, *, force: bool
     path = root / name
     old = files.read_text(path)
     new = sign(new, state.env if with_env else {})
-    action: FileAction
     if old is None:
-        action = "create"
+        action = Action.CREATE
     elif old == new:
-        action = "identical"
+        action = Action.KEEP
     elif state.files.get(name) == digest(old) or signed(old) is not None:
-        action = "update"
+        action = Action.UPDATE
     else:
-        action = "overwrite" if force else "conflict"
+        action = Action.OVERWRITE if force else Action.CONFLICT
     return FilePlan(name, path, old, new, action, diff=unified_diff(name, old, new), with_env=with_env)
 
 
@@ -171,16 +169,15 @@ def plan_env(root: Path, current: envfile.EnvDoc | None, desired_text: str, stat
         if keys and (change != "added" or current is not None):
             label = "kept your value of" if change == "kept" else change
             notes.append(f"{label} {', '.join(keys)}")
-    file_action: FileAction
     if old is None:
-        file_action = "create"
+        file_action = Action.CREATE
     elif new != old:
-        file_action = "update"
+        file_action = Action.UPDATE
     elif stat.S_IMODE(os.stat(path).st_mode) != ENV_MODE:
-        file_action = "mode"
+        file_action = Action.UPDATE  # only its mode: rewritten as it is, with the right one
         notes.append(f"mode {stat.S_IMODE(os.stat(path).st_mode):o} → {ENV_MODE:o}")
     else:
-        file_action = "identical"
+        file_action = Action.KEEP
     # Nothing secret is remembered, not even by fingerprint: no secret-named key, no URL with a password.
     written = {
         e.key: envfile.fingerprint(e.value or "")
@@ -202,7 +199,7 @@ def apply(root: Path, plans: list[FilePlan], state: State) -> list[str]:
     backups = [
         str(files.backup(plan.path, state_dir(root) / "backups").relative_to(root))
         for plan in plans
-        if plan.action == "overwrite" and plan.old is not None
+        if plan.action is Action.OVERWRITE and plan.old is not None
     ]
     for plan in plans:
         if plan.name == ENV_FILE:
@@ -224,14 +221,14 @@ def _sign_again(plan: FilePlan, env: dict[str, str]) -> None:
     """The generated file signed with the ``.env`` values written with it now (the plan signed
     it with the ones written last); written also when that is all that changed."""
     proof = signed(plan.new)
-    if proof is None or not plan.with_env or plan.action not in ("create", "identical", "update", "overwrite"):
+    if proof is None or not plan.with_env or plan.action is Action.CONFLICT:
         return
     final = sign(proof.body, env)
     if final != plan.new:
         plan.new = final
         plan.diff = unified_diff(plan.name, plan.old, final)
-        if plan.action == "identical":
-            plan.action = "update"
+        if plan.action is Action.KEEP:
+            plan.action = Action.UPDATE
 
 
 def journal_path(root: Path) -> Path:

@@ -8,16 +8,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ultra_env import runner_verdicts
-from ultra_env.config import modelnames
-from ultra_env.config.settings import ModelSpec, Settings, duration_seconds
+from ultra_env.config.settings import ModelSpec, Settings
 from ultra_env.engine.context import Context
+from ultra_env.engine.plan import settled
 from ultra_env.engine.run import Status, TaskResult, changed, from_error, ok, skipped, warn
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import api_root
 from ultra_env.facts.probe import Probe
-from ultra_env.facts.versions import at_least
-from ultra_env.operations import dmr
+from ultra_env.operations import dmr, model_plan
 from ultra_env.operations.render import Target
 
 
@@ -90,56 +89,41 @@ def connect(
 def pull(
     conn: Connection, models: list[ModelSpec], *, check: bool, on_progress: Callable[[dmr.Progress], None]
 ) -> list[TaskResult]:
-    """One task per model: ok when present (not changed), changed when pulled, failed with the fix."""
+    """One task per model, as ``model_plan.pull`` decides: ok when present, changed when pulled,
+    failed with the fix."""
     results = []
     for model in models:
-        name = f"pull {model.name}"
         try:
-            stored = conn.find(model.name)
+            found = {model.name: conn.find(model.name)}
         except dmr.DmrError as exc:
-            results.append(from_error(name, exc, "invoke doctor"))
+            results.append(from_error(f"pull {model.name}", exc, "invoke doctor"))
             continue
-        if stored is not None:
-            results.append(ok(name, "present" + _stored_as(model.name, stored)))
-            continue
-        if check:
-            size = f"; needs about {model.size_mb} MB of disk" if model.size_mb else ""
-            results.append(changed(name, f"would pull{size}"))
-            continue
-        start = time.monotonic()
-        seen: list[dmr.Progress] = []
-
-        def progress(event: dmr.Progress, seen: list[dmr.Progress] = seen) -> None:
-            seen.append(event)
-            on_progress(event)
-
-        try:
-            conn.runner.pull(model.name, progress)
-        except dmr.DmrError as exc:
-            results.append(from_error(name, exc, f"invoke models.pull --model {model.name}"))
-            continue
-        conn.changed()
-        seconds = time.monotonic() - start
-        total = max((p.total for p in seen), default=0)
-        size = f"{total / 1e6:.1f} MB " if total else ""
-        via = " (through the docker model CLI)" if conn.via_cli else ""
-        results.append(changed(name, f"pulled {size}in {seconds:.1f}s{via}"))
+        (step,) = model_plan.pull([model], found)
+        results.append(settled(step, check=check) or _pull(conn, model, step.task, on_progress))
     return results
 
 
-def stored_tag(name: str, stored: mr.LocalModel) -> str:
-    """The tag the runner keeps ``name`` under: ``name`` itself, or ``REGISTRY/name`` when the
-    runner has a default registry (capture default-registry-bare-names.txt)."""
-    if stored.has(name):
-        return name
-    wanted = "/" + modelnames.normalize(name)
-    return next((tag for tag in stored.tags if tag.endswith(wanted)), name)
+def _pull(conn: Connection, model: ModelSpec, task: str, on_progress: Callable[[dmr.Progress], None]) -> TaskResult:
+    start = time.monotonic()
+    seen: list[dmr.Progress] = []
+
+    def progress(event: dmr.Progress) -> None:
+        seen.append(event)
+        on_progress(event)
+
+    try:
+        conn.runner.pull(model.name, progress)
+    except dmr.DmrError as exc:
+        return from_error(task, exc, f"invoke models.pull --model {model.name}")
+    conn.changed()
+    seconds = time.monotonic() - start
+    total = max((p.total for p in seen), default=0)
+    size = f"{total / 1e6:.1f} MB " if total else ""
+    return changed(task, f"pulled {size}in {seconds:.1f}s{_via(conn)}")
 
 
-def _stored_as(name: str, stored: mr.LocalModel) -> str:
-    """`` (stored as X)`` when the runner keeps the model under another name."""
-    tag = stored_tag(name, stored)
-    return "" if tag == name else f" (stored as {tag})"
+def _via(conn: Connection) -> str:
+    return " (through the docker model CLI)" if conn.via_cli else ""
 
 
 def warm_up(
@@ -180,60 +164,33 @@ def warm_up(
 
 
 def config_for(conn: Connection, configs: list[mr.AppliedConfig], name: str) -> mr.AppliedConfig | None:
-    """The configuration applied to ``name``, matched through the stored model's ID (a model's
-    configuration is listed under its first tag, which need not be the configured name)."""
-    stored = conn.find(name)
-    return next((c for c in configs if stored is not None and c.model_id == stored.id), None)
-
-
-def same_keep_alive(applied: str | None, wanted: str | None) -> bool:
-    """The runner shows a keep-alive its own way (``5m0s`` for ``5m``): compared in seconds; none
-    wanted is satisfied by whatever the runner does."""
-    if wanted is None:
-        return True
-    return applied is not None and duration_seconds(applied) == duration_seconds(wanted)
+    """The configuration applied to ``name`` (the runner resolves the name to a stored model)."""
+    return model_plan.applied_to(configs, conn.find(name))
 
 
 def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list[TaskResult]:
-    """Apply context size and runtime flags to the models that have them, where nothing else will
-    (no Compose ``models:``, or a plugin too old to pass flags): ``ok`` when already applied."""
-    results: list[TaskResult] = []
-    wanted = [m for m in models if m.context_size or m.runtime_flags or m.keep_alive]
-    if not wanted:
-        return results
+    """Apply context size, runtime flags and keep-alive to ``models``, as ``model_plan.configure``
+    decides: ok when already applied."""
+    if not models:
+        return []
     try:
-        configs = conn.runner.applied()
+        configs = conn.runner.applied() or []
+        found = {m.name: conn.find(m.name) for m in models}
     except dmr.DmrError as exc:
-        return [from_error(f"configure {m.name}", exc) for m in wanted]
-    for model in wanted:
-        name = f"configure {model.name}"
-        what = ", ".join(
-            x
-            for x in (
-                f"context size {model.context_size}" if model.context_size else "",
-                f"flags {' '.join(model.runtime_flags)}" if model.runtime_flags else "",
-                f"keep-alive {model.keep_alive}" if model.keep_alive else "",
-            )
-            if x
-        )
-        have = config_for(conn, configs or [], model.name)
-        if (
-            have is not None
-            and have.context_size == model.context_size
-            and list(have.runtime_flags) == model.runtime_flags
-            and same_keep_alive(have.keep_alive, model.keep_alive)
-        ):
-            results.append(ok(name, f"{what}: applied"))
-            continue
-        if check:
-            results.append(changed(name, f"would apply {what}"))
-            continue
-        try:
-            conn.runner.configure(model.name, model.context_size, model.runtime_flags, model.keep_alive)
-        except dmr.DmrError as exc:
-            results.append(from_error(name, exc))
-            continue
-        results.append(changed(name, f"applied {what}" + (" (through the docker model CLI)" if conn.via_cli else "")))
+        return [from_error(f"configure {m.name}", exc) for m in models]
+    results = []
+    for step in model_plan.configure(models, configs, found):
+        result = settled(step, check=check)
+        if result is None:
+            assert step.model is not None
+            model = step.model
+            try:
+                conn.runner.configure(model.name, model.context_size, model.runtime_flags, model.keep_alive)
+            except dmr.DmrError as exc:
+                result = from_error(step.task, exc)
+            else:
+                result = changed(step.task, f"applied {step.why.removeprefix('apply ')}{_via(conn)}")
+        results.append(result)
     return results
 
 
@@ -264,31 +221,17 @@ def pull_models(
     return not any(r.status is Status.FAILED for r in results)
 
 
-FLAGS_THROUGH_COMPOSE = "1.0.6"  # Compose passes runtime flags only to plugins this new (reference section 6)
-FLAGS_DROPPED_BY_COMPOSE = ("5.0.0", "5.0.2")  # Compose 5.0.0 and 5.0.1 drop runtime_flags (section 6.1)
-
-
-def compose_drops_flags(compose: str | None, plugin: str | None) -> bool:
-    """Whether Compose's ``models:`` leaves a model's runtime flags unapplied: Compose 5.0.0-5.0.1
-    drop them with a warning, and later ones pass them only to plugins whose version reads >= v1.0.6
-    (``supportsRuntimeFlags``: an unknown version gets none either)."""
-    first, fixed = FLAGS_DROPPED_BY_COMPOSE
-    dropping = bool(at_least(compose, first)) and at_least(compose, fixed) is False
-    return dropping or not at_least(plugin, FLAGS_THROUGH_COMPOSE)
-
-
 def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None) -> bool:
     """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
     the runtime flags when Compose drops them (its version, or the plugin's)."""
     target = ctx.target or Target()
     plugin = facts.plugin("model").value if facts is not None else None
     compose = facts.plugin("compose").value if facts is not None else None
-    dropped = compose_drops_flags(compose, plugin)
-    models = [
-        m
-        for m in ctx.settings.models
-        if not target.models_block or (m.runtime_flags and dropped) or m.keep_alive  # Compose has no keep-alive
-    ]
+    models = model_plan.to_configure(
+        ctx.settings.models,
+        compose_block=target.models_block,
+        compose_drops_flags=model_plan.compose_drops_flags(compose, plugin),
+    )
     results = configure(conn, models, check=ctx.inv.options.check)
     for result in results:
         ctx.run.add(result)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ultra_env import proc
 from ultra_env.engine.context import Context
+from ultra_env.engine.plan import DONE, Action
 from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error, ok, refused, skipped, warn
 from ultra_env.errors import UltraError
 from ultra_env.operations import compose, converge, render
@@ -19,12 +20,6 @@ from ultra_env.project.state import state_dir
 
 if TYPE_CHECKING:
     from ultra_env.facts.gather import Facts
-
-
-_VERB = {"create": "created", "update": "updated", "overwrite": "overwritten", "mode": "fixed"}
-
-
-_WOULD = {"create": "would create", "update": "would update", "overwrite": "would overwrite", "mode": "would fix"}
 
 
 def render_files(ctx: Context, facts: Facts | None = None) -> bool:
@@ -45,7 +40,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     except UltraError as exc:
         ctx.run.add(from_error("render templates", exc))
         return False
-    conflicts = [p for p in plans if p.action == "conflict"]
+    conflicts = [p for p in plans if p.action is Action.CONFLICT]
     found = ctx.compose_files
     if (any(p.writes for p in plans) or found.extra or found.problem()) and not conflicts:
         result = ctx.run.add(_validate(plans, env_text, found))
@@ -55,7 +50,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
         for plan in plans:
             ctx.run.add(
                 _conflict_result(plan)
-                if plan.action == "conflict"
+                if plan.action is Action.CONFLICT
                 else skipped(plan.name, "not written: another generated file has a conflict")
             )
         return False
@@ -190,8 +185,8 @@ def file_result(plan: converge.FilePlan, check: bool, backups: list[str]) -> Tas
     notes = "; ".join(plan.notes)
     if not plan.writes:
         return ok(plan.name, "up to date" + (f" ({notes})" if notes else ""))
-    verb = (_WOULD if check else _VERB)[plan.action]
+    verb = f"would {plan.action}" if check else DONE[plan.action]
     extra = [notes] if notes else []
-    if plan.action == "overwrite" and backups:
+    if plan.action is Action.OVERWRITE and backups:
         extra.append(f"backup: {', '.join(b for b in backups if plan.name in b)}")
     return changed(plan.name, verb + (f": {'; '.join(extra)}" if extra else ""), diff=plan.diff)
