@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ultra_env.operations.compose import Service, describe, parse_hashes, parse_ps, plan_up, up_events
+from ultra_env.engine.plan import Action
+from ultra_env.operations import stack_plan
+from ultra_env.operations.compose import Service, describe, parse_hashes, parse_ps, up_events
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
 
@@ -77,10 +79,42 @@ PLANS = [
     ("a new service", RUNNING, {**NOW, "redis": "1" * 64}, {}, ["start once", "create redis"]),
     ("nothing running", {}, NOW, {}, ["create cache", "create once", "create web"]),
     ("all running", {**RUNNING, "once": replace(RUNNING["once"], state="running")}, NOW, {}, []),
-    ("a removed service is not ours to plan", RUNNING, {"web": NOW["web"]}, {}, []),
+    (
+        "a service gone from the file: --remove-orphans removes it",
+        RUNNING,
+        {"web": NOW["web"]},
+        {},
+        ["remove cache (no longer in the compose file)", "remove once (no longer in the compose file)"],
+    ),
+    (
+        "running, its healthcheck not passed yet: up --wait waits",
+        {**RUNNING, "once": replace(RUNNING["once"], state="running", health="starting")},
+        NOW,
+        {},
+        ["wait for once (starting)"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "running", "now", "last_up", "plan"), PLANS, ids=[p[0] for p in PLANS])
 def test_planned_changes(case: str, running: dict[str, Service], now: dict, last_up: dict, plan: list[str]) -> None:
-    assert plan_up(running, now, last_up) == plan
+    steps = stack_plan.services(running, now, last_up)
+    assert [step.why for step in steps if step.action.changes] == plan
+    assert stack_plan.changes(steps) == ", ".join(plan)
+    kept = {step.task for step in steps if step.action is Action.KEEP}
+    assert kept == {f"service {s}" for s in now if s in running and not any(s in why for why in plan)}
+
+
+# (the image there, built from a source) -> what the backend image step does
+IMAGES = [
+    (True, None, Action.KEEP, "ultra-env-backend:abc is built"),
+    (False, None, Action.CREATE, "build ultra-env-backend:abc"),
+    (True, "../ultra", Action.UPDATE, "build ultra-env-backend:abc from ../ultra"),  # Docker's cache decides
+    (False, "../ultra", Action.UPDATE, "build ultra-env-backend:abc from ../ultra"),
+]
+
+
+@pytest.mark.parametrize(("built", "source", "action", "why"), IMAGES)
+def test_the_backend_image_plan(built: bool, source: str | None, action: Action, why: str) -> None:
+    step = stack_plan.image("ultra-env-backend:abc", built, source)
+    assert (step.task, step.action, step.why) == ("backend image", action, why)

@@ -99,6 +99,17 @@ def test_switching_profiles_recreates_only_what_changed_and_keeps_the_data(stack
 def test_up_status_down_and_volumes_need_a_yes(stack: Project) -> None:
     assert stack.invoke("setup", "--profile", "mock", timeout=600).returncode == 0
     psql(stack, "CREATE TABLE kept(x int)")
+
+    # `up` runs only when the plan finds something for it to do (the trace shows what ran).
+    idle = stack.invoke("up", "--json", "--verbose")
+    assert by_name(idle)["stack up"] == {**by_name(idle)["stack up"], "status": "ok"}
+    assert "nothing for `up` to do" in by_name(idle)["stack up"]["msg"], idle.stdout
+    ran = [line for line in idle.stderr.splitlines() if line.startswith("[run")]
+    assert any("config --hash" in line for line in ran) and not any(" up --detach" in line for line in ran)
+    client(stack).container.stop(container_ids(stack)["redis"])
+    woken = stack.invoke("up", "--json", "--verbose")
+    assert (by_name(woken)["stack up"]["status"], by_name(woken)["stack up"]["msg"]) == ("changed", "started redis")
+    assert any(" up --detach" in line for line in woken.stderr.splitlines()), woken.stderr
     table = stack.invoke("status")
     assert table.stdout.splitlines()[0].split() == ["SERVICE", "STATE", "HEALTH", "PORTS"]
     assert stack.invoke("down").returncode == 0

@@ -130,29 +130,6 @@ def describe(events: dict[str, set[str]]) -> str:
     return "; ".join(f"{verb} {', '.join(sorted(names))}" for verb, names in groups.items() if names)
 
 
-def planned_changes(project: Project, hashes_at_last_up: dict[str, str]) -> list[str]:
-    """What ``up`` would do, without doing any of it: ``["create redis", "recreate backend", …]``.
-
-    A container is current when its hash label matches ``config --hash``; for a service bound to a
-    model, whose label also covers what the plugin injected, when ``config --hash`` is what it was
-    at the last successful ``up``."""
-    return plan_up({s.service: s for s in ps(project)}, config_hashes(project), hashes_at_last_up)
-
-
-def plan_up(running: dict[str, Service], hashes_now: dict[str, str], hashes_at_last_up: dict[str, str]) -> list[str]:
-    """The pure part of ``planned_changes``: the containers there are, the hashes now, at the last up."""
-    plan = []
-    for service, digest in sorted(hashes_now.items()):
-        have = running.get(service)
-        if have is None:
-            plan.append(f"create {service}")
-        elif have.config_hash != digest and hashes_at_last_up.get(service) != digest:
-            plan.append(f"recreate {service}")
-        elif have.state != "running":
-            plan.append(f"start {service}")
-    return plan
-
-
 def image_id(image: str) -> str | None:
     """The local image's ID, or None when there is no such image."""
     done = proc.run([DOCKER, "image", "inspect", "--format", "{{.Id}}", image], timeout=QUICK_TIMEOUT)

@@ -8,10 +8,11 @@ import time
 
 from ultra_env import proc
 from ultra_env.engine.context import Context
-from ultra_env.engine.run import TaskResult, changed, failed, from_error, ok, refused, skipped
+from ultra_env.engine.plan import Step, settled
+from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error, ok, refused, skipped
 from ultra_env.errors import UltraError
 from ultra_env.facts import model_runner
-from ultra_env.operations import compose, converge
+from ultra_env.operations import compose, converge, stack_plan
 from ultra_env.operations import image as build
 from ultra_env.project import state as state_mod
 
@@ -21,7 +22,8 @@ def project_of(ctx: Context) -> compose.Project:
 
 
 def stack_up(ctx: Context) -> bool:
-    """``docker compose up --wait``; reports what Compose created or recreated, then each service."""
+    """``docker compose up --wait`` when ``stack_plan`` finds something for it to do (or cannot
+    tell); reports what Compose created or recreated, then each service."""
 
     project = project_of(ctx)
     name = "stack up"
@@ -29,7 +31,8 @@ def stack_up(ctx: Context) -> bool:
     if problem is not None:
         ctx.run.add(refused(name, *problem))
         return False
-    if not build_backend(ctx, project):
+    built = build_backend(ctx, project)
+    if built is Status.FAILED:
         ctx.run.add(skipped(name, "the backend has no image"))
         return False
     try:
@@ -37,10 +40,14 @@ def stack_up(ctx: Context) -> bool:
             if not (ctx.root / converge.COMPOSE_FILE).exists():
                 ctx.run.add(changed(name, "would create the whole stack (docker-compose.yml is not written yet)"))
                 return True
-            plan = compose.planned_changes(project, ctx.state.up_hashes)
-            ctx.run.add(
-                changed(name, "would " + ", ".join(plan)) if plan else ok(name, "every container is up to date")
-            )
+            what = stack_plan.changes(_plan(project, ctx.state.up_hashes))
+            ctx.run.add(changed(name, f"would {what}") if what else ok(name, "every container is up to date"))
+            return True
+        steps = _plan_if_known(project, ctx.state.up_hashes) if built is Status.OK else None
+        if steps and not any(step.action.changes for step in steps):
+            ctx.run.add(ok(name, "every container is up to date and ready: nothing for `up` to do"))
+            for step in steps:
+                ctx.run.add(ok(step.task, step.why))
             return True
         compose_refusal = compose_refuses_models(ctx)
         if compose_refusal is not None:
@@ -91,44 +98,51 @@ def compose_refuses_models(ctx: Context) -> TaskResult | None:
     )
 
 
-def build_backend(ctx: Context, project: compose.Project) -> bool:
-    """The backend's image: the shipped one is built once per content (its tag is its digest), your
-    Ultra from ``backend.source`` each time (Docker's cache makes an unchanged one quick);
-    ``images.backend`` is pulled by Compose like any other image."""
+def _plan(project: compose.Project, hashes_at_last_up: dict[str, str]) -> list[Step]:
+    """What ``up`` would do: ``docker compose ps`` and ``config --hash`` asked, ``stack_plan`` decides."""
+    running = {s.service: s for s in compose.ps(project)}
+    return stack_plan.services(running, compose.config_hashes(project), hashes_at_last_up)
 
+
+def _plan_if_known(project: compose.Project, hashes_at_last_up: dict[str, str]) -> list[Step] | None:
+    """The plan, or None when Compose cannot say: then ``up`` runs and Compose decides."""
+    try:
+        return _plan(project, hashes_at_last_up)
+    except (proc.ProcError, ValueError):
+        return None
+
+
+def build_backend(ctx: Context, project: compose.Project) -> Status:
+    """The backend's image, as ``stack_plan.image`` decides: OK when there is nothing to build (or
+    ``images.backend`` names one for Compose to pull), CHANGED when built (or, with --check, when
+    it would be), FAILED."""
     settings = ctx.settings
     if settings.images.backend:
-        return True
-    name = "backend image"
+        return Status.OK
     try:
         image = ctx.state.backend_image or build.plan(settings, ctx.root)[0].image
         source = settings.backend.source
         before = compose.image_id(image)
-        if before and not source:
-            ctx.run.add(ok(name, f"{image} is built"))
-            return True
-        if ctx.inv.options.check:
-            ctx.run.add(changed(name, f"would build {image}" + (f" from {source}" if source else "")))
-            return True
+        step = stack_plan.image(image, before is not None, source)
+        result = settled(step, check=ctx.inv.options.check)
+        if result is not None:
+            return ctx.run.add(result).status
         start = time.monotonic()
         done = project.run("build", "backend", timeout=settings.timeouts.build)
     except UltraError as exc:  # proc.ProcError among them
-        ctx.run.add(from_error(name, exc, "invoke doctor"))
-        return False
+        return ctx.run.add(from_error(stack_plan.IMAGE_TASK, exc, "invoke doctor")).status
     if not done.ok:
         fix = f"docker compose -p {project.name} build backend shows the whole output" + (
             "; without a package index, set backend.wheelhouse (docs/ultra-backend.md)" if not source else ""
         )
-        ctx.run.add(
-            failed(name, f"building {image} failed: {last_line(done.output) or f'exit {done.returncode}'}", fix)
-        )
-        return False
+        said = last_line(done.output) or f"exit {done.returncode}"
+        return ctx.run.add(failed(step.task, f"building {image} failed: {said}", fix)).status
     seconds = time.monotonic() - start
     if source and compose.image_id(image) == before:
-        ctx.run.add(ok(name, f"{image} is up to date with {source}"))
-    else:
-        ctx.run.add(changed(name, f"built {image} in {seconds:.0f}s" + (f" from {source}" if source else "")))
-    return True
+        return ctx.run.add(ok(step.task, f"{image} is up to date with {source}")).status
+    return ctx.run.add(
+        changed(step.task, f"built {image} in {seconds:.0f}s" + (f" from {source}" if source else ""))
+    ).status
 
 
 def remember_up(ctx: Context, project: compose.Project) -> None:
