@@ -1,6 +1,6 @@
 """Whether Compose's `models:` can serve the stack, as data: the runner's status (parsed from real
 or transcribed `docker model status --json`, tests/fixtures/README.md) and the settings in, the
-rendering and the verdict out (operations.target.compose_can_serve), and the URL containers get
+rendering and the verdict out (operations.render_target.compose_can_serve), and the URL containers get
 (checks.reach.runner_url_for_containers)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from ultra_env.checks.reach import runner_url_for_containers
 from ultra_env.config.settings import Settings
 from ultra_env.engine.run import Status
 from ultra_env.facts.model_runner import RunnerStatus, parse_status_json
-from ultra_env.operations.render import Target
-from ultra_env.operations.target import compose_can_serve
+from ultra_env.operations.render import RenderTarget
+from ultra_env.operations.render_target import compose_can_serve
 
 DMR = Path(__file__).parent / "fixtures" / "dmr"
 MANUAL = parse_status_json((DMR / "status-json-manual-install-real.json").read_text())
@@ -57,7 +57,7 @@ def settings(mode: str = "auto", host_url: str = "http://localhost:12434", conta
 def test_compose_models_verdicts(
     status: RunnerStatus, config: Settings, models_block: bool, verdict: Status | None, url: str | None
 ) -> None:
-    start = Target(models_block=config.model_runner.compose_models != "off", desktop=status is DESKTOP)
+    start = RenderTarget(models_block=config.model_runner.compose_models != "off", desktop=status is DESKTOP)
     target, result = compose_can_serve(config, start, status)
     assert target.models_block is models_block
     assert (result.status if result else None) is verdict, result

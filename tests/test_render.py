@@ -18,7 +18,7 @@ from ultra_env.operations.render import (
     ENGINE_EXTRA_HOST,
     HOST_GATEWAY,
     BackendBuild,
-    Target,
+    RenderTarget,
     compose_support,
     engine_container_url,
     engines_base,
@@ -35,10 +35,10 @@ SECRETS = {
 }
 GENERATED = {"POSTGRES_PASSWORD": "pg-PLANTED-0004", "REDIS_PASSWORD": "redis-PLANTED-0005"}
 TARGETS = {
-    "models": Target(models_block=True, desktop=False),
-    "models-2.38.0": Target(models_block=True, desktop=False, model_var=False),
-    "fallback-engine": Target(models_block=False, desktop=False),
-    "fallback-desktop": Target(models_block=False, desktop=True),
+    "models": RenderTarget(models_block=True, desktop=False),
+    "models-2.38.0": RenderTarget(models_block=True, desktop=False, model_var=False),
+    "fallback-engine": RenderTarget(models_block=False, desktop=False),
+    "fallback-desktop": RenderTarget(models_block=False, desktop=True),
 }
 TEAM_URL = "https://llm.team.example:8443/v1"
 COMBOS = list(itertools.product(Profile, (False, True), (False, True), TARGETS))
@@ -189,7 +189,7 @@ def test_the_fallback_url_takes_the_port_from_host_url(tmp_path: Path) -> None:
         "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off",
     }
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    text = render_compose(settings, Target(models_block=False), SHIPPED)
+    text = render_compose(settings, RenderTarget(models_block=False), SHIPPED)
     assert '"http://model-runner.docker.internal:13555/engines/v1"' in text and "12434" not in text
 
 
@@ -200,7 +200,7 @@ def test_several_models_get_their_own_variables(tmp_path: Path) -> None:
         )
     }
     settings = load(tmp_path, environ=environ).settings
-    text = render_compose(settings, Target(), SHIPPED)
+    text = render_compose(settings, RenderTarget(), SHIPPED)
     assert "small-llm:\n        endpoint_var: SMALL_LLM_URL\n        model_var: SMALL_LLM_MODEL" in text
     assert 'LOCAL_MODELS: "LLM,SMALL_LLM"' in text
     assert 'model: "ai/gemma3:latest"\n    context_size: 2048' in text
@@ -212,7 +212,7 @@ def test_image_overrides_and_pull_policy_reach_every_service(tmp_path: Path) -> 
         "ULTRA_ENV_PULL_POLICY": "never",
         "ULTRA_ENV_FEATURES__WORKER": "true",
     }
-    text = render_compose(load(tmp_path, environ=environ).settings, Target(), SHIPPED)
+    text = render_compose(load(tmp_path, environ=environ).settings, RenderTarget(), SHIPPED)
     assert 'image: "mirror.local/pg:15"' in text
     assert text.count("pull_policy: never") == 4
     assert text.count(f'image: "{SHIPPED.image}"') == 2  # the worker runs the backend image by default
@@ -239,7 +239,7 @@ def test_your_own_ultra_replaces_the_shipped_backend(tmp_path: Path, own: str) -
 
     backend, staged = build.plan(settings, tmp_path)
     assert staged is None  # nothing of ultra-env's is built
-    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(), backend))
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, RenderTarget(), backend))
     (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
     service = compose_config(tmp_path)["services"]["backend"]
     if own == "source":
@@ -289,7 +289,7 @@ def test_values_from_the_configuration_are_never_interpolated_by_compose(tmp_pat
         "ULTRA_ENV_BACKEND__COMMAND": '["serve", "--key=$OPENAI_API_KEY"]',
     }
     settings = load(tmp_path, environ=environ, flags=[Flag("--local-llm", "features.local_llm", True)]).settings
-    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, Target(models_block=False), SHIPPED))
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, RenderTarget(models_block=False), SHIPPED))
     (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
     services = compose_config(tmp_path)["services"]
     # `config` prints a Compose file again, so each literal $ comes back as $$

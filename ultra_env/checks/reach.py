@@ -13,8 +13,8 @@ from ultra_env.engine.run import Status, TaskResult
 from ultra_env.facts import model_runner as mr
 from ultra_env.facts.gather import Facts
 from ultra_env.facts.host import loopback_only
-from ultra_env.operations.render import LOOPBACK, Target, container_url, for_containers
-from ultra_env.operations.target import compose_can_serve, target_for, usable_endpoint
+from ultra_env.operations.render import LOOPBACK, RenderTarget, container_url, for_containers
+from ultra_env.operations.render_target import compose_can_serve, target_for, usable_endpoint
 
 DMR = "Model Runner"
 NAME = "runner from containers"
@@ -22,7 +22,7 @@ NAME = "runner from containers"
 HOST_NAMES = ("host.docker.internal", "model-runner.docker.internal", "gateway.docker.internal")
 
 
-def runner_url_for_containers(settings: Settings, status: mr.RunnerStatus | None, start: Target) -> str:
+def runner_url_for_containers(settings: Settings, status: mr.RunnerStatus | None, start: RenderTarget) -> str:
     """The Model Runner URL the stack's services get, as rendering gives it from ``start`` (what
     Compose and the engine support)."""
     endpoint = usable_endpoint(status.endpoint) if status is not None else None

@@ -119,24 +119,19 @@ def compose_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:
         yield result(COMPOSE, "docker compose", Status.FAILED, f"Docker Compose v2 not found ({compose.error})", fix)
         return
     models_block, model_var = compose_support(compose.value)
+    version = f"Compose {compose.value}"
+    found: tuple[Status, str, str | None]
     if settings.features.local_llm and not models_block:
-        yield result(
-            COMPOSE,
-            "docker compose",
+        found = (
             Status.WARN,
-            f"Compose {compose.value} predates top-level models: ({MODELS_SINCE}); explicit URLs are rendered instead",
+            f"{version} predates top-level models: ({MODELS_SINCE}); explicit URLs are rendered instead",
             "update Docker Compose to 2.38.1 or newer (Docker Desktop 4.43+)",
         )
-        return
-    if settings.features.local_llm and not model_var:
-        yield result(
-            COMPOSE,
-            "docker compose",
-            Status.OK,
-            f"Compose {compose.value}: models: without model_var (from {MODEL_VAR_SINCE})",
-        )
-        return
-    yield result(COMPOSE, "docker compose", Status.OK, f"Compose {compose.value}")
+    elif settings.features.local_llm and not model_var:
+        found = (Status.OK, f"{version}: models: without model_var (from {MODEL_VAR_SINCE})", None)
+    else:
+        found = (Status.OK, version, None)
+    yield result(COMPOSE, "docker compose", *found)
 
 
 def model_runner_checks(facts: Facts, settings: Settings) -> Iterator[TaskResult]:

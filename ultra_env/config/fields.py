@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -26,6 +27,18 @@ def _image(value: str) -> str:
     if not _IMAGE.match(value) or ".." in value:
         raise ValueError("an image reference looks like name:tag or registry/name:tag")
     return value
+
+
+def matching(pattern: str, refusal: str) -> Callable[[str | None], str | None]:
+    """A validator: the value matches ``pattern`` whole, or ``refusal`` says what would."""
+    compiled = re.compile(pattern)
+
+    def check(value: str | None) -> str | None:
+        if value is not None and not compiled.fullmatch(value):
+            raise ValueError(refusal)
+        return value
+
+    return check
 
 
 VariableName = Annotated[str, AfterValidator(_variable)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ultra_env.config import modelnames, runtime_flags
-from ultra_env.config.fields import Image, Port, Strict, VariableName
+from ultra_env.config.fields import Image, Port, Strict, VariableName, matching
 from ultra_env.config.team import Server, Team
 
 ENV_PREFIX = "ULTRA_ENV_"
@@ -57,7 +57,12 @@ PROFILE_FEATURES: dict[Profile, dict[str, bool]] = {
     Profile.TEAM: {"team_llm": True},
 }
 
-_COMPOSE_KEY = re.compile(r"^[a-zA-Z0-9_-]+\Z")
+ComposeKey = Annotated[
+    str,
+    AfterValidator(
+        matching(r"[a-zA-Z0-9_-]+", "use letters, digits, '_' and '-' only (Compose derives variable names from it)")
+    ),
+]
 
 
 def _model_name(value: str) -> str:
@@ -86,7 +91,7 @@ def duration_seconds(text: str) -> float | None:
 
 class ModelSpec(Strict):
     name: ModelName = Field(description="DMR model reference, e.g. ai/smollm2 or ai/smollm2:360M-Q4_K_M.")
-    key: str | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
+    key: ComposeKey | None = Field(None, description="Key under Compose's top-level `models:` (default llm, llm2, …).")
     context_size: int | None = Field(None, ge=128, le=1_048_576, description="Context window in tokens.")
     required: bool = Field(True, description="Health fails when a required model is not served (all are pulled).")
     size_mb: int | None = Field(
@@ -114,13 +119,6 @@ class ModelSpec(Strict):
         refused = runtime_flags.problem(value)
         if refused:
             raise ValueError(f"{refused}: Model Runner would refuse it (see its allowlist in docs/models.md)")
-        return value
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        if value is not None and not _COMPOSE_KEY.match(value):
-            raise ValueError("use letters, digits, '_' and '-' only (Compose derives variable names from it)")
         return value
 
 
@@ -235,25 +233,17 @@ class MinVersions(Strict):
     model_plugin: str = Field("0.1.31", description="docker-model-plugin that Compose's models: needs (Engine).")
 
 
+def _seconds(default: float, most: float, description: str) -> Any:
+    return Field(default, gt=0, le=most, allow_inf_nan=False, description=description)
+
+
 class Timeouts(Strict):
     """Seconds, everywhere (finite, and no longer than a day)."""
 
-    probe: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False, description="One fact probe (a docker command).")
-    up: float = Field(
-        300.0,
-        gt=0,
-        le=86400,
-        allow_inf_nan=False,
-        description="`docker compose up --wait` until every service is healthy.",
-    )
-    build: float = Field(
-        1800.0,
-        gt=0,
-        le=86400,
-        allow_inf_nan=False,
-        description="Building the backend's image (pip installs its packages).",
-    )
-    health: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="Each health check, retries included.")
+    probe: float = _seconds(10.0, 3600, "One fact probe (a docker command).")
+    up: float = _seconds(300.0, 86400, "`docker compose up --wait` until every service is healthy.")
+    build: float = _seconds(1800.0, 86400, "Building the backend's image (pip installs its packages).")
+    health: float = _seconds(60.0, 3600, "Each health check, retries included.")
 
 
 class Settings(Strict):

@@ -6,14 +6,22 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from ultra_env.config.fields import Image, Port, Strict, VariableName
+from ultra_env.config.fields import Image, Port, Strict, VariableName, matching
 
-_HOST = re.compile(r"^ssh://(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+ServerHost = Annotated[
+    str,
+    AfterValidator(
+        matching(
+            r"ssh://(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?|[A-Za-z0-9][A-Za-z0-9._-]*",
+            "use ssh://user@host[:port] or the name of a Docker context",
+        )
+    ),
+]
 
 
 class Team(Strict):
@@ -41,7 +49,7 @@ class Server(Strict):
     """The shared server an operator provisions (``invoke server.setup``): Model Runner on its Docker
     Engine, behind an authenticating proxy that holds each developer's key."""
 
-    host: str | None = Field(
+    host: ServerHost | None = Field(
         None, description="Its Docker Engine: ssh://user@host[:port], or the name of a Docker context over SSH."
     )
     runner_port: Port = Field(12434, description="Model Runner's port on the server (bound to its loopback).")
@@ -64,13 +72,6 @@ class Server(Strict):
         "100Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$", description="Kubernetes: the model store's size."
     )
     gpu_count: int = Field(1, ge=1, le=16, description="Kubernetes: GPUs requested with gpu = cuda or rocm.")
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str | None) -> str | None:
-        if value is not None and not _HOST.match(value):
-            raise ValueError("use ssh://user@host[:port] or the name of a Docker context")
-        return value
 
     @field_validator("bind")
     @classmethod

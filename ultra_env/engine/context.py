@@ -20,7 +20,7 @@ from ultra_env.project import state as state_mod
 from ultra_env.project.dotenv import read_env
 
 if TYPE_CHECKING:
-    from ultra_env.operations.render import Target  # set by the render step, a layer above
+    from ultra_env.operations.render import RenderTarget  # set by the render step, a layer above
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Context:
     state: state_mod.State
     dotenv: envfile.EnvDoc | None
     loaded: Loaded
-    target: Target | None = None  # what the render was made for (set by the render step)
+    render_target: RenderTarget | None = None  # what the render was made for (set by the render step)
 
     @property
     def settings(self) -> Settings:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ultra_env import proc
 from ultra_env.facts.probe import Probe, probe
 
+T = TypeVar("T")
 _DESKTOP = re.compile(r"Docker Desktop\s+(\d+\.\d+(?:\.\d+)?)")
 
 
@@ -94,20 +96,19 @@ DOCKER = "docker"
 
 
 def docker_version(timeout: float) -> Probe[DockerVersion]:
-    # With the daemon down, the client half still prints and the exit is 1: keep the client facts.
-    return probe(
-        [DOCKER, "version", "--format", "{{json .}}"],
-        parse_docker_version,
-        timeout=timeout,
-        accept=lambda done: done.stdout.strip().startswith("{"),
-    )
+    return _client_half("version", parse_docker_version, timeout)
 
 
 def docker_info(timeout: float) -> Probe[DockerInfo]:
-    # Like `docker version`, the client half (plugins, context) prints with the daemon down.
+    return _client_half("info", parse_docker_info, timeout)
+
+
+def _client_half(command: str, parse: Callable[[str], T], timeout: float) -> Probe[T]:
+    """``docker version`` and ``docker info``: with the daemon down, the client half (version,
+    plugins, context) still prints and the exit is 1: its facts are kept."""
     return probe(
-        [DOCKER, "info", "--format", "{{json .}}"],
-        parse_docker_info,
+        [DOCKER, command, "--format", "{{json .}}"],
+        parse,
         timeout=timeout,
         accept=lambda done: done.stdout.strip().startswith("{"),
     )

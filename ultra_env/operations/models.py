@@ -17,7 +17,7 @@ from ultra_env.facts.gather import Facts
 from ultra_env.facts.model_runner import api_root
 from ultra_env.facts.probe import Probe
 from ultra_env.operations import dmr, model_plan
-from ultra_env.operations.render import Target
+from ultra_env.operations.render import RenderTarget
 
 
 @dataclass
@@ -224,7 +224,7 @@ def pull_models(
 def configure_models(ctx: Context, conn: Connection, facts: Facts | None = None) -> bool:
     """Apply context sizes and runtime flags that Compose will not: all of them without ``models:``,
     the runtime flags when Compose drops them (its version, or the plugin's)."""
-    target = ctx.target or Target()
+    target = ctx.render_target or RenderTarget()
     plugin = facts.plugin("model").value if facts is not None else None
     compose = facts.plugin("compose").value if facts is not None else None
     models = model_plan.to_configure(

@@ -1,6 +1,6 @@
 """Rendering ``docker-compose.yml`` and ``.env`` from ``templates/`` for a configuration.
 
-Pure apart from reading the templates: what Compose and the engine can do comes in as a Target.
+Pure apart from reading the templates: what Compose and the engine can do comes in as a RenderTarget.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ FRONTEND_HEALTHCHECK = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.
 
 
 @dataclass(frozen=True)
-class Target:
+class RenderTarget:
     """What the machine offers that changes the rendering."""
 
     models_block: bool = True  # Compose >= 2.38.0 understands top-level `models:`
@@ -108,7 +108,7 @@ def engine_container_url(port: int) -> str:
     return f"http://model-runner.docker.internal:{port}/engines/v1"
 
 
-def container_url(settings: Settings, target: Target) -> str:
+def container_url(settings: Settings, target: RenderTarget) -> str:
     if settings.model_runner.container_url:
         return settings.model_runner.container_url
     if target.runner_endpoint:
@@ -153,7 +153,7 @@ def policy(settings: Settings) -> dict[str, str]:
     }
 
 
-def app_environment(settings: Settings, target: Target, models: list[Binding], use_block: bool) -> dict[str, str]:
+def app_environment(settings: Settings, target: RenderTarget, models: list[Binding], use_block: bool) -> dict[str, str]:
     """What the backend and the worker get on top of ``.env``: the database, the local models and
     the cloud providers, as seen from inside the stack."""
     env: dict[str, str] = {
@@ -187,7 +187,7 @@ def app_environment(settings: Settings, target: Target, models: list[Binding], u
     return env
 
 
-def compose_context(settings: Settings, target: Target, backend: BackendBuild) -> dict[str, Any]:
+def compose_context(settings: Settings, target: RenderTarget, backend: BackendBuild) -> dict[str, Any]:
     local = settings.features.local_llm
     models = bindings(settings) if local else []
     use_block = local and target.models_block
@@ -306,7 +306,7 @@ def env_context(settings: Settings, *, example: bool, generated: dict[str, str])
 
 
 def render_compose(
-    settings: Settings, target: Target, backend: BackendBuild, templates_dir: Path = TEMPLATES_DIR
+    settings: Settings, target: RenderTarget, backend: BackendBuild, templates_dir: Path = TEMPLATES_DIR
 ) -> str:
     return render_template(templates_dir, COMPOSE_TEMPLATE, compose_context(settings, target, backend))
 

@@ -13,7 +13,7 @@ from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error
 from ultra_env.errors import UltraError
 from ultra_env.operations import compose, converge, render
 from ultra_env.operations import image as build
-from ultra_env.operations.target import detect_target
+from ultra_env.operations.render_target import detect_target
 from ultra_env.project import envfile
 from ultra_env.project.compose_files import ComposeFiles
 from ultra_env.project.state import state_dir
@@ -26,7 +26,7 @@ def render_files(ctx: Context, facts: Facts | None = None) -> bool:
     """Render, validate and write ``docker-compose.yml`` and ``.env``. True when nothing failed."""
 
     opts = ctx.inv.options
-    target = ctx.target = detect_target(ctx, facts)
+    target = ctx.render_target = detect_target(ctx, facts)
     try:
         backend, image_context = build.plan(ctx.settings, ctx.root)
         compose_text = render.render_compose(ctx.settings, target, backend, ctx.inv.templates)

@@ -24,12 +24,14 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Usage:
+    """What an answer cost, in tokens: the prompt sent, the completion received."""
+
     prompt_tokens: int
     completion_tokens: int
 
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+    def to_dict(self) -> dict[str, int]:
+        total = self.prompt_tokens + self.completion_tokens
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": total}
 
 
 @dataclass
@@ -59,7 +61,7 @@ class ChatResponse:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["usage"] = None if self.usage is None else {**asdict(self.usage), "total_tokens": self.usage.total_tokens}
+        out["usage"] = None if self.usage is None else self.usage.to_dict()
         out["tokens_per_s"] = self.tokens_per_s
         return out
 

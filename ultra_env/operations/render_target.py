@@ -1,4 +1,4 @@
-"""The Target this machine is for the render: Compose's ``models:`` or explicit URLs, Desktop or Engine,
+"""The RenderTarget this machine is for the render: Compose's ``models:`` or explicit URLs, Desktop or Engine,
 and the runner's own endpoint."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ultra_env.operations.render import (
     LOOPBACK,
     MODEL_VAR_SINCE,
     MODELS_SINCE,
-    Target,
+    RenderTarget,
     compose_support,
     for_containers,
 )
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
     from ultra_env.facts.gather import Facts, Probe
 
 
-def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
-    """Which Target the machine is: Compose's ``models:`` or the fallback, Desktop or Engine."""
+def detect_target(ctx: Context, facts: Facts | None = None) -> RenderTarget:
+    """Which RenderTarget the machine is: Compose's ``models:`` or the fallback, Desktop or Engine."""
 
     settings = ctx.settings
     if not settings.features.local_llm:
-        return Target()
+        return RenderTarget()
     info = facts.docker_info if facts is not None else docker_info(settings.timeouts.probe)
     target, report = target_for(settings, info)
     ctx.run.add(report)
@@ -58,8 +58,8 @@ def detect_target(ctx: Context, facts: Facts | None = None) -> Target:
 
 
 def compose_can_serve(
-    settings: Settings, target: Target, status: RunnerStatus | None, compose_said: Probe | None = None
-) -> tuple[Target, TaskResult | None]:
+    settings: Settings, target: RenderTarget, status: RunnerStatus | None, compose_said: Probe | None = None
+) -> tuple[RenderTarget, TaskResult | None]:
     """Whether Compose's ``models:`` would give the services a runner they can use. Compose runs
     ``docker model status --json`` on every ``up`` and injects its ``endpoint`` verbatim (reference
     section 6): when that command fails, or the endpoint is the host's loopback (a runner that
@@ -140,7 +140,7 @@ def usable_endpoint(endpoint: str | None) -> str | None:
     return endpoint.rstrip("/") if parts.hostname and parts.port != 0 else None
 
 
-def target_for(settings: Settings, info: Probe) -> tuple[Target, TaskResult]:
+def target_for(settings: Settings, info: Probe) -> tuple[RenderTarget, TaskResult]:
 
     desktop = bool(info.value and info.value.desktop)
     compose = plugin_probe(info, "compose")
@@ -149,10 +149,10 @@ def target_for(settings: Settings, info: Probe) -> tuple[Target, TaskResult]:
     name = "detect compose"
     models_block, model_var = compose_support(compose.value if compose.ok else None)
     if mode != "auto":
-        return Target(models_block=mode == "on", desktop=desktop, model_var=model_var), ok(
+        return RenderTarget(models_block=mode == "on", desktop=desktop, model_var=model_var), ok(
             name, f"models: {mode} (model_runner.compose_models); {kind}"
         )
-    target = Target(models_block=models_block, desktop=desktop, model_var=model_var)
+    target = RenderTarget(models_block=models_block, desktop=desktop, model_var=model_var)
     if not compose.ok:
         return target, warn(
             name,
