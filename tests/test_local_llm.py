@@ -66,7 +66,7 @@ def test_setup_local_llm_end_to_end(stack: Project, dmr: StandIn) -> None:
 
 def test_models_pull_list_rm(stack: Project, dmr: StandIn) -> None:
     dry = stack.invoke("models.pull", "--check", "--json", **dmr.env)
-    assert by_name(dry)[f"pull {TAG}"]["msg"] == "would pull; needs about 254 MB of disk"
+    assert by_name(dry)[f"pull {TAG}"]["msg"] == "would pull (needs about 254 MB of disk)"
     assert stack.invoke("models.list", "--json", **dmr.env).json() == []
 
     pulled = stack.invoke("models.pull", **dmr.env)
@@ -145,7 +145,7 @@ def test_model_missing_and_server_killed_mid_health(stack: Project, dmr: StandIn
     missing = stack.invoke("health", "--json", ULTRA_ENV_TIMEOUTS__HEALTH="3", **dmr.env)
     served = by_name(missing)["models served"]
     assert missing.returncode == 1 and served["status"] == "failed"
-    assert served["fix"] == f"invoke models.pull --model {TAG}"
+    assert served["fix"] == f"invoke models.pull --model {TAG} (or invoke setup)"
 
     stack.invoke("models.pull", **dmr.env)
     dmr.stop()  # the model server dies
