@@ -62,12 +62,13 @@ def verify(
     retry: http.Retry,
     status: mr.RunnerStatus | None = None,
     environ: Mapping[str, str] | None = None,
+    stack_ready: bool = False,
 ) -> list[TaskResult]:
     """Every check, in a stable order. The prerequisites run one after another; the completion,
     the view from inside the stack and the backend's /health then run at the same time."""
     results: list[TaskResult] = []
     last: list[Callable[[], TaskResult]] = []
-    down = _stack_down(project)
+    down = None if stack_ready else _stack_down(project)
     if settings.features.team_llm:
         team = team_health.reachable(settings, retry, results)
         if team is not None:
@@ -367,7 +368,9 @@ def analyze(settings: Settings, retry: http.Retry) -> TaskResult:
     return health_rules.analysis(url, models, response.status_code, _json(response), response.text)
 
 
-def run_health(ctx: Context, facts: Facts | None = None) -> bool:
+def run_health(ctx: Context, facts: Facts | None = None, *, stack_ready: bool = False) -> bool:
+    """``stack_ready``: the step before saw every service up and ready (setup's ``up``), so the
+    stack is not asked again whether it is down."""
     known = facts.model_status.value if facts is not None and facts.model_status is not None else None
     results = verify(
         ctx.settings,
@@ -376,6 +379,7 @@ def run_health(ctx: Context, facts: Facts | None = None) -> bool:
         retry=http.Retry(within_s=ctx.settings.timeouts.health),
         status=known,
         environ=ctx.variables,
+        stack_ready=stack_ready,
     )
     for result in results:
         ctx.run.add(result)

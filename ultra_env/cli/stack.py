@@ -52,7 +52,7 @@ def setup(ctx: Context, early: Prefetch | None = None) -> None:
     if conn is not None and not warm_models(ctx, conn, too_big_for(facts)):
         return
     if not options.check:
-        run_health(ctx, facts)
+        run_health(ctx, facts, stack_ready=True)
 
 
 def too_big_for(facts: Facts | None) -> Callable[[ModelSpec, LocalModel], TaskResult | None]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
-from ultra_env import proc
+from ultra_env import concurrently, proc
 from ultra_env.engine.context import Context
 from ultra_env.engine.plan import Step, settled
 from ultra_env.engine.run import Status, TaskResult, changed, failed, from_error, ok, refused, skipped
@@ -100,8 +101,12 @@ def compose_refuses_models(ctx: Context) -> TaskResult | None:
 
 def _plan(project: compose.Project, hashes_at_last_up: dict[str, str]) -> list[Step]:
     """What ``up`` would do: ``docker compose ps`` and ``config --hash`` asked, ``stack_plan`` decides."""
-    running = {s.service: s for s in compose.ps(project)}
-    return stack_plan.services(running, compose.config_hashes(project), hashes_at_last_up)
+    both: list[Any] = concurrently.each(
+        lambda ask: ask(), [lambda: compose.ps(project), lambda: compose.config_hashes(project)]
+    )
+    services: list[compose.Service] = both[0]
+    hashes: dict[str, str] = both[1]
+    return stack_plan.services({s.service: s for s in services}, hashes, hashes_at_last_up)
 
 
 def _plan_if_known(project: compose.Project, hashes_at_last_up: dict[str, str]) -> list[Step] | None:
