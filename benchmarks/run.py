@@ -209,6 +209,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+KEPT = "## Before and after"  # written by hand, below the measured tables: kept by every run
+
 READING = """
 ## Reading the numbers
 
@@ -270,7 +272,9 @@ def write(
         "total throughput stays flat.",
         READING,
     ]
-    out.write_text("\n".join(lines))
+    previous = out.read_text(encoding="utf-8") if out.exists() else ""
+    at = previous.find(f"\n{KEPT}\n")
+    out.write_text("\n".join(lines) + (previous[at:] if at >= 0 else ""))
     print(f"wrote {out}")
 
 
