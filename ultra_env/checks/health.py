@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 RUNNER, PROVIDER = http.raised(dmr.DmrError), http.raised(ProviderError)  # what health waits out
 NOT_YET = http.raised(http.NotYet, http.HttpError)
+STARTING = http.raised(http.NotYet, dmr.DmrError)  # a runner not running yet, or its status not read yet
 
 # Run inside the backend container: can it reach the endpoint it was given? (`team`: the team
 # server's, with the backend's key.)
@@ -119,10 +120,10 @@ def _prerequisites(
     if status is None or not status.running:
         try:
             status = retry.run(
-                lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=RUNNER
+                lambda _: _running(settings.timeouts.probe, settings.model_runner.host_url), retry_if=STARTING
             )
-        except dmr.DmrError as exc:
-            why = "not running" if exc.cause.endswith("not running") else runner_verdicts.status_unknown(exc.cause)
+        except (dmr.DmrError, http.NotYet) as exc:
+            why = "not running" if isinstance(exc, http.NotYet) else runner_verdicts.status_unknown(exc.cause)
             down = runner_verdicts.runner_down(why, settings, desktop_app=desktop)
             results.append(failed("runner running", down.cause, down.fix))
             return None
@@ -214,7 +215,7 @@ def _loaded(conn: Connection, model: str, size: int, alone: bool) -> TaskResult:
 def _running(timeout: float, api: str) -> mr.RunnerStatus:
     status = dmr.status(timeout, api)
     if not status.running:
-        raise dmr.DmrError("Docker Model Runner is not running")
+        raise http.NotYet("Docker Model Runner is not running")
     return status
 
 

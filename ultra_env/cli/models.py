@@ -65,7 +65,7 @@ def rm(ctx: Context, *, name: str, yes: bool = False) -> None:
         result = settled(step, check=options.check)
         if result is None:
             conn.runner.remove(step.tag or name, force=options.force)
-            result = changed(task, "removed" + (" (through the docker model CLI)" if conn.via_cli else ""))
+            result = changed(task, f"removed{conn.through}")
         run.add(result)
     except InvalidModelName as exc:
         run.add(from_error(task, exc, "invoke models.list"))

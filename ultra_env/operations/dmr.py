@@ -344,8 +344,7 @@ class Cli:
             raise DmrError("the docker CLI is not installed", "invoke doctor")
         if not found.ok:
             raise DmrError(f"docker model inspect {name}: {found.error}", "invoke doctor")
-        model = found.value
-        return model
+        return found.value
 
     def remove(self, name: str, *, force: bool = False) -> None:
         reference = modelnames.normalize(name)

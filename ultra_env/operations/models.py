@@ -34,6 +34,11 @@ class Connection:
     def via_cli(self) -> bool:
         return self.runner.via == "cli"
 
+    @property
+    def through(self) -> str:
+        """`` (through the docker model CLI)`` when that is how a change was made, else nothing."""
+        return " (through the docker model CLI)" if self.via_cli else ""
+
     def models(self) -> list[mr.LocalModel]:
         if self.present is None:
             self.present = self.runner.models()
@@ -119,11 +124,7 @@ def _pull(conn: Connection, model: ModelSpec, task: str, on_progress: Callable[[
     seconds = time.monotonic() - start
     total = max((p.total for p in seen), default=0)
     size = f"{total / 1e6:.1f} MB " if total else ""
-    return changed(task, f"pulled {size}in {seconds:.1f}s{_via(conn)}")
-
-
-def _via(conn: Connection) -> str:
-    return " (through the docker model CLI)" if conn.via_cli else ""
+    return changed(task, f"pulled {size}in {seconds:.1f}s{conn.through}")
 
 
 def warm_up(
@@ -189,7 +190,7 @@ def configure(conn: Connection, models: list[ModelSpec], *, check: bool) -> list
             except dmr.DmrError as exc:
                 result = from_error(step.task, exc)
             else:
-                result = changed(step.task, f"applied {step.why.removeprefix('apply ')}{_via(conn)}")
+                result = changed(step.task, f"applied {step.why.removeprefix('apply ')}{conn.through}")
         results.append(result)
     return results
 
