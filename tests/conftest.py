@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,15 +154,16 @@ class Project:
     env: dict[str, str]
 
     def invoke(self, *args: str, timeout: float = 120, **env: str) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**self.env, **env},
-            cwd=self.root,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        """`python -m invoke -r REPO ARGS` as a process of its own (forked from a server that has
+        imported ultra-env already, tests/support/zygote.py); raises TimeoutExpired on a hang."""
+        from support import zygote
+
+        environ = {k.encode(): v.encode() for k, v in {**self.env, **env}.items()}
+        try:
+            code, out, err = zygote.run(list(args), environ, self.root, timeout)
+        except zygote.Hung as hung:
+            raise subprocess.TimeoutExpired(["invoke", *args], timeout, hung.out, hung.err) from None
+        return Result(code, zygote.text(out), zygote.text(err))
 
     def call(self, *args: str, **env: str) -> Result:
         """``invoke`` in this process: the same tasks.py and argument parsing, without a new Python

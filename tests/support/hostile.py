@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, Project, Result, clean_environ
+from support import zygote
 
 INVOKE = [sys.executable, "-m", "invoke", "-r", str(REPO)]
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
@@ -46,9 +47,11 @@ def invoke(project: Project, *args: str, timeout: float, env: dict | None = None
     environ = {k.encode(): v.encode() for k, v in {**project.env, **({} if daemon else NO_DAEMON)}.items()}
     for key, value in (env or {}).items():
         environ[key if isinstance(key, bytes) else key.encode()] = value if isinstance(value, bytes) else value.encode()
-    process = spawn([*INVOKE, *args], project.root, environ, text=True, errors="replace")
-    out, err = finish(process, f"invoke {' '.join(args)}", timeout)
-    return Result(process.returncode, out, err)
+    try:
+        code, out, err = zygote.run(list(args), environ, project.root, timeout)
+    except zygote.Hung as hung:
+        pytest.fail(str(hung))
+    return Result(code, zygote.text(out, "replace"), zygote.text(err, "replace"))
 
 
 def snapshot(root: Path) -> dict[str, str]:
