@@ -227,6 +227,7 @@ def test_a_provider_that_times_out_fails_in_its_own_entry(pulled: StandIn, postg
         and "upstream broke" in results["anthropic"]["error"]["message"]
     )
     assert elapsed < hang, "one analysis waits for its slowest model, bounded by its timeout"
+    assert len(slow.seen) == 1, "ANALYZE_TIMEOUT_S bounds a model's whole answer: a timed-out prompt is not sent again"
 
 
 def test_no_route_shows_a_key_or_the_database_password(pulled: StandIn, postgres: str) -> None:

@@ -157,16 +157,16 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return seen
 
 
-def chat(cloud: Cloud, server: Server, stream: bool = False) -> ChatResponse:
+def chat(cloud: Cloud, server: Server, stream: bool = False, timeout: float = 60.0) -> ChatResponse:
     request = ChatRequest(
-        messages=MESSAGES, model=cloud.model, max_tokens=32, temperature=0.2, stream=stream, timeout=5.0
+        messages=MESSAGES, model=cloud.model, max_tokens=32, temperature=0.2, stream=stream, timeout=timeout
     )
     return cloud.provider(server).chat(request)
 
 
-def fail(cloud: Cloud, server: Server, stream: bool = False) -> ProviderError:
+def fail(cloud: Cloud, server: Server, stream: bool = False, timeout: float = 60.0) -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        chat(cloud, server, stream)
+        chat(cloud, server, stream, timeout)
     error = caught.value
     assert error.provider == cloud.name
     assert KEY not in str(error) and KEY not in repr(error)
@@ -427,6 +427,18 @@ def test_a_short_retry_after_is_waited_instead_of_the_backoff(cloud: Cloud, slee
     server = Server(unavailable, cloud.plain)
     assert chat(cloud, server).text == "Paris is the capital of France."
     assert sleeps == [1.5]
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_timeout_bounds_the_retries_too(cloud: Cloud, sleeps: list[float]) -> None:
+    """A wait that would end after the request's timeout is not waited: the answer fails now."""
+    served_as = SERVED[cloud.unavailable]
+    unavailable = Reply(served_as["status"], {**served_as["headers"], "retry-after": "4"}, fixture(cloud.unavailable))
+    server = Server(unavailable, cloud.plain)
+    assert fail(cloud, server, timeout=3.0).kind == "server"
+    assert len(server.requests) == 1 and not sleeps
+    assert chat(cloud, Server(unavailable, cloud.plain), timeout=5.0).text == "Paris is the capital of France."
+    assert sleeps == [4.0]
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)

@@ -129,7 +129,8 @@ class HttpProvider:
         return error
 
     def chat(self, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> ChatResponse:
-        """``on_text`` receives each piece of text as it streams in (``request.stream`` only)."""
+        """``on_text`` receives each piece of text as it streams in (``request.stream`` only).
+        ``request.timeout`` bounds the whole answer, its retries included."""
 
         def worth_retrying(exc: Exception) -> bool:
             return isinstance(exc, ProviderError) and exc.transient and not exc.details.get("partial")
@@ -138,16 +139,16 @@ class HttpProvider:
             wait = exc.details.get("retry_after_s") if isinstance(exc, ProviderError) else None
             return None if wait is None else min(wait, MAX_WAIT_S)
 
-        policy = http.Retry(attempts=self.retries + 1, backoff=lambda n: 0.5 * n)
+        policy = http.Retry(attempts=self.retries + 1, within_s=request.timeout, backoff=lambda n: 0.5 * n)
         return policy.run(
-            lambda _: self._stream(request, on_text) if request.stream else self._plain(request),
+            lambda left: self._stream(request, on_text, left) if request.stream else self._plain(request, left),
             retry_if=worth_retrying,
             wait_hint=server_says,
         )
 
-    def _plain(self, request: ChatRequest) -> ChatResponse:
+    def _plain(self, request: ChatRequest, timeout: float) -> ChatResponse:
         start = time.perf_counter()
-        response = self._answered("POST", self._url(request), request.timeout, json=self._body(request))
+        response = self._answered("POST", self._url(request), timeout, json=self._body(request))
         latency = time.perf_counter() - start
         try:
             return self._answer(response.json(), request, latency)
@@ -172,7 +173,7 @@ class HttpProvider:
             raise self._status_error(response)
         return response
 
-    def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None) -> ChatResponse:
+    def _stream(self, request: ChatRequest, on_text: Callable[[str], None] | None, timeout: float) -> ChatResponse:
         stream = Stream(request.model, on_text)
         try:
             with http.stream(
@@ -180,7 +181,7 @@ class HttpProvider:
                 self._url(request),
                 json=self._body(request),
                 headers=self._headers,
-                timeout=request.timeout,
+                timeout=timeout,
                 transport=self._transport,
                 proxies=self._proxies,
             ) as response:
