@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -649,7 +650,7 @@ def test_health_answers_while_reads_wait_on_a_database_that_hangs(tmp_path: Path
         hung.bind(("127.0.0.1", 0))
         hung.listen(512)  # the kernel completes the handshakes; nothing ever answers
         down = f"postgresql://ultra:{PASSWORD}@127.0.0.1:{hung.getsockname()[1]}/ultra"
-        with serving(mock_env(down), tmp_path / "log") as (url, _, _process):
+        with serving(mock_env(down), tmp_path / "log") as (url, _, process):
             answered: list[int] = []
 
             def read() -> None:
@@ -663,5 +664,7 @@ def test_health_answers_while_reads_wait_on_a_database_that_hangs(tmp_path: Path
             # own connection's timeouts)
             health = httpx.get(f"{url}/api/health", timeout=120)
             waiting = 45 - len(answered)
+            hung.close()  # the database goes away: the waiting reads fail at once and the backend can stop
     assert health.status_code == 503 and health.json()["database"]["ok"] is False, health.text
     assert waiting > 0, "reads were still waiting on the database when health answered"
+    assert process.returncode != -signal.SIGKILL, "the backend did not stop on SIGTERM once the database was gone"
