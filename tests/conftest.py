@@ -199,6 +199,9 @@ TEST_IMAGES = {  # no registry here: the shipped backend is built from a local P
     "ULTRA_ENV_PULL_POLICY": "never",
 }
 FRONTEND_IMAGE = "ultra-test/frontend:1"  # stands in for Ultra's own frontend image
+# Docker checks a service's health each second instead of each 3 s: every stack a test brings up is
+# seen ready ≈3 s sooner (this Engine, API 1.41, has no start_interval), at the price of some CPU.
+FAST_HEALTHCHECKS = {"ULTRA_ENV_TIMEOUTS__HEALTHCHECK": "1"}
 
 
 def free_port() -> int:
@@ -254,6 +257,7 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> It
         ULTRA_ENV_PORTS__BACKEND=str(free_port()),
         ULTRA_ENV_PORTS__FRONTEND=str(free_port()),
         **TEST_IMAGES,
+        **FAST_HEALTHCHECKS,
         **cloud_env(cloud),
     )
     yield Project(root, env)

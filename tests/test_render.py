@@ -13,6 +13,7 @@ import yaml
 
 from ultra_env.config.settings import Profile, Settings
 from ultra_env.config.sources import Flag, load
+from ultra_env.errors import ConfigError
 from ultra_env.operations.render import (
     DESKTOP_CONTAINER_URL,
     ENGINE_EXTRA_HOST,
@@ -216,6 +217,28 @@ def test_image_overrides_and_pull_policy_reach_every_service(tmp_path: Path) -> 
     assert 'image: "mirror.local/pg:15"' in text
     assert text.count("pull_policy: never") == 4
     assert text.count(f'image: "{SHIPPED.image}"') == 2  # the worker runs the backend image by default
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize(("seconds", "compose_says"), [(None, "3s"), ("1", "1s"), ("0.25", "250ms"), ("90", "1m30s")])
+def test_the_healthcheck_interval_reaches_every_service(tmp_path: Path, seconds: str | None, compose_says: str) -> None:
+    environ = {"ULTRA_ENV_FEATURES__WORKER": "true", "ULTRA_ENV_FEATURES__FRONTEND": "true"}
+    environ["ULTRA_ENV_IMAGES__FRONTEND"] = "team/ultra-frontend:1"
+    if seconds is not None:
+        environ["ULTRA_ENV_TIMEOUTS__HEALTHCHECK"] = seconds
+    settings = load(tmp_path, environ=environ).settings
+    (tmp_path / "docker-compose.yml").write_text(render_compose(settings, RenderTarget(), SHIPPED))
+    (tmp_path / ".env").write_text(render_env(settings, generated=GENERATED))
+    services = compose_config(tmp_path)["services"]
+    assert {name: s["healthcheck"]["interval"] for name, s in services.items()} == dict.fromkeys(services, compose_says)
+    assert len(services) == 5
+
+
+@pytest.mark.parametrize("seconds", ["0", "0.05", "-1", "inf", "nan", "3601", "soon"])
+def test_a_healthcheck_interval_docker_cannot_take_is_refused(tmp_path: Path, seconds: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, environ={"ULTRA_ENV_TIMEOUTS__HEALTHCHECK": seconds})
+    assert "timeouts.healthcheck" in str(refused.value)
 
 
 @pytest.mark.compose

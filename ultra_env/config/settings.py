@@ -244,6 +244,14 @@ class Timeouts(Strict):
     up: float = _seconds(300.0, 86400, "`docker compose up --wait` until every service is healthy.")
     build: float = _seconds(1800.0, 86400, "Building the backend's image (pip installs its packages).")
     health: float = _seconds(60.0, 3600, "Each health check, retries included.")
+    healthcheck: float = Field(
+        3.0,
+        ge=0.1,
+        le=3600,
+        allow_inf_nan=False,
+        description="How often Docker runs each service's healthcheck: `up` sees a service ready up to this long "
+        "after it is; shorter starts the stack sooner, longer costs less CPU.",
+    )
 
 
 class Settings(Strict):

@@ -271,6 +271,7 @@ def compose_context(settings: Settings, target: RenderTarget, backend: BackendBu
         "images": settings.images,
         "pull_policy": settings.pull_policy,
         "ports": settings.ports,
+        "healthcheck_interval": duration(settings.timeouts.healthcheck),
         "apps": apps,
         "models_block": use_block,
         "model_var": target.model_var,
@@ -337,3 +338,9 @@ def _url_safe(name: str, value: str) -> None:
             "DATABASE_URL and REDIS_URL would point elsewhere",
             f"in .env, set {name} to letters, digits and - . _ ~ only (or delete that line: render generates one)",
         )
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a Compose duration: ``3s``, ``1500ms``."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
