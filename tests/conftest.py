@@ -353,10 +353,11 @@ def dmr(tmp_path: Path, gguf: Path) -> Iterator[StandIn]:
 
 def docker_config_with_compose(config: Path) -> Path:
     """A DOCKER_CONFIG whose only CLI plugin is the real Compose."""
+    from support.oracle import compose_binary
+
     plugins = config / "cli-plugins"
     plugins.mkdir(parents=True)
-    compose = shutil.which("docker-compose") or str(Path.home() / ".docker/cli-plugins/docker-compose")
-    (plugins / "docker-compose").symlink_to(compose)
+    (plugins / "docker-compose").symlink_to(compose_binary() or Path.home() / ".docker/cli-plugins/docker-compose")
     return config
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.oracle import compose_values
+from support.oracle import compose, compose_values
 
 from ultra_env.project.envfile import EnvFileError, assignment, fingerprint, masked, merge, parse, quote
 
@@ -169,7 +169,7 @@ def test_compose_reads_written_values_verbatim(tmp_path: Path) -> None:
         f"services:\n  s:\n    image: busybox\n    env_file: [.env]\n    environment:\n{env_lines}"
     )
     done = subprocess.run(
-        ["docker", "compose", "config", "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [*compose(), "config", "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)["services"]["s"]["environment"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.oracle import compose
 
 from ultra_env.config.settings import Profile, Settings
 from ultra_env.config.sources import Flag, load
@@ -67,7 +68,7 @@ def settings_for(tmp_path: Path, profile: Profile, local_llm: bool, extras: bool
 
 def compose_config(folder: Path) -> dict:
     # YAML, not --format json: Compose 5.6's JSON output leaves out the top-level `models:`.
-    done = subprocess.run(["docker", "compose", "config"], cwd=folder, capture_output=True, text=True, timeout=30)
+    done = subprocess.run([*compose(), "config"], cwd=folder, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 

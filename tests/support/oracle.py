@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
+
+
+@functools.cache
+def compose_binary() -> str | None:
+    """The real Compose binary: the one the docker CLI runs as its `compose` plugin."""
+    found = shutil.which("docker-compose")
+    for plugins in (Path.home() / ".docker/cli-plugins", Path("/usr/libexec/docker/cli-plugins")):
+        if found is None and (plugins / "docker-compose").is_file():
+            found = str(plugins / "docker-compose")
+    return found
+
+
+def compose() -> list[str]:
+    """Compose run as itself: the same binary and parser as `docker compose`, without the docker
+    CLI's plugin lookup (0.14 s a call against 0.02 s here)."""
+    binary = compose_binary()
+    return [binary] if binary else ["docker", "compose"]
 
 
 def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict[str, str]) -> dict | None:
@@ -20,8 +39,7 @@ def compose_values(folder: Path, env_text: bytes, keys: list[str], environ: dict
     )
     done = subprocess.run(
         [
-            "docker",
-            "compose",
+            *compose(),
             "--project-directory",
             str(folder),
             "-f",
@@ -44,7 +62,7 @@ def project_config(root: Path, **environ: str) -> dict:
     """`docker compose config` of the project in ``root`` as JSON, in a process environment built
     here (``environ`` and no more: the host's variables do not leak in)."""
     done = subprocess.run(
-        ["docker", "compose", "--project-directory", str(root), "config", "--format", "json"],
+        [*compose(), "--project-directory", str(root), "config", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,
