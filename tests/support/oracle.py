@@ -7,17 +7,20 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 
 @functools.cache
 def compose_binary() -> str | None:
-    """The real Compose binary: the one the docker CLI runs as its `compose` plugin."""
-    found = shutil.which("docker-compose")
-    for plugins in (Path.home() / ".docker/cli-plugins", Path("/usr/libexec/docker/cli-plugins")):
-        if found is None and (plugins / "docker-compose").is_file():
-            found = str(plugins / "docker-compose")
-    return found
+    """The real Compose binary, the one tests/support/engine.sh links as the docker CLI's plugin:
+    where pip put it, else on PATH, else the plugin itself."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "docker-compose",
+        shutil.which("docker-compose"),
+        (Path.home() / ".docker/cli-plugins/docker-compose").resolve(),
+    ]
+    return next((str(c) for c in candidates if c and Path(c).is_file()), None)
 
 
 def compose() -> list[str]:
