@@ -212,6 +212,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens, held bound (never listening) for the block: a
+    connection to it is refused, and no other test's server can take it meanwhile."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @pytest.fixture
 def cloud() -> Iterator[Listener]:
     """Where the cloud providers' base URLs point in the stack tests: a local listener that answers

@@ -5,14 +5,14 @@ and Gemma 3 270M, then with no runner at all, then with the runner required."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import GEMMA, StandIn, clean_environ
+from conftest import GEMMA, StandIn, clean_environ, refused_port
 
 SAMPLE = Path(__file__).resolve().parent / "sample_suite"
 NEEDS_MODEL = 3  # the sample's tests that ask for dmr_model
@@ -42,12 +42,6 @@ def run_sample(root: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     )
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_suite_gets_a_model_pulled_loaded_and_named(tmp_path: Path, dmr: StandIn) -> None:
     assert httpx.get(f"{dmr.url}/models", timeout=30).json() == [], "nothing pulled yet: the plugin pulls it"
     done = run_sample(sample_project(tmp_path), clean_environ(**dmr.env))
@@ -65,25 +59,27 @@ def test_with_xdist_the_summary_still_names_the_model(tmp_path: Path, dmr: Stand
     assert done.stdout.count(f": {GEMMA} at ") == NEEDS_MODEL, done.stdout[-2000:]
 
 
-def no_runner(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture
+def no_runner(tmp_path: Path) -> Iterator[dict[str, str]]:
     """No runner anywhere: nothing listens at host_url, and the docker CLI has no model plugin."""
     config = tmp_path / "empty-docker-config"
     config.mkdir()
-    return clean_environ(
-        ULTRA_ENV_MODEL_RUNNER__HOST_URL=f"http://127.0.0.1:{closed_port()}", DOCKER_CONFIG=str(config)
-    )
+    with refused_port() as port:
+        yield clean_environ(ULTRA_ENV_MODEL_RUNNER__HOST_URL=f"http://127.0.0.1:{port}", DOCKER_CONFIG=str(config))
 
 
-def test_without_a_runner_the_tests_that_need_it_skip_with_the_reason_and_the_fix(tmp_path: Path) -> None:
-    done = run_sample(sample_project(tmp_path), no_runner(tmp_path))
+def test_without_a_runner_the_tests_that_need_it_skip_with_the_reason_and_the_fix(
+    tmp_path: Path, no_runner: dict[str, str]
+) -> None:
+    done = run_sample(sample_project(tmp_path), no_runner)
     assert done.returncode == 0, done.stdout[-3000:]
     assert f"1 passed, {NEEDS_MODEL} skipped" in done.stdout, done.stdout[-3000:]
     assert "Docker Model Runner does not answer" in done.stdout and "fix:" in done.stdout
 
 
 @pytest.mark.parametrize("how", ["--dmr-required", "ENV:CI=true", "ENV:ULTRA_ENV_REQUIRE_DMR=1"])
-def test_required_the_missing_runner_fails_them(tmp_path: Path, how: str) -> None:
-    done = run_sample(sample_project(tmp_path), no_runner(tmp_path), how)
+def test_required_the_missing_runner_fails_them(tmp_path: Path, no_runner: dict[str, str], how: str) -> None:
+    done = run_sample(sample_project(tmp_path), no_runner, how)
     assert done.returncode == 1, done.stdout[-3000:]
     assert f"{NEEDS_MODEL} error" in done.stdout and "1 passed" in done.stdout, done.stdout[-3000:]
     assert "Docker Model Runner is required here" in done.stdout

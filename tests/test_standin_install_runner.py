@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
+from conftest import refused_port
 from dmr_standin import llama, plugin, server, state
 from dmr_standin.dockercli import split_global_flags
 from support import images
@@ -396,11 +397,11 @@ def test_install_runner_refuses_a_host_name_after_making_the_volume(engine: Engi
 def test_install_runner_waits_for_the_runner_the_cli_points_at(engine: Engine) -> None:
     """The CLI waits for the runner it talks to (here MODEL_RUNNER_HOST, where nothing answers), not
     for --port: 20 tries 500 ms apart, then upstream's error."""
-    nowhere = llama.free_port()
-    started = time.monotonic()
-    done = engine.model(
-        "install-runner", "--port", str(llama.free_port("0.0.0.0")), MODEL_RUNNER_HOST=f"http://127.0.0.1:{nowhere}"
-    )
+    with refused_port() as nowhere:
+        started = time.monotonic()
+        done = engine.model(
+            "install-runner", "--port", str(llama.free_port("0.0.0.0")), MODEL_RUNNER_HOST=f"http://127.0.0.1:{nowhere}"
+        )
     assert done.returncode == 1
     assert done.stderr == "standalone model runner took too long to initialize\n"
     assert time.monotonic() - started >= 20 * 0.5
