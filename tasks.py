@@ -263,49 +263,48 @@ def models_rm(c, name, yes=False, force=False, check=False, json=False, verbose=
     _exit(models.rm.invoke(ROOT, verbose=verbose, name=name, yes=yes, force=force, check=check, json=json))
 
 
+LLM_FLAGS = ("verbose", "profile", "local-llm", "json")
+ASKING = {"prompt": "What to ask.", "max-tokens": "Tokens to generate at most, per model (default 256)."}
+
+
 @task(
     name="ask",
     positional=["prompt"],
     help=_help(
-        "verbose",
-        "profile",
-        "local-llm",
-        "json",
-        prompt="What to ask.",
+        *LLM_FLAGS,
+        **ASKING,
         provider="local, openai, anthropic, google or an endpoint.",
         model="Which model of that provider.",
         stream="Print the answer as it is generated.",
     ),
 )
 def llm_ask(
-    c, prompt, provider=None, model=None, stream=False, profile=None, local_llm=False, json=False, verbose=False
+    c,
+    prompt,
+    provider=None,
+    model=None,
+    stream=False,
+    max_tokens="256",
+    profile=None,
+    local_llm=False,
+    json=False,
+    verbose=False,
 ):
     """Ask one model (the first enabled one unless --provider/--model say otherwise)."""
     from ultra_env.cli import llm
 
-    _exit(
-        llm.ask.invoke(
-            ROOT,
-            verbose=verbose,
-            prompt=prompt,
-            provider=provider,
-            model=model,
-            stream=stream,
-            profile=profile,
-            local_llm=local_llm,
-            json=json,
-        )
-    )
+    which = {"provider": provider, "model": model, "stream": stream}
+    flags = {"profile": profile, "local_llm": local_llm, "json": json, "verbose": verbose}
+    _exit(llm.ask.invoke(ROOT, prompt=prompt, max_tokens=max_tokens, **which, **flags))
 
 
-@task(
-    name="compare", positional=["prompt"], help=_help("verbose", "profile", "local-llm", "json", prompt="What to ask.")
-)
-def llm_compare(c, prompt, profile=None, local_llm=False, json=False, verbose=False):
+@task(name="compare", positional=["prompt"], help=_help(*LLM_FLAGS, **ASKING))
+def llm_compare(c, prompt, max_tokens="256", profile=None, local_llm=False, json=False, verbose=False):
     """Send one prompt to every enabled provider at once and show the answers side by side."""
     from ultra_env.cli import llm
 
-    _exit(llm.compare.invoke(ROOT, verbose=verbose, prompt=prompt, profile=profile, local_llm=local_llm, json=json))
+    flags = {"profile": profile, "local_llm": local_llm, "json": json, "verbose": verbose}
+    _exit(llm.compare.invoke(ROOT, prompt=prompt, max_tokens=max_tokens, **flags))
 
 
 @task(

@@ -21,18 +21,21 @@ def ready(project: Project, dmr: StandIn) -> Project:
 
 
 def test_compare_local_model_json(ready: Project) -> None:
-    result = ready.invoke("llm.compare", "Name three colours.", "--json")
+    result = ready.invoke("llm.compare", "Name three colours.", "--json", "--max-tokens", "8")
     assert result.returncode == 0, result.output
     (row,) = result.json()["results"]
     assert (row["provider"], row["model"], row["ok"]) == ("local", TAG, True)
     response = row["response"]
     assert response["chunks"] > 0 and response["ttft_s"] > 0 and response["tokens_per_s"] > 0
     assert response["finish_reason"] in ("length", "stop")
+    assert response["chunks"] <= 8  # a streamed piece a token, at most --max-tokens of them
 
 
 def test_compare_table_shows_a_failing_provider_in_its_row(ready: Project) -> None:
     endpoints = json.dumps({"broken": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}})
-    result = ready.invoke("llm.compare", "Hi", "--profile", "hybrid", ULTRA_ENV_ENDPOINTS=endpoints)
+    result = ready.invoke(
+        "llm.compare", "Hi", "--profile", "hybrid", "--max-tokens", "8", ULTRA_ENV_ENDPOINTS=endpoints
+    )
     assert result.returncode == 1  # one provider failed
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["PROVIDER", "MODEL", "LATENCY"]
@@ -43,11 +46,20 @@ def test_compare_table_shows_a_failing_provider_in_its_row(ready: Project) -> No
 
 
 def test_ask_streams_the_answer_and_reports_its_numbers(ready: Project) -> None:
-    result = ready.invoke("llm.ask", "Say hi.", "--stream")
+    result = ready.invoke("llm.ask", "Say hi.", "--stream", "--max-tokens", "16")
     assert result.returncode == 0
     assert result.stderr.startswith(f"— local:{TAG} · ") and "first token" in result.stderr
-    as_json = ready.invoke("llm.ask", "Say hi.", "--json").json()
-    assert as_json["ok"] and as_json["response"]["usage"]["completion_tokens"] > 0
+    as_json = ready.invoke("llm.ask", "Say hi.", "--json", "--max-tokens", "8").json()
+    assert as_json["ok"] and 0 < as_json["response"]["usage"]["completion_tokens"] <= 8
+
+
+@pytest.mark.parametrize("task", ["llm.ask", "llm.compare"])
+@pytest.mark.parametrize("bad", ["0", "-1", "many", "32769", "9" * 30])
+def test_a_max_tokens_that_is_not_a_count_is_refused_before_any_call(project: Project, task: str, bad: str) -> None:
+    result = project.invoke(task, "Hi", "--max-tokens", bad, "--profile", "local")
+    assert result.returncode == 2, result.output
+    assert "--max-tokens takes" in result.stdout and f"fix: example: invoke {task} --max-tokens 64" in result.stdout
+    assert "9" * 30 not in result.output
 
 
 def test_asking_a_provider_the_profile_does_not_enable_is_refused(ready: Project) -> None:
@@ -77,6 +89,8 @@ def test_the_local_profile_never_connects_to_a_cloud_host(ready: Project, tmp_pa
             "llm.compare",
             "Hi",
             "--json",
+            "--max-tokens",
+            "8",
         ],
         env={**ready.env, **keys},
         capture_output=True,

@@ -36,15 +36,22 @@ def request_for(prompt: str, model: str, *, stream: bool, timeout: float, max_to
 
 
 def ask(
-    target: Target, prompt: str, *, stream: bool, timeout: float, on_text: Callable[[str], None] | None = None
+    target: Target,
+    prompt: str,
+    *,
+    stream: bool,
+    timeout: float,
+    max_tokens: int = MAX_TOKENS,
+    on_text: Callable[[str], None] | None = None,
 ) -> Outcome:
+    request = request_for(prompt, target.model, stream=stream, timeout=timeout, max_tokens=max_tokens)
     try:
-        response = target.provider.chat(request_for(prompt, target.model, stream=stream, timeout=timeout), on_text)
+        response = target.provider.chat(request, on_text)
     except ProviderError as exc:
         return Outcome(target, error=exc)
     return Outcome(target, response=response)
 
 
-def compare(targets: list[Target], prompt: str, *, timeout: float) -> list[Outcome]:
+def compare(targets: list[Target], prompt: str, *, timeout: float, max_tokens: int = MAX_TOKENS) -> list[Outcome]:
     """Every target at once; one failing does not stop the others. Streaming, to measure first tokens."""
-    return concurrently.each(lambda t: ask(t, prompt, stream=True, timeout=timeout), targets)
+    return concurrently.each(lambda t: ask(t, prompt, stream=True, timeout=timeout, max_tokens=max_tokens), targets)

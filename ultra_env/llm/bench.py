@@ -39,15 +39,15 @@ LIMITS = {"requests": (1, 1000), "max-tokens": (1, 32768), "prompt-words": (0, 1
 EXAMPLE = "example: --requests 8 --concurrency 1,2,4 --max-tokens 64"
 
 
-def whole(flag: str, text: str) -> int:
+def whole(flag: str, text: str, example: str = EXAMPLE) -> int:
     """A flag's value as a whole number within its limits, or a ConfigError saying which and why."""
     low, high = LIMITS[flag]
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise ConfigError(f"--{flag} takes a whole number, not {str(text)[:20]!r}", EXAMPLE) from None
+        raise ConfigError(f"--{flag} takes a whole number, not {str(text)[:20]!r}", example) from None
     if not low <= value <= high:
-        raise ConfigError(f"--{flag} takes {low} to {high}, not {value if value < 10**12 else 'that'}", EXAMPLE)
+        raise ConfigError(f"--{flag} takes {low} to {high}, not {value if value < 10**12 else 'that'}", example)
     return value
 
 
