@@ -10,15 +10,14 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Project, Result, clean_environ
+from conftest import Project, Result, clean_environ
 from support import zygote
 
-INVOKE = [sys.executable, "-m", "invoke", "-r", str(REPO)]
+INVOKE = zygote.INVOKE  # `python -m invoke -r REPO`, for the tests that start it themselves
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/hostile/docker.sock"}
 CRASHES = ("Traceback", "internal error")
 

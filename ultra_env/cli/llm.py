@@ -31,8 +31,10 @@ def ask(
     max_tokens: str = str(asking.MAX_TOKENS),
 ) -> int | None:
     most = _max_tokens(ctx, "llm.ask", max_tokens)
-    found = llm_targets(ctx, provider, model) if most else None
-    if not found or not most:
+    if most is None:
+        return None
+    found = llm_targets(ctx, provider, model)
+    if not found:
         return None
     as_json = ctx.inv.options.json
     printer = output.AnswerPrinter(ctx.redactor, as_json=as_json)
@@ -59,8 +61,10 @@ def ask(
 @command("llm.compare", quiet=True, positional=("prompt",))
 def compare(ctx: Context, *, prompt: str, max_tokens: str = str(asking.MAX_TOKENS)) -> int | None:
     most = _max_tokens(ctx, "llm.compare", max_tokens)
-    found = llm_targets(ctx) if most else None
-    if not found or not most:
+    if most is None:
+        return None
+    found = llm_targets(ctx)
+    if not found:
         return None
     outcomes = asking.compare(found, prompt, timeout=ctx.settings.timeouts.health, max_tokens=most)
     output.print_comparison(outcomes, ctx.redactor, as_json=ctx.inv.options.json)
