@@ -29,7 +29,7 @@ def test_one_prompt_through_the_three_routes_gives_one_format_offline(ready: Pro
     """Streamed side by side (llm.compare): text, finish reason, time and first-token time from each.
     Token counts come from the plain answers below: llama-cpp-python, behind the stand-in, ignores
     stream_options.include_usage, which the real llama-server honours."""
-    result = ready.invoke("llm.compare", "Name three colours.", "--json")
+    result = ready.invoke("llm.compare", "Name three colours.", "--json", "--max-tokens", "16")
     assert result.returncode == 0, result.output[-3000:]
     rows = {row["provider"]: row for row in result.json()["results"]}
     assert set(rows) == ROUTES, rows
@@ -49,14 +49,14 @@ def test_one_prompt_through_the_three_routes_gives_one_format_offline(ready: Pro
 def test_each_route_answers_with_tokens_in_and_out_and_streams_with_no_key(
     ready: Project, cloud: Listener, provider: str
 ) -> None:
-    plain = ready.invoke("llm.ask", "Hi", "--provider", provider, "--json")
+    plain = ready.invoke("llm.ask", "Hi", "--provider", provider, "--json", "--max-tokens", "16")
     assert plain.returncode == 0, plain.output[-3000:]
     answer = plain.json()
     response = answer["response"]
     assert (answer["provider"], response["model"]) == (provider, GEMMA), answer
     assert response["usage"]["prompt_tokens"] > 0 and response["usage"]["completion_tokens"] > 0, response
     assert response["finish_reason"] in ("stop", "length") and response["latency_s"] > 0, response
-    streamed = ready.invoke("llm.ask", "Hi", "--provider", provider, "--stream")
+    streamed = ready.invoke("llm.ask", "Hi", "--provider", provider, "--stream", "--max-tokens", "16")
     assert streamed.returncode == 0 and streamed.stdout.strip(), streamed.output[-3000:]
     assert cloud.seen == []
 

@@ -106,7 +106,7 @@ def test_a_default_registry_is_asked_not_guessed(project: Project, dmr: StandIn)
     assert stored in task["msg"]
     doctor = by_name(project.invoke("doctor", "--json", **dmr.env))
     assert doctor[f"model {GEMMA}"]["status"] == "ok", doctor[f"model {GEMMA}"]
-    answer = project.invoke("llm.ask", "Say hi.", **dmr.env)
+    answer = project.invoke("llm.ask", "Say hi.", "--max-tokens", "16", **dmr.env)
     assert answer.returncode == 0, answer.output
     removed = by_name(project.invoke("models.rm", GEMMA, "--yes", "--json", **dmr.env))[f"remove {GEMMA}"]
     assert removed["status"] == "changed", removed

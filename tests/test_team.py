@@ -149,7 +149,8 @@ def test_the_stack_answers_from_the_team_server(stack: Project, team_server: Any
 
 
 def test_llm_compare_asks_the_team_model_with_the_key(project: Project, team_server: Any) -> None:
-    result = invoke(project, "llm.compare", "Say hi.", "--json", env=team_env(f"{team_server.url}/v1"))
+    env = team_env(f"{team_server.url}/v1")
+    result = invoke(project, "llm.compare", "Say hi.", "--json", "--max-tokens", "16", env=env)
     assert result.returncode == 0, result.output
     answers = json.loads(result.stdout)["results"]
     assert [(a["provider"], a["model"]) for a in answers] == [("team", GEMMA)], answers

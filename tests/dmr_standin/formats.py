@@ -14,6 +14,7 @@ from typing import Any
 
 from . import backends as llamacpp
 from . import goformat, releases
+from .metadata import metadata as plugin_metadata
 from .names import display
 from .state import Entry, State, versions
 
@@ -26,13 +27,7 @@ NOT_RUNNING_RETRY = "Docker Model Runner is not running. Please start it and try
 
 def metadata(state: State) -> dict[str, str]:
     cli, _ = versions(state)
-    return {
-        "SchemaVersion": "0.1.0",
-        "Vendor": "Docker Inc.",
-        "Version": cli,
-        "ShortDescription": "Docker Model Runner",
-        "URL": "https://github.com/docker/model-runner",
-    }
+    return plugin_metadata(cli)
 
 
 # `GET /engines/status` of the real runner built from 642c7211 on Linux (captures smoke.txt,

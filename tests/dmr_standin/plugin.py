@@ -17,6 +17,9 @@ PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 LAUNCHER = """#!{python} -IS
 import sys
 sys.path.insert(0, {parent!r})
+if sys.argv[1:] == ["docker-cli-plugin-metadata"]:
+    from dmr_standin.metadata import main as metadata
+    sys.exit(metadata({home!r}))
 from dmr_standin.cli import main
 sys.exit(main(sys.argv[1:], home={home!r}))
 """

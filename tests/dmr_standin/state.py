@@ -31,6 +31,7 @@ from typing import Any
 
 from . import gguf as gguf_format
 from . import releases
+from .metadata import DEFAULT_FORMAT, cli_version
 from .names import canonical, looks_like_digest, looks_like_id, normalise, repository
 
 State = dict[str, Any]
@@ -40,7 +41,7 @@ HOME_ENV = "DMR_STANDIN_HOME"
 GEMMA_NAME = "ai/gemma3:270M-Q4_K_M"
 
 DEFAULTS: State = {
-    "format": "new",  # "new" | "old": which CLI output format the plugin speaks
+    "format": DEFAULT_FORMAT,  # "new" | "old": which CLI output format the plugin speaks
     "running": True,  # False: every API route answers 503, so the CLI sees "not running"
     "kind": "Docker Engine",  # or "Docker Desktop", "Docker Engine (Manual Install)", "Docker Cloud"
     "host": "127.0.0.1",  # API bind address ("0.0.0.0" lets containers reach it)
@@ -152,7 +153,7 @@ def init_home(home: Path, **settings: Any) -> Path:
 
 def versions(state: State) -> tuple[str, str]:
     new = state["format"] == "new"
-    cli = state["cli_version"] or ("v1.0.6" if new else "v1.0.2")
+    cli = cli_version(state["format"], state["cli_version"])
     # v1.2.6: the release the captures were built from (v1.2.6-18-g642c7211) and that Desktop 4.83.0
     # ships (reference §1); its `/engines/v1/models` entries carry the `dmr` object (after-pull-listings.txt)
     server = state["server_version"] or ("v1.2.6" if new else "v1.0.2")
