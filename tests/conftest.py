@@ -308,6 +308,24 @@ def gguf(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     return state.assemble_gemma(tmp_path_factory.mktemp("gguf") / "gemma3-270m-q4_k_m.gguf")
 
 
+@pytest.fixture(scope="session")
+def gemma(gguf: Path) -> dict[str, Any]:
+    """The registry entry of the real Gemma (its ID, the file's sha256, read once per session)."""
+    from dmr_standin import state
+
+    return state.gemma_entry(gguf)
+
+
+@pytest.fixture(scope="session")
+def llamas() -> Iterator[Any]:
+    """The llama.cpp servers the `dmr` stand-ins of this session share (`dmr_standin.llama.Shared`)."""
+    from dmr_standin import llama
+
+    shared = llama.Shared()
+    yield shared
+    shared.stop()
+
+
 @dataclass
 class StandIn:
     """The DMR stand-in: its home, its API (bound on all interfaces so containers reach it
@@ -347,12 +365,12 @@ class StandIn:
 
 
 @pytest.fixture
-def dmr(tmp_path: Path, gguf: Path) -> Iterator[StandIn]:
+def dmr(tmp_path: Path, gemma: dict[str, Any], llamas: Any) -> Iterator[StandIn]:
     from dmr_standin import plugin, server, state
 
     home = state.init_home(tmp_path / "dmr-home")
-    state.add_to_registry(home, state.gemma_entry(gguf))
-    handle = server.start(home, 0, host="0.0.0.0")
+    state.add_to_registry(home, gemma)
+    handle = server.start(home, 0, host="0.0.0.0", shared=llamas)
     config = docker_config_with_compose(tmp_path / "docker-config")
     plugin.install(config / "cli-plugins", home)
     standin = StandIn(home, handle.url, config, config / "cli-plugins", handle)

@@ -26,9 +26,9 @@ MESSAGE = {"model": GEMMA, "max_tokens": 6, "messages": [{"role": "user", "conte
 
 
 @pytest.fixture
-def home(tmp_path: Path, gguf: Path) -> Path:
+def home(tmp_path: Path, gemma: state.Entry) -> Path:
     path = state.init_home(tmp_path / "home", port=llama.free_port())
-    state.add_to_registry(path, state.gemma_entry(gguf))
+    state.add_to_registry(path, gemma)
     return path
 
 

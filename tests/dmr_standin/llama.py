@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,3 +126,29 @@ def start_llama(
         time.sleep(0.1)
     handle.stop()
     raise TimeoutError(f"llama.cpp server not ready after {timeout}s:\n{handle.log_tail()}")
+
+
+class Shared:
+    """llama.cpp servers a test session keeps between stand-ins, one per model file (by inode, so
+    the hard links a pull makes share it), alias and context size, restarted if one died; `stop()`
+    ends them. A harness economy, not runner behaviour (the real runner starts llama.cpp per
+    load): starting one costs about a second of CPU, which each test of the `dmr` fixture paid."""
+
+    def __init__(self) -> None:
+        self.handles: dict[tuple[int, int, str, int], LlamaHandle] = {}
+        self.lock = threading.Lock()
+
+    def get(self, gguf: Path, alias: str, n_ctx: int) -> LlamaHandle:
+        found = gguf.stat()
+        key = (found.st_dev, found.st_ino, alias, n_ctx)
+        with self.lock:
+            handle = self.handles.get(key)
+            if handle is None or handle.process.poll() is not None:
+                handle = self.handles[key] = start_llama(gguf, alias=alias, n_ctx=n_ctx)
+            return handle
+
+    def stop(self) -> None:
+        with self.lock:
+            for handle in self.handles.values():
+                handle.stop()
+            self.handles.clear()

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import anthropic, formats, goformat, inference, pulls, releases, responses, runlog, scheduling
 from . import backends as llamacpp
-from .llama import LlamaHandle, start_llama
+from .llama import LlamaHandle, Shared, start_llama
 from .names import canonical, normalise
 from .state import (
     Entry,
@@ -50,9 +50,10 @@ class StandinServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], home: Path) -> None:
+    def __init__(self, address: tuple[str, int], home: Path, shared: Shared | None = None) -> None:
         self.home = Path(home)
         self.llamas: dict[str, LlamaHandle] = {}
+        self.shared = shared  # llama.cpp servers owned by the caller, kept when this runner stops
         self.llama_lock = threading.Lock()
         self.create_cuts = 0
         self.log_lock = threading.Lock()
@@ -62,7 +63,7 @@ class StandinServer(ThreadingHTTPServer):
 
     def upstream(self, state: State, entry: Entry, context_size: int | None = None) -> str:
         """The llama.cpp serving `entry`: the `upstream` setting, else one the stand-in starts (again
-        when the configured context size changed: a reloaded runner)."""
+        when the configured context size changed: a reloaded runner), or takes from `shared`."""
         if state["upstream"]:
             return str(state["upstream"]).rstrip("/")
         n_ctx = context_size if context_size and context_size > 0 else 2048
@@ -71,13 +72,16 @@ class StandinServer(ThreadingHTTPServer):
                 raise RuntimeError("the runner is shutting down")
             handle = self.llamas.get(entry["gguf"])
             if handle is not None and (handle.process.poll() is not None or handle.n_ctx != n_ctx):
-                handle.stop()
+                if self.shared is None:
+                    handle.stop()
                 handle = None
-            if handle is None:
+            if handle is None and self.shared is not None:
+                handle = self.shared.get(Path(entry["gguf"]), entry["upstream_alias"], n_ctx)
+            elif handle is None:
                 handle = start_llama(
                     Path(entry["gguf"]), alias=entry["upstream_alias"], log=self.home / "llama.log", n_ctx=n_ctx
                 )
-                self.llamas[entry["gguf"]] = handle
+            self.llamas[entry["gguf"]] = handle
             return handle.url
 
     def n_ctx(self, state: State, entry: Entry) -> int:
@@ -97,7 +101,7 @@ class StandinServer(ThreadingHTTPServer):
     def stop_llamas(self) -> None:
         with self.llama_lock:
             self.stopping = True  # a background preload must not start llama.cpp after this
-            for handle in self.llamas.values():
+            for handle in self.llamas.values() if self.shared is None else ():
                 handle.stop()
             self.llamas.clear()
 
@@ -490,14 +494,15 @@ class ServerHandle:
         self.httpd.stop_llamas()
 
 
-def start(home: Path, port: int = 0, host: str | None = None) -> ServerHandle:
-    """Serve the API for `home` in a background thread; records host and port in its state.
+def start(home: Path, port: int = 0, host: str | None = None, shared: Shared | None = None) -> ServerHandle:
+    """Serve the API for `home` in a background thread; records host and port in its state. With
+    `shared`, llama.cpp servers come from it and outlive this runner.
 
     Like a (re)started runner it has no applied configurations and no loaded runners
     (`loader.go` keeps them in memory only)."""
     home = Path(home)
     host = host or load(home)["host"]
-    httpd = StandinServer((host, port), home)
+    httpd = StandinServer((host, port), home, shared)
     actual = int(httpd.server_address[1])
 
     def restarted(s: State) -> None:
