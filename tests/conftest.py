@@ -199,9 +199,6 @@ TEST_IMAGES = {  # no registry here: the shipped backend is built from a local P
     "ULTRA_ENV_PULL_POLICY": "never",
 }
 FRONTEND_IMAGE = "ultra-test/frontend:1"  # stands in for Ultra's own frontend image
-# Docker checks a service's health each second instead of each 3 s: every stack a test brings up is
-# seen ready ≈3 s sooner (this Engine, API 1.41, has no start_interval), at the price of some CPU.
-FAST_HEALTHCHECKS = {"ULTRA_ENV_TIMEOUTS__HEALTHCHECK": "1"}
 
 
 def free_port() -> int:
@@ -239,20 +236,30 @@ def cloud_env(listener: Listener) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def missing_test_images() -> list[str]:
+    """The test images and wheelhouse the stacks need that are not there, looked up once a session."""
+    images = [image for image in [*TEST_IMAGES.values(), FRONTEND_IMAGE] if image.startswith("ultra-test/")]
+    every = _run(["docker", "image", "inspect", "--format", "{{.Id}}", *images])
+    if every is not None and every.returncode == 0:
+        missing = []
+    else:
+        missing = [image for image in images if getattr(_run(["docker", "image", "inspect", image]), "returncode", 1)]
+    if not any(WHEELHOUSE.glob("*.whl")):
+        missing.append(f"the wheelhouse {WHEELHOUSE}")
+    return missing
+
+
 @pytest.fixture
-def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> Iterator[Project]:
+def stack(
+    tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener, missing_test_images: list[str]
+) -> Iterator[Project]:
     """A project wired to the locally built test images, its own Compose project name, free ports
     and the cloud listener; its containers, networks and volumes are removed afterwards, even
     when the test fails."""
     import uuid
 
-    missing = [
-        image
-        for image in [*TEST_IMAGES.values(), FRONTEND_IMAGE]
-        if image.startswith("ultra-test/") and _run(["docker", "image", "inspect", image]).returncode != 0
-    ]
-    if not any(WHEELHOUSE.glob("*.whl")):
-        missing.append(f"the wheelhouse {WHEELHOUSE}")
+    missing = missing_test_images
     if missing:
         message = f"test images missing: {', '.join(missing)} (build them: python tests/support/images.py)"
         if request.config.getoption("--require-docker"):
@@ -268,7 +275,6 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener) -> It
         ULTRA_ENV_PORTS__BACKEND=str(free_port()),
         ULTRA_ENV_PORTS__FRONTEND=str(free_port()),
         **TEST_IMAGES,
-        **FAST_HEALTHCHECKS,
         **cloud_env(cloud),
     )
     yield Project(root, env)
