@@ -323,11 +323,11 @@ def gemma(gguf: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def llamas() -> Iterator[Any]:
+def llamas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The llama.cpp servers the `dmr` stand-ins of this session share (`dmr_standin.llama.Shared`)."""
     from dmr_standin import llama
 
-    shared = llama.Shared()
+    shared = llama.Shared(tmp_path_factory.mktemp("llamas"))
     yield shared
     shared.stop()
 

@@ -134,7 +134,8 @@ class Shared:
     ends them. A harness economy, not runner behaviour (the real runner starts llama.cpp per
     load): starting one costs about a second of CPU, which each test of the `dmr` fixture paid."""
 
-    def __init__(self) -> None:
+    def __init__(self, logs: Path) -> None:
+        self.logs = Path(logs)  # one log per server, named by its key
         self.handles: dict[tuple[int, int, str, int], LlamaHandle] = {}
         self.lock = threading.Lock()
 
@@ -144,7 +145,8 @@ class Shared:
         with self.lock:
             handle = self.handles.get(key)
             if handle is None or handle.process.poll() is not None:
-                handle = self.handles[key] = start_llama(gguf, alias=alias, n_ctx=n_ctx)
+                log = self.logs / f"llama-{found.st_ino}-{alias.replace('/', '_')}-{n_ctx}.log"
+                handle = self.handles[key] = start_llama(gguf, alias=alias, n_ctx=n_ctx, log=log)
             return handle
 
     def stop(self) -> None:

@@ -7,7 +7,8 @@ Layout of `$DMR_STANDIN_HOME`:
   model share its `id`), `configurations` (what `configure` applied) and `runners` (what
   inference loaded). Every key is documented in `DEFAULTS`.
 - `models/`: the pulled `.gguf` files, named by their sha256.
-- `invocations.jsonl`: one line per run of the `docker-model` plugin (argv and environment).
+- `invocations.jsonl`: one line per run of the `docker-model` plugin (argv and environment), except
+  `docker-cli-plugin-metadata`, which the launcher answers without the CLI (`metadata.py`).
 - `state.lock`: serialises read-modify-write updates across processes.
 
 Tags are exact strings after `names.normalise` (docker/model-runner
