@@ -73,6 +73,24 @@ _PROBLEMS: dict[str, Callable[[], str | None]] = {"compose": _compose_problem, "
 _FOUND: dict[str, str | None] = {}
 
 
+# Fixtures that start a second Docker engine, a stack, or a model server: the tests that use them
+# take seconds to minutes, the rest well under one.
+SLOW_FIRST = ("server", "stack", "dmr", "engine", "team_server", "postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest tests first (a stable sort, the same on every xdist worker): xdist hands tests
+    out in this order, so the long ones start early instead of leaving one worker busy at the end
+    while the others idle."""
+
+    def rank(item: pytest.Item) -> int:
+        parametrized = getattr(getattr(item, "callspec", None), "params", {})
+        names = set(getattr(item, "fixturenames", ())) - set(parametrized)
+        return next((i for i, name in enumerate(SLOW_FIRST) if name in names), len(SLOW_FIRST))
+
+    items.sort(key=rank)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker, find in _PROBLEMS.items():
         if item.get_closest_marker(marker) is None:
