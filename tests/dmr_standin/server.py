@@ -101,8 +101,9 @@ class StandinServer(ThreadingHTTPServer):
     def stop_llamas(self) -> None:
         with self.llama_lock:
             self.stopping = True  # a background preload must not start llama.cpp after this
-            for handle in self.llamas.values() if self.shared is None else ():
-                handle.stop()
+            if self.shared is None:  # shared servers are their owner's to stop
+                for handle in self.llamas.values():
+                    handle.stop()
             self.llamas.clear()
 
 

@@ -233,8 +233,10 @@ class MinVersions(Strict):
     model_plugin: str = Field("0.1.31", description="docker-model-plugin that Compose's models: needs (Engine).")
 
 
-def _seconds(default: float, most: float, description: str) -> Any:
-    return Field(default, gt=0, le=most, allow_inf_nan=False, description=description)
+def _seconds(default: float, most: float, description: str, least: float | None = None) -> Any:
+    """More than 0 seconds, or at least ``least``; at most ``most``; finite."""
+    bound = {"gt": 0} if least is None else {"ge": least}
+    return Field(default, le=most, allow_inf_nan=False, description=description, **bound)
 
 
 class Timeouts(Strict):
@@ -244,13 +246,12 @@ class Timeouts(Strict):
     up: float = _seconds(300.0, 86400, "`docker compose up --wait` until every service is healthy.")
     build: float = _seconds(1800.0, 86400, "Building the backend's image (pip installs its packages).")
     health: float = _seconds(60.0, 3600, "Each health check, retries included.")
-    healthcheck: float = Field(
+    healthcheck: float = _seconds(
         3.0,
-        ge=0.1,
-        le=3600,
-        allow_inf_nan=False,
-        description="How often Docker runs each service's healthcheck: `up` sees a service ready up to this long "
+        3600,
+        "How often Docker runs each service's healthcheck: `up` sees a service ready up to this long "
         "after it is; shorter starts the stack sooner, longer costs less CPU.",
+        least=0.1,
     )
 
 
