@@ -10,7 +10,8 @@ import pytest
 
 from ultra_env.engine.plan import Action
 from ultra_env.operations import stack_plan
-from ultra_env.operations.compose import Service, describe, parse_hashes, parse_ps, up_events
+from ultra_env.operations.compose import Service, describe, parse_hashes, parse_ps, parse_service_images, up_events
+from ultra_env.operations.stack import without_images
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
 
@@ -65,6 +66,30 @@ def test_up_events_and_what_changed(name: str, events: dict[str, set[str]], said
         assert found[service] == words
     assert describe(found) == said
     assert up_events(fixture(name), "other") == {}  # another project's containers are not ours
+
+
+def test_config_json_gives_each_services_image() -> None:
+    assert parse_service_images(fixture("config.json")) == {s: "ultra-test/busybox:1" for s in ("cache", "once", "web")}
+    assert parse_service_images('{"services": {"built": {"build": {"context": "."}}}}') == {}
+
+
+def test_an_up_without_its_images_names_them_and_the_pull() -> None:
+    """Compose's last line names whichever service failed first; the absent images are named
+    whatever it said (CI once saw `No such container: <id>` there for a missing redis image)."""
+    said = "Error response from daemon: No such container: 260af0e39a0d"
+    assert without_images({}, "never", said) is None
+    cause, fix = without_images({"redis": "ultra-test/missing:1"}, "never", said) or ("", "")
+    assert cause == (
+        "docker compose up failed: image ultra-test/missing:1 (service redis) not on this machine,"
+        " and pull_policy is never"
+    )
+    assert fix == "docker pull ultra-test/missing:1 (or point the service at an image you have)"
+    cause, fix = without_images({"a": "x:1", "b": "x:1", "c": "y:2"}, "missing", "pull access denied for x") or ("", "")
+    assert cause == (
+        "docker compose up failed: images x:1 (service a), x:1 (service b), y:2 (service c) not on this machine"
+        " and not pulled: pull access denied for x"
+    )
+    assert fix.startswith("docker pull x:1; docker pull y:2 (")
 
 
 RUNNING = {s.service: s for s in parse_ps(fixture("ps-all.jsonl"))}

@@ -214,7 +214,9 @@ def test_compose_failing_mid_up_then_a_rerun_finishes(stack: Project) -> None:
     )
     assert broken.returncode == 1
     tasks = {t["name"]: t for t in broken.json()["tasks"]}
-    assert tasks["stack up"]["status"] == "failed" and "ultra-test/missing:1" in tasks["stack up"]["msg"]
+    assert tasks["stack up"]["status"] == "failed"
+    assert "image ultra-test/missing:1 (service redis) not on this machine" in tasks["stack up"]["msg"]
+    assert tasks["stack up"]["fix"].startswith("docker pull ultra-test/missing:1 ")
     assert broken.json()["recap"]["failed"] >= 1
     fixed = stack.invoke("setup", "--profile", "mock", "--json", timeout=600)
     assert fixed.returncode == 0, fixed.stdout

@@ -98,6 +98,20 @@ def parse_hashes(stdout: str) -> dict[str, str]:
     return dict(line.split(None, 1) for line in stdout.splitlines() if line.strip())
 
 
+def service_images(project: Project) -> dict[str, str]:
+    """Each service's image, as ``docker compose config`` resolves the files."""
+    done = project.run("config", "--format", "json")
+    if not done.ok:
+        raise proc.ProcError(done.argv, f"exit {done.returncode}")  # its output may quote .env's values
+    return parse_service_images(done.stdout)
+
+
+def parse_service_images(stdout: str) -> dict[str, str]:
+    """``config --format json``: the ``image`` of each service that names one."""
+    services = json.loads(stdout).get("services") or {}
+    return {name: str(spec["image"]) for name, spec in sorted(services.items()) if spec.get("image")}
+
+
 def ps(project: Project) -> list[Service]:
     done = project.run("ps", "--all", "--format", "json")
     if not done.ok:

@@ -69,16 +69,46 @@ def stack_up(ctx: Context) -> bool:
         for service, words in sorted(events.items()):
             ctx.run.add(ok(f"service {service}", "healthy" if "Healthy" in words else "running"))
         return True
-    ctx.run.add(
-        failed(
-            name,
-            f"docker compose up failed: {last_line(done.output) or f'exit {done.returncode}'}",
-            "see the services below; `docker compose logs SERVICE` has the rest",
-        )
-    )
+    said = last_line(done.output) or f"exit {done.returncode}"
+    absent = missing_images(project)
+    ctx.run.add(failed(name, *(without_images(absent, ctx.settings.pull_policy, said) or up_failed(said))))
     for down in after:
         ctx.run.add(service_result(project, down))
     return False
+
+
+def up_failed(said: str) -> tuple[str, str]:
+    return f"docker compose up failed: {said}", "see the services below; `docker compose logs SERVICE` has the rest"
+
+
+def missing_images(project: compose.Project) -> dict[str, str]:
+    """The services whose image this machine does not have. Compose's last line is the error of
+    whichever service failed first, and that is not always the one without an image (CI saw
+    ``No such container: <id>`` there once, for a missing redis image): asked here, an absent image
+    is named every time."""
+    try:
+        images = compose.service_images(project)
+        distinct = sorted(set(images.values()))
+        found = concurrently.each(compose.image_id, distinct)
+    except (proc.ProcError, ValueError):
+        return {}
+    present = {image for image, image_id in zip(distinct, found, strict=True) if image_id}
+    return {service: image for service, image in images.items() if image not in present}
+
+
+def without_images(absent: dict[str, str], pull_policy: str, said: str) -> tuple[str, str] | None:
+    """The cause and fix of an ``up`` that failed for want of images; None when none is absent."""
+    if not absent:
+        return None
+    images = sorted(set(absent.values()))
+    named = ("images " if len(absent) > 1 else "image ") + ", ".join(
+        f"{image} (service {service})" for service, image in absent.items()
+    )
+    if pull_policy == "never":
+        cause = f"docker compose up failed: {named} not on this machine, and pull_policy is never"
+    else:
+        cause = f"docker compose up failed: {named} not on this machine and not pulled: {said}"
+    return cause, "; ".join(f"docker pull {image}" for image in images) + " (or point the service at an image you have)"
 
 
 def compose_refuses_models(ctx: Context) -> TaskResult | None:
