@@ -72,3 +72,22 @@ def test_the_wheel_holds_every_part_and_works_installed(tmp_path: Path) -> None:
         env=env,
     )
     assert listed.returncode == 0 and "setup" in listed.stdout and "models.pull" in listed.stdout, listed.stderr
+
+
+def test_the_backend_image_holds_every_module_its_entry_points_import() -> None:
+    """Python's own modulefinder (it reads the bytecode, the imports inside functions too) is the
+    oracle for the import statements ultra-env reads to stage the backend's build context."""
+    import modulefinder
+
+    from ultra_env.operations import image
+
+    entries = {REPO / f"{entry.replace('.', '/')}.py" for entry in image.ENTRY_POINTS}
+    found: set[Path] = set()
+    for entry in entries:
+        finder = modulefinder.ModuleFinder(path=[str(REPO)])  # ultra_env's own modules, nothing else
+        finder.run_script(str(entry))
+        found |= {
+            Path(m.__file__) for name, m in finder.modules.items() if name.startswith("ultra_env.") and m.__file__
+        }
+    assert REPO / "ultra_env" / "backend" / "app.py" in found  # imported inside __main__'s main()
+    assert image.modules_of(image.ENTRY_POINTS) == found | entries | {REPO / "ultra_env" / "__init__.py"}

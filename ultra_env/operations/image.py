@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -142,13 +143,27 @@ def modules_of(entry_points: tuple[str, ...]) -> set[Path]:
         seen.add(path)
         parents = name.split(".")
         todo += [".".join(parents[:i]) for i in range(2, len(parents))]  # each package's __init__
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _import_statements(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ultra_env"):
                 todo.append(node.module)
                 todo += [f"{node.module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
                 todo += [alias.name for alias in node.names if alias.name.startswith("ultra_env")]
     return seen
+
+
+def _import_statements(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, however deep in functions, classes and blocks. Only statements are
+    visited, not the expressions inside them, where no import statement can be: half the time of
+    ``ast.walk``, and this runs on every render."""
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(node, field, ()))
 
 
 def stage(ctx: BuildContext, state_dir: Path) -> bool:
