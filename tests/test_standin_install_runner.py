@@ -215,8 +215,23 @@ def inspect(name: str = CONTAINER) -> dict[str, Any]:
 
 
 def bridge_gateway() -> str:
+    """The `bridge` network's gateway as the engine reports it, or "" where it reports none (Engine
+    20.10 restarted with docker0 in place: `"IPAM": {"Config": [{"Subnet": …}]}`); the CLI then
+    publishes on loopback only (determineBridgeGatewayIP)."""
     configs = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}").stdout)
-    return next(c["Gateway"] for c in configs if c.get("Gateway"))
+    return next((c["Gateway"] for c in configs or [] if c.get("Gateway")), "")
+
+
+def host_from_containers() -> str:
+    """The host's address on the `bridge` network: the reported gateway, or the bridge interface's."""
+    if gateway := bridge_gateway():
+        return gateway
+    options = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .Options}}").stdout)
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "dev", options["com.docker.network.bridge.name"]],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return shown.stdout.split("inet ", 1)[1].split("/", 1)[0]
 
 
 def progress(volume_created: bool = True) -> str:
@@ -274,11 +289,9 @@ def test_install_runner_creates_the_upstream_container(engine: Engine) -> None:
         {"Type": "bind", "Source": gguf, "Target": gguf, "ReadOnly": True},
     ]
     assert container["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    hosts = ["127.0.0.1", *filter(None, [bridge_gateway()])]
     assert container["HostConfig"]["PortBindings"] == {
-        f"{port}/tcp": [
-            {"HostIp": "127.0.0.1", "HostPort": str(port)},
-            {"HostIp": bridge_gateway(), "HostPort": str(port)},
-        ]
+        f"{port}/tcp": [{"HostIp": host, "HostPort": str(port)} for host in hosts]
     }
     volume = json.loads(docker("volume", "inspect", VOLUME).stdout)[0]
     assert volume["Labels"] == {
@@ -294,7 +307,7 @@ def test_install_runner_creates_the_upstream_container(engine: Engine) -> None:
         assert copied.stdout == "modelrunner 600\n", copied.stderr
         assert docker("exec", CONTAINER, "cat", "/home/modelrunner/.docker/config.json").stdout == credentials
 
-    for host in ("127.0.0.1", bridge_gateway()):
+    for host in hosts:
         with httpx.Client(base_url=f"http://{host}:{port}", timeout=30) as http:
             models = http.get("/models")
             assert models.status_code == 200 and models.json() == []
@@ -429,7 +442,7 @@ def test_uninstall_runner_removes_the_container(engine: Engine) -> None:
 @pytest.mark.docker
 @pytest.mark.llm
 def test_installed_runner_pulls_and_answers_through_upstream(engine: Engine, gguf: Path, tmp_path: Path) -> None:
-    gateway = bridge_gateway()
+    gateway = host_from_containers()
     upstream = llama.start_llama(gguf, host="0.0.0.0", log=tmp_path / "llama.log")
     try:
         state.update(engine.home, upstream=f"http://{gateway}:{upstream.port}")
