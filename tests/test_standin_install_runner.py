@@ -214,21 +214,25 @@ def inspect(name: str = CONTAINER) -> dict[str, Any]:
     return json.loads(done.stdout)[0]
 
 
-def bridge_gateway() -> str:
+def bridge_network() -> dict[str, Any]:
+    return json.loads(docker("network", "inspect", "bridge", "--format", "{{json .}}").stdout)
+
+
+def bridge_gateway(network: dict[str, Any] | None = None) -> str:
     """The `bridge` network's gateway as the engine reports it, or "" where it reports none (Engine
     20.10 restarted with docker0 in place: `"IPAM": {"Config": [{"Subnet": …}]}`); the CLI then
     publishes on loopback only (determineBridgeGatewayIP)."""
-    configs = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}").stdout)
-    return next((c["Gateway"] for c in configs or [] if c.get("Gateway")), "")
+    configs = (network or bridge_network())["IPAM"]["Config"] or []
+    return next((c["Gateway"] for c in configs if c.get("Gateway")), "")
 
 
 def host_from_containers() -> str:
     """The host's address on the `bridge` network: the reported gateway, or the bridge interface's."""
-    if gateway := bridge_gateway():
+    network = bridge_network()
+    if gateway := bridge_gateway(network):
         return gateway
-    options = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .Options}}").stdout)
     shown = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "dev", options["com.docker.network.bridge.name"]],
+        ["ip", "-4", "-o", "addr", "show", "dev", network["Options"]["com.docker.network.bridge.name"]],
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     return shown.stdout.split("inet ", 1)[1].split("/", 1)[0]
