@@ -83,9 +83,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     out in this order, so the long ones start early instead of leaving one worker busy at the end
     while the others idle."""
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> float:
         parametrized = getattr(getattr(item, "callspec", None), "params", {})
         names = set(getattr(item, "fixturenames", ())) - set(parametrized)
+        if item.get_closest_marker("shared_stack"):
+            return SLOW_FIRST.index("stack") - 0.5  # together, so that one stack serves them in turn
         return next((i for i, name in enumerate(SLOW_FIRST) if name in names), len(SLOW_FIRST))
 
     items.sort(key=rank)
@@ -270,32 +272,91 @@ def missing_test_images() -> list[str]:
 
 @pytest.fixture
 def stack(
-    tmp_path: Path, request: pytest.FixtureRequest, cloud: Listener, missing_test_images: list[str]
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    cloud: Listener,
+    missing_test_images: list[str],
 ) -> Iterator[Project]:
-    """A project wired to the locally built test images, its own Compose project name, free ports
-    and the cloud listener; its containers, networks and volumes are removed afterwards, even
-    when the test fails."""
-    import uuid
+    """A stack of the test's own: a new folder, Compose project name and free ports; its
+    containers, networks and volumes are removed afterwards, even when the test fails.
 
-    missing = missing_test_images
+    Marked ``shared_stack``, the test gets this worker's shared stack instead: the folder, project
+    and ports the marked tests before it on this worker used, which saves a Compose network, two
+    volumes, a first PostgreSQL start and a teardown (about 2 CPU-seconds a test). For tests whose
+    own `invoke setup --local-llm` brings the stack to the state they check whatever state the test
+    before left it in, as setup promises, and that leave no choice behind (`invoke profile`,
+    `setup --profile`). Marked tests run one after another (`pytest_collection_modifyitems`); the
+    stack is removed once the next test on this worker is not marked, and after a test that failed,
+    so that a failure does not spread."""
+    _stack_images(request, missing_test_images)
+    if request.node.get_closest_marker("shared_stack") is None:
+        root, name, ports = _new_stack(tmp_path / "stack")
+        yield _stack_project(root, name, ports, cloud)
+        _remove_stack(root, name)
+        return
+    if not _SHARED:
+        _SHARED.append(_new_stack(tmp_path_factory.mktemp("shared-stack") / "stack"))
+    root, name, ports = _SHARED[0]
+    yield _stack_project(root, name, ports, cloud)
+    if getattr(request.node, "failed_call", False):
+        _end_shared_stack()
+
+
+_SHARED: list[tuple[Path, str, dict[str, str]]] = []  # this worker's shared stack, while one is up
+
+
+def _end_shared_stack() -> None:
+    if _SHARED:
+        root, name, _ = _SHARED.pop()
+        _remove_stack(root, name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    if call.when == "call" and outcome.get_result().failed:
+        item.failed_call = True  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or nextitem.get_closest_marker("shared_stack") is None:
+        _end_shared_stack()
+
+
+def _stack_images(request: pytest.FixtureRequest, missing: list[str]) -> None:
     if missing:
         message = f"test images missing: {', '.join(missing)} (build them: python tests/support/images.py)"
         if request.config.getoption("--require-docker"):
             pytest.fail(message)
         pytest.skip(message)
-    root = tmp_path / "stack"
+
+
+def _new_stack(root: Path) -> tuple[Path, str, dict[str, str]]:
+    import uuid
+
     root.mkdir()
-    name = f"ultra-test-{uuid.uuid4().hex[:8]}"
+    ports = {"ULTRA_ENV_PORTS__BACKEND": str(free_port()), "ULTRA_ENV_PORTS__FRONTEND": str(free_port())}
+    return root, f"ultra-test-{uuid.uuid4().hex[:8]}", ports
+
+
+def _stack_project(root: Path, name: str, ports: dict[str, str], cloud: Listener) -> Project:
+    """A project wired to the locally built test images, its Compose project name and ports, and
+    the test's cloud listener."""
     env = clean_environ(
         ULTRA_ENV_PROJECT_DIR=str(root),
         NO_COLOR="1",
         ULTRA_ENV_PROJECT_NAME=name,
-        ULTRA_ENV_PORTS__BACKEND=str(free_port()),
-        ULTRA_ENV_PORTS__FRONTEND=str(free_port()),
+        **ports,
         **TEST_IMAGES,
         **cloud_env(cloud),
     )
-    yield Project(root, env)
+    return Project(root, env)
+
+
+def _remove_stack(root: Path, name: str) -> None:
+    """The project's containers, networks and volumes, whatever state a test left them in."""
     from python_on_whales import DockerClient
 
     docker = DockerClient(compose_project_name=name, compose_project_directory=str(root))

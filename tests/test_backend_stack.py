@@ -76,6 +76,7 @@ def test_data_survives_a_profile_switch_down_and_up(stack: Project, dmr: StandIn
     assert found["prompt"] == "remember me" and found["profile"] == "mock"
 
 
+@pytest.mark.shared_stack
 def test_a_person_asks_in_a_real_browser_and_sees_one_answer_per_model(
     stack: Project, dmr: StandIn, request: pytest.FixtureRequest
 ) -> None:

@@ -66,6 +66,7 @@ def test_the_setting_needs_local_models(project: Project) -> None:
     assert result.returncode == 2 and "features.cloud_on_local" in result.output and "local_llm" in result.output
 
 
+@pytest.mark.shared_stack
 @pytest.mark.docker
 def test_the_backend_asks_the_three_routes_offline(stack: Project, dmr: StandIn, cloud: Listener) -> None:
     setup = stack.invoke("setup", "--local-llm", "--json", timeout=900, **dmr.env, **ON)

@@ -34,6 +34,7 @@ def test_compared_in_seconds() -> None:
     assert not same_keep_alive(None, "5m") and not same_keep_alive("10m0s", "5m")
 
 
+@pytest.mark.shared_stack
 @pytest.mark.docker
 @pytest.mark.llm
 def test_setup_applies_keep_alive_and_a_second_run_changes_nothing(stack: Project, dmr: StandIn) -> None:

@@ -66,6 +66,7 @@ def test_eight_parallel_completions(dmr: StandIn) -> None:
     assert open_sockets() <= before  # every connection was closed
 
 
+@pytest.mark.shared_stack
 @pytest.mark.docker
 def test_health_in_parallel(stack: Project, dmr: StandIn) -> None:
     assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0

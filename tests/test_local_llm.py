@@ -138,6 +138,7 @@ def test_plugin_missing_stops_setup_with_the_install_command(stack: Project, dmr
     assert stack.written() == []
 
 
+@pytest.mark.shared_stack
 def test_model_missing_and_server_killed_mid_health(stack: Project, dmr: StandIn) -> None:
     assert stack.invoke("setup", "--local-llm", timeout=900, **dmr.env).returncode == 0
     files = {p.name: p.read_bytes() for p in stack.root.iterdir() if p.is_file()}

@@ -83,6 +83,7 @@ def test_a_gated_hugging_face_model_needs_hf_token_which_is_never_shown(runner: 
         assert runner.invoke("models.rm", gated, "--yes", **extra).returncode == 0
 
 
+@pytest.mark.shared_stack
 def test_every_tag_of_a_model_counts_not_only_its_first(stack: Project, dmr: StandIn) -> None:
     """`/engines/v1/models` lists one tag per model: presence is decided from `GET /models`."""
     from dmr_standin import state
@@ -98,6 +99,7 @@ def test_every_tag_of_a_model_counts_not_only_its_first(stack: Project, dmr: Sta
     assert tasks["chat completion"]["status"] == "ok" and tasks["chat completion"]["data"]["model"] == second
 
 
+@pytest.mark.shared_stack
 def test_without_host_tcp_the_docker_model_cli_does_the_work(stack: Project, dmr: StandIn) -> None:
     """The API does not answer on the host (here: an old-format plugin, whose status names only the
     container endpoint and which panics on `status --json`); the CLI reaches the runner anyway."""
@@ -124,6 +126,7 @@ def test_without_host_tcp_the_docker_model_cli_does_the_work(stack: Project, dmr
     assert stack.invoke("models.list", "--json", **env).json() == []
 
 
+@pytest.mark.shared_stack
 def test_context_size_is_applied_where_compose_does_not_and_read_back(stack: Project, dmr: StandIn) -> None:
     env = {**dmr.env, "ULTRA_ENV_MODEL_RUNNER__COMPOSE_MODELS": "off"}  # no models: rendered
     first = stack.invoke("setup", "--local-llm", "--json", timeout=900, **env)

@@ -59,6 +59,7 @@ def test_doctor_says_so_too(project: Project, loopback_runner: StandIn) -> None:
     assert result.returncode == 1 and reach["status"] == "failed", reach
 
 
+@pytest.mark.shared_stack
 def test_a_standalone_runner_reachable_from_the_bridge_gets_explicit_urls_and_answers(
     stack: Project, dmr: StandIn
 ) -> None:
@@ -113,6 +114,7 @@ def test_a_default_registry_is_asked_not_guessed(project: Project, dmr: StandIn)
     assert project.invoke("models.list", "--json", **dmr.env).json() == []
 
 
+@pytest.mark.shared_stack
 def test_a_deferred_llama_cpp_is_installed_by_setup_while_online(stack: Project, dmr: StandIn) -> None:
     """Desktop on macOS/Windows since v1.2.6: llama.cpp is `Not Installed` until its first use
     downloads it (stand-in dmr_standin/backends.py, after llamacpp.go and download.go)."""
@@ -164,6 +166,7 @@ def test_doctor_fix_yes_installs_llama_cpp_and_pulls_then_has_nothing_left(proje
     assert again.json()["recap"]["changed"] == 0, again.stdout[-2000:]
 
 
+@pytest.mark.shared_stack
 def test_a_status_that_fails_only_as_compose_runs_it_gets_explicit_urls(stack: Project, dmr: StandIn) -> None:
     """On Engine the real CLI first finds or installs the runner container unless
     MODEL_RUNNER_NO_AUTO_INSTALL is set, and fails `unable to initialize standalone model runner`
@@ -191,6 +194,7 @@ def test_up_refuses_in_seconds_when_compose_would_fail_on_the_status(stack: Proj
     assert stack.invoke("status", "--json", **dmr.env).json().get("services", []) == []  # nothing was created
 
 
+@pytest.mark.shared_stack
 def test_an_engine_runner_on_another_port_than_12434_gets_its_own_port(stack: Project, dmr: StandIn) -> None:
     """On Engine `status --json` names port 12434 whatever port the runner listens on (status.go
     156-162; stand-in `cli_default_port`): Compose would inject that; the user's host_url says where
