@@ -63,7 +63,8 @@ def postgres() -> Iterator[str]:
             time.sleep(0.3)
         yield f"postgresql://ultra:{PASSWORD}@127.0.0.1:{port}/ultra"
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+        # -v: its anonymous volume too, which --rm leaves when the container is removed by force
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, timeout=60)
 
 
 @pytest.fixture
