@@ -297,10 +297,7 @@ def stack(
         return
     if not _SHARED:
         _SHARED.append(_new_stack(tmp_path_factory.mktemp("shared-stack") / "stack"))
-    root, name, ports = _SHARED[0]
-    yield _stack_project(root, name, ports, cloud)
-    if getattr(request.node, "failed_call", False):
-        _end_shared_stack()
+    yield _stack_project(*_SHARED[0], cloud)
 
 
 _SHARED: list[tuple[Path, str, dict[str, str]]] = []  # this worker's shared stack, while one is up
@@ -321,7 +318,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if nextitem is None or nextitem.get_closest_marker("shared_stack") is None:
+    """The one place that ends the shared stack (see `stack`)."""
+    if nextitem is None or nextitem.get_closest_marker("shared_stack") is None or getattr(item, "failed_call", False):
         _end_shared_stack()
 
 
