@@ -152,8 +152,22 @@ def test_an_operator_provisions_the_server_and_manages_developers_keys(
     listed = invoke(operator, "server.keys", "--json")
     assert "alice, bob" in tasks_of(listed)["keys"]["msg"] and alice not in listed.output
 
+    def workers() -> set[str]:
+        scan = server.docker(
+            "exec",
+            "ultra-team-proxy",
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do case $(tr -d '\\0' "
+            "< $p/cmdline 2>/dev/null) in 'nginx: worker'*) echo ${p#/proc/};; esac; done",
+        )
+        return set(scan.stdout.split())  # shutting down or serving
+
+    serving = workers()
+    assert len(serving) == 2, serving  # worker_processes 2
     revoked = tasks_of(invoke(operator, "server.keys", "--revoke", "bob", "--json"))["key bob"]
     assert revoked["status"] == "changed" and "refuses" in revoked["msg"], revoked
+    assert workers().isdisjoint(serving)  # the workers that held bob's key are gone: none can take a request
     assert ask(url, bob, ca) == 401 and ask(url, alice, ca) == 200
 
     # Alice's laptop: doctor trusts the team's certificate through SSL_CERT_FILE, and only then.

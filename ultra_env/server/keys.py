@@ -19,9 +19,20 @@ from ultra_env.server.remote import Remote, RemoteError
 KEYS_DIR = Path(".ultra-env") / "team-keys"
 _K, _CONF = proxy.KEYS_FILE, proxy.CONF_FILE
 # The new list replaces the old only if nginx takes it; else the old is put back and nginx keeps serving it.
+# After a reload the old workers may still accept a connection until they handle their QUIT, with the
+# old list: the reload is done when they are gone (up to 5 s: one may be finishing a long answer).
+_WORKERS = (
+    "for p in /proc/[0-9]*; do "
+    "case $(tr -d '\\0' < $p/cmdline 2>/dev/null) in 'nginx: worker'*) echo ${p#/proc/};; esac; done"
+)
+_GONE = (
+    "for i in $(seq 50); do alive=; for p in $old; do [ -d /proc/$p ] && alive=1; done; "
+    '[ -z "$alive" ] && break; sleep 0.1; done'
+)
 RELOAD = (
     f"cat > {_K}.new && cp {_K} {_K}.old && mv {_K}.new {_K} && "
-    f"if nginx -t -q -c {_CONF}; then nginx -c {_CONF} -s reload; else mv {_K}.old {_K}; exit 1; fi"
+    f"if nginx -t -q -c {_CONF}; then old=$({_WORKERS}); nginx -c {_CONF} -s reload && {_GONE}; "
+    f"else mv {_K}.old {_K}; exit 1; fi"
 )
 
 
@@ -46,8 +57,7 @@ def write(remote: Remote, keys: dict[str, str], timeout: float) -> None:
 
 
 def _settled(url: str, key: str, accepted: bool, timeout: float) -> bool:
-    """Whether the proxy now answers ``key`` as it should (nginx's new workers take over at once,
-    the old ones finish what they serve)."""
+    """Whether the proxy now answers ``key`` as it should, asked through the proxy itself."""
 
     def attempt(left: float) -> bool:
         status = http.request(
